@@ -1,0 +1,150 @@
+"""The `bmac` command: a thin click layer over the services.
+
+Only click and the standard library are imported at start; each command imports what it needs
+(SQLAlchemy, transitions, pydantic) inside its body, so that `bmac --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import BmacError
+from .app import App
+
+SUBCOMMANDS = {
+    "db": ("bmac_workflow.cli.db", "db", "Create, migrate and back up the database."),
+    "operator": ("bmac_workflow.cli.operators", "operator", "Manage operators, PINs and roles."),
+    "case": (
+        "bmac_workflow.cli.cases",
+        "case",
+        "Open, assess, query, correct, cancel and close cases.",
+    ),
+    "step": ("bmac_workflow.cli.steps", "step", "Log the six processing steps of a case."),
+    "followup": (
+        "bmac_workflow.cli.followup",
+        "followup",
+        "Record follow-up visits and list those due.",
+    ),
+    "audit": (
+        "bmac_workflow.cli.audit",
+        "audit",
+        "Verify, checkpoint, replay and export the record.",
+    ),
+    "demo": ("bmac_workflow.cli.demo", "demo", "Run one full case on a throwaway database."),
+}
+
+
+class BmacGroup(click.Group):
+    """The root group: loads subcommands lazily and turns every failure into one `error:` line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*SUBCOMMANDS, *self.commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SUBCOMMANDS:
+            module, attr, _ = SUBCOMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help from the table above, so that `bmac --help` imports no subcommand module.
+        rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Whatever the caller asks (CliRunner asks standalone), errors are handled here, once.
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            _fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except click.Abort:
+            _fail("aborted: nothing was written", 1)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except BmacError as exc:
+            _fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted: nothing was written", 1)
+        except Exception as exc:  # the last line of defence: never a traceback
+            if os.environ.get("BMAC_DEBUG"):
+                raise
+            _fail(_describe_unexpected(exc), 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _describe_unexpected(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if type(exc).__module__.startswith("sqlalchemy"):
+        return (
+            f"the database failed: {first}; check --db / BMAC_DATABASE_URL and that the "
+            "server is running (set BMAC_DEBUG=1 for details)"
+        )
+    return f"unexpected failure ({type(exc).__name__}: {first}); set BMAC_DEBUG=1 for details"
+
+
+def _fail(message: str, code: int) -> None:
+    message = " ".join(message.split())
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=BmacGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="bmac")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="BMAC_DATABASE_URL",
+    metavar="URL",
+    help="Database URL (env BMAC_DATABASE_URL). Default: a SQLite file in the user data directory.",
+)
+@click.option(
+    "--operator",
+    envvar="BMAC_OPERATOR",
+    metavar="ID",
+    help="Who signs (env BMAC_OPERATOR). The PIN is prompted, or read from BMAC_PIN.",
+)
+@click.option(
+    "--protocol",
+    "protocol_path",
+    envvar="BMAC_PROTOCOL",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Protocol TOML for new cases (env BMAC_PROTOCOL). Default: the shipped one.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, db_url: str | None, operator: str | None, protocol_path: str | None
+) -> None:
+    """Track BMAC knee-injection cases from imaging assessment to follow-up.
+
+    \b
+    Example:
+      bmac demo
+      export BMAC_DATABASE_URL=sqlite:///clinic.db BMAC_OPERATOR=nurse.kim
+      bmac case open --patient P-0042 --knee left
+    """
+    ctx.obj = App(db_url=db_url, operator=operator, protocol_path=protocol_path)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="bmac")

@@ -1,0 +1,81 @@
+"""The context object every command receives: database, operator, protocol, clock."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..timeutil import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ..people import Operator
+    from ..protocol import Protocol
+    from ..store.unit_of_work import UnitOfWork
+
+
+@dataclass
+class App:
+    """Settings from the global options, and the engine built from them on first use."""
+
+    db_url: str | None
+    operator: str | None
+    protocol_path: str | None
+    _engine: Any = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The database URL in force."""
+        from ..store.engine import default_url
+
+        return self.db_url or default_url()
+
+    def engine(self, check_schema: bool = True) -> Engine:
+        """The engine, once; a brand-new database is created, an old one refused."""
+        if self._engine is None:
+            from ..store.engine import make_engine
+            from ..store.migrate import ensure_current
+
+            self._engine = make_engine(self.url)
+            if check_schema:
+                ensure_current(self._engine)
+        return self._engine  # type: ignore[no-any-return]
+
+    def uow(self, write: bool = False) -> UnitOfWork:
+        """A new unit of work on the database."""
+        from ..store.unit_of_work import UnitOfWork
+
+        return UnitOfWork(self.engine(), write=write)
+
+    def now(self) -> datetime:
+        """The current time (UTC)."""
+        return utcnow()
+
+    def protocol(self) -> Protocol:
+        """The protocol file in force for new cases and sign-in limits."""
+        from ..protocol import load
+
+        return load(self.protocol_path)
+
+    def sign_in(
+        self, operator_id: str | None = None, pin_env: str = "BMAC_PIN", who: str = ""
+    ) -> Operator:
+        """Sign the operator in with their PIN (prompted on a terminal, else from `pin_env`)."""
+        from ..services.signing import sign_in
+
+        operator_id = operator_id or self.operator
+        pin = os.environ.get(pin_env)
+        if pin is None and operator_id and sys.stdin.isatty():
+            pin = click.prompt(f"PIN for {who}{operator_id}", hide_input=True, err=True)
+        return sign_in(operator_id, pin, self.protocol(), self.now(), self.uow(write=True))
+
+    def case_version(self, case_id: int) -> int | None:
+        """The case's entry count as this command starts, to detect a change under us."""
+        with self.uow() as uow:
+            return uow.repo.case_version(case_id)

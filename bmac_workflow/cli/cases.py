@@ -1,0 +1,197 @@
+"""`bmac case ...`: open, assess, query, cancel and close cases."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App
+from .render import at_option, emit_json, json_option, status_text, timeline_line, when
+from .writing import fire
+
+STATE_NAMES = [
+    "imaging_assessment",
+    "marrow_collection",
+    "filtering",
+    "centrifugation",
+    "plasma_removal",
+    "concentration",
+    "injection",
+    "follow_up",
+    "closed",
+    "ineligible",
+    "cancelled",
+]
+
+
+@click.group()
+def case() -> None:
+    """Open, assess, query, cancel and close cases.
+
+    \b
+    Example:
+      bmac case list --state injection
+    """
+
+
+@case.command("open")
+@click.option(
+    "--patient", required=True, metavar="REF", help="The clinic's pseudonymous patient number."
+)
+@click.option("--knee", required=True, type=click.Choice(["left", "right"]))
+@at_option
+@click.pass_obj
+def open_(app: App, patient: str, knee: str, at: str | None) -> None:
+    """Open a case for one knee; prints the new case id alone.
+
+    \b
+    Example:
+      bmac --operator nurse.kim case open --patient P-0042 --knee left
+    """
+    from ..services.cases import open_case
+
+    signer = app.sign_in()
+    change = open_case(patient, knee, app.protocol(), signer, at, app.now(), app.uow(write=True))
+    click.echo(change.case.case_id)
+
+
+@case.command("assess")
+@click.argument("case_id", metavar="CASE", type=int)
+@click.option("--kl", type=int, required=True, help="Kellgren-Lawrence grade, 0-4.")
+@click.option("--icrs", type=int, required=True, help="ICRS cartilage grade, 0-4.")
+@click.option(
+    "--imaging", required=True, metavar="LIST", help="Modalities used: xray,mri,arthroscopy."
+)
+@click.option("--deformity/--no-deformity", default=False, help="Deformity of the leg bones.")
+@click.option("--vas", type=float, required=True, help="Baseline pain, VAS 0-10.")
+@click.option(
+    "--override-reason", metavar="TEXT", help="Surgeon's reason to treat a non-candidate."
+)
+@at_option
+@click.pass_obj
+def assess(
+    app: App,
+    case_id: int,
+    kl: int,
+    icrs: int,
+    imaging: str,
+    deformity: bool,
+    vas: float,
+    override_reason: str | None,
+    at: str | None,
+) -> None:
+    """Record the imaging assessment (surgeon): candidate, ineligible, or overridden.
+
+    \b
+    Example:
+      bmac --operator dr.park case assess 1 --kl 3 --icrs 4 --imaging xray,mri --vas 7
+    """
+    values = {
+        "kl_grade": kl,
+        "icrs_grade": icrs,
+        "imaging": [m.strip().lower() for m in imaging.split(",") if m.strip()],
+        "leg_deformity": deformity,
+        "baseline_vas": vas,
+        "override_reason": override_reason,
+    }
+    fire(app, case_id, "assess", values, at)
+
+
+@case.command("cancel")
+@click.argument("case_id", metavar="CASE", type=int)
+@click.option("--reason", required=True, metavar="TEXT", help="Why the case stops.")
+@at_option
+@click.pass_obj
+def cancel(app: App, case_id: int, reason: str, at: str | None) -> None:
+    """Cancel a case before the injection (surgeon), with a reason.
+
+    \b
+    Example:
+      bmac --operator dr.park case cancel 1 --reason "patient withdrew consent"
+    """
+    fire(app, case_id, "cancel", {}, at, reason=reason)
+
+
+@case.command("close")
+@click.argument("case_id", metavar="CASE", type=int)
+@click.option("--reason", metavar="TEXT", help="Needed to close before the follow-up is finished.")
+@at_option
+@click.pass_obj
+def close(app: App, case_id: int, reason: str | None, at: str | None) -> None:
+    """Close a case in follow-up (surgeon).
+
+    \b
+    Example:
+      bmac --operator dr.park case close 1 --reason "lost to follow-up"
+    """
+    fire(app, case_id, "close", {}, at, reason=reason)
+
+
+@case.command("status")
+@click.argument("case_id", metavar="CASE", type=int)
+@json_option
+@click.pass_obj
+def status(app: App, case_id: int, as_json: bool) -> None:
+    """Show where a case stands and what comes next.
+
+    \b
+    Example:
+      bmac case status 1 --json
+    """
+    from ..services.queries import status as run
+
+    result = run(case_id, app.now(), app.uow())
+    click.echo(status_text(result)) if not as_json else emit_json(result)
+
+
+@case.command("list")
+@click.option("--state", type=click.Choice(STATE_NAMES), help="Only cases in this state.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Cases a page."
+)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Which page.")
+@json_option
+@click.pass_obj
+def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> None:
+    """List cases, newest first, a page at a time.
+
+    \b
+    Example:
+      bmac case list --state follow_up --limit 20
+    """
+    from ..services.queries import list_cases
+
+    rows, total = list_cases(state, limit, page, app.now(), app.uow())
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['case_id']:>6}  {row['patient_ref']:<14} {row['knee']:<5}  "
+            f"{row['state']:<18} next: {row['next_step'] or '-':<16} {when(row['updated_at'])}"
+        )
+    shown = (page - 1) * limit + len(rows)
+    more = max(total - shown, 0)
+    click.echo(
+        f"{len(rows)} shown, {more} more" + (f" (--page {page + 1})" if more else ""), err=True
+    )
+
+
+@case.command("timeline")
+@click.argument("case_id", metavar="CASE", type=int)
+@json_option
+@click.pass_obj
+def timeline(app: App, case_id: int, as_json: bool) -> None:
+    """Every entry of a case, oldest first, with who signed it.
+
+    \b
+    Example:
+      bmac case timeline 1 --json
+    """
+    from ..services.queries import timeline as run
+
+    rows = run(case_id, app.uow())
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(timeline_line(row))

@@ -1,0 +1,111 @@
+"""Operators and their electronic signatures: PIN hashing (argon2id) and sign-in rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from .errors import InvalidData, NotPermitted
+from .states import ROLES
+from .timeutil import from_iso, iso, local
+
+_OPERATOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MIN_PIN_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A person who signs entries."""
+
+    id: str
+    name: str
+    role: str
+    active: bool
+    pin_hash: str
+    failed_pins: int = 0
+    locked_until: str | None = None
+
+    def locked_at(self, now: datetime) -> bool:
+        """True while a lock from too many wrong PINs is in force."""
+        return self.locked_until is not None and from_iso(self.locked_until) > now
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> Any:
+    # Imported lazily: argon2 is only needed by commands that sign.
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()  # argon2id with the library's RFC 9106 defaults
+
+
+def hash_pin(pin: str) -> str:
+    """An argon2id hash of a new PIN, after checking it is long enough."""
+    if len(pin) < MIN_PIN_LENGTH or pin.strip() != pin:
+        raise InvalidData(f"a PIN needs at least {MIN_PIN_LENGTH} characters and no spaces")
+    return str(_hasher().hash(pin))
+
+
+def pin_matches(pin_hash: str, pin: str) -> bool:
+    """True when `pin` is the one hashed in `pin_hash`."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return bool(_hasher().verify(pin_hash, pin))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_new_operator(operator_id: str, name: str, role: str) -> None:
+    """Refuse a malformed operator id, empty name or unknown role."""
+    if not _OPERATOR_ID.fullmatch(operator_id):
+        raise InvalidData(
+            f"operator id {operator_id!r} must be 1-64 letters, digits, '.', '_' or '-'"
+        )
+    if not name.strip():
+        raise InvalidData("--name must be the operator's printed name")
+    if role not in ROLES:
+        raise InvalidData(f"--role must be one of {', '.join(ROLES)}")
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """What a PIN attempt changes on the operator, and whether it succeeded."""
+
+    ok: bool
+    failed_pins: int
+    locked_until: str | None
+    events: tuple[str, ...]
+
+
+def attempt(
+    operator: Operator, pin: str, now: datetime, max_failed: int, lock_minutes: float
+) -> SignInOutcome:
+    """Check a PIN against the lockout rule; the caller stores the outcome and raises."""
+    events: list[str] = []
+    failed, locked_until = operator.failed_pins, operator.locked_until
+    if locked_until is not None and not operator.locked_at(now):
+        events.append("unlocked")
+        failed, locked_until = 0, None
+    if operator.locked_at(now):
+        return SignInOutcome(False, failed, locked_until, tuple(events))
+    if pin_matches(operator.pin_hash, pin):
+        return SignInOutcome(True, 0, None, tuple(events))
+    failed += 1
+    if failed >= max_failed:
+        locked_until = iso(now + timedelta(minutes=lock_minutes))
+        events.append("locked")
+    return SignInOutcome(False, failed, locked_until, tuple(events))
+
+
+def refusal(operator: Operator, outcome: SignInOutcome, max_failed: int) -> NotPermitted:
+    """The error a failed sign-in gives, without ever echoing the PIN."""
+    if outcome.locked_until is not None:
+        return NotPermitted(
+            f"operator {operator.id} is locked after {max_failed} wrong PINs until "
+            f"{local(outcome.locked_until)}: wait, or ask an admin to `bmac operator reset-pin`"
+        )
+    left = max_failed - outcome.failed_pins
+    return NotPermitted(f"wrong PIN for operator {operator.id} ({left} tries left before a lock)")

@@ -1,0 +1,1 @@
+"""Use cases: plain values in, plain data out, one unit of work each."""

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, repository and unit of work. Never imports click."""

@@ -1,0 +1,264 @@
+"""The only place rows become domain objects and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, InvalidData
+from ..people import Operator
+from ..protocol import Protocol, parse
+from ..record import CaseSnapshot, Entry, digest
+from .models import CaseRow, CheckpointRow, EntryRow, OperatorEventRow, OperatorRow, ProtocolRow
+
+
+@lru_cache(maxsize=32)
+def _parse_protocol(content: str) -> Protocol:
+    return parse(content)
+
+
+class Repository:
+    """Reads and writes cases, entries, operators and protocols inside one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- protocols -------------------------------------------------------------------------
+    def protocol_id(self, protocol: Protocol, now: str) -> int:
+        """The id of this exact protocol content, storing it the first time it is used."""
+        found = self.session.execute(
+            select(ProtocolRow.id).where(ProtocolRow.sha256 == protocol.sha256)
+        ).scalar()
+        if found is not None:
+            return int(found)
+        return int(
+            self.session.execute(
+                insert(ProtocolRow)
+                .values(
+                    version=protocol.version,
+                    sha256=protocol.sha256,
+                    content=protocol.content,
+                    loaded_at=now,
+                )
+                .returning(ProtocolRow.id)
+            ).scalar_one()
+        )
+
+    def protocol(self, protocol_id: int) -> Protocol:
+        """The protocol a case runs under, as stored when the case was opened."""
+        content = self.session.execute(
+            select(ProtocolRow.content).where(ProtocolRow.id == protocol_id)
+        ).scalar_one()
+        return _parse_protocol(content)
+
+    # -- cases -----------------------------------------------------------------------------
+    def reserve_case(self, patient_ref: str, knee: str, protocol_id: int, now: str) -> int:
+        """Insert the row of a new case and return its id; `save_case` fills it in."""
+        return int(
+            self.session.execute(
+                insert(CaseRow)
+                .values(
+                    patient_ref=patient_ref,
+                    knee=knee,
+                    state="",
+                    version=0,
+                    head_hash="",
+                    protocol_id=protocol_id,
+                    opened_at=now,
+                    updated_at=now,
+                    facts="{}",
+                )
+                .returning(CaseRow.id)
+            ).scalar_one()
+        )
+
+    def get_case(self, case_id: int, lock: bool = False) -> tuple[CaseSnapshot, int] | None:
+        """The case and its protocol id; `lock` holds its row until commit (PostgreSQL)."""
+        query = select(CaseRow.facts, CaseRow.protocol_id).where(CaseRow.id == case_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.session.execute(query).first()
+        if row is None or row.facts == "{}":  # a case whose opening never committed
+            return None
+        return CaseSnapshot.from_facts(json.loads(row.facts)), int(row.protocol_id)
+
+    def case_version(self, case_id: int) -> int | None:
+        """The case's entry count, or None when there is no such case."""
+        return self.session.execute(select(CaseRow.version).where(CaseRow.id == case_id)).scalar()
+
+    def save_case(
+        self, snapshot: CaseSnapshot, expected_version: int, next_due_at: str | None
+    ) -> None:
+        """Write the case's new state, only if nobody changed it since `expected_version`."""
+        try:
+            result = self.session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == snapshot.case_id, CaseRow.version == expected_version)
+                .values(
+                    state=snapshot.state,
+                    version=snapshot.version,
+                    head_hash=snapshot.head_hash,
+                    updated_at=snapshot.updated_at,
+                    specimen_id=snapshot.specimen_id,
+                    next_due_at=next_due_at,
+                    facts=json.dumps(snapshot.facts(), sort_keys=True),
+                )
+            )
+        except IntegrityError:
+            raise InvalidData(
+                f"specimen ID {snapshot.specimen_id} is already used by another case: "
+                "scan the label again; every specimen ID is unique"
+            ) from None
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"case {snapshot.case_id} changed under you: check `bmac case status "
+                f"{snapshot.case_id}`"
+            )
+
+    def case_with_specimen(self, specimen_id: str) -> int | None:
+        """The case that collected `specimen_id`, if any."""
+        return self.session.execute(
+            select(CaseRow.id).where(CaseRow.specimen_id == specimen_id)
+        ).scalar()
+
+    def list_cases(
+        self, state: str | None, limit: int, offset: int = 0
+    ) -> tuple[list[tuple[CaseSnapshot, int]], int]:
+        """A page of cases with their protocol ids, newest first, and how many match in all."""
+        query = select(CaseRow.facts, CaseRow.protocol_id).where(CaseRow.version > 0)
+        count = select(func.count()).select_from(CaseRow)
+        if state:
+            query = query.where(CaseRow.state == state)
+            count = count.where(CaseRow.state == state)
+        rows = self.session.execute(query.order_by(CaseRow.id.desc()).limit(limit).offset(offset))
+        cases = [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
+        return cases, int(self.session.execute(count).scalar_one())
+
+    def cases_due_by(self, horizon: str) -> list[tuple[CaseSnapshot, int]]:
+        """Cases in follow-up whose earliest unrecorded visit is due by `horizon`."""
+        rows = self.session.execute(
+            select(CaseRow.facts, CaseRow.protocol_id)
+            .where(CaseRow.next_due_at <= horizon)
+            .order_by(CaseRow.next_due_at)
+        )
+        return [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
+
+    def case_rows(self) -> Iterator[Any]:
+        """Every case row as stored (for the audit)."""
+        yield from self.session.execute(select(CaseRow).order_by(CaseRow.id)).scalars()
+
+    # -- the log ---------------------------------------------------------------------------
+    def append(self, entry: Entry) -> str:
+        """Append an entry and return its hash; a taken (case, seq) means someone logged first."""
+        body = entry.body()
+        entry_hash = digest(body)
+        try:
+            self.session.execute(
+                insert(EntryRow).values(
+                    case_id=entry.case_id, seq=entry.seq, body=body, hash=entry_hash
+                )
+            )
+        except IntegrityError:
+            raise Conflict(
+                f"case {entry.case_id} changed under you: entry {entry.seq} was logged by someone "
+                f"else first; check `bmac case status {entry.case_id}`"
+            ) from None
+        return entry_hash
+
+    def entries(self, case_id: int) -> list[tuple[Entry, str]]:
+        """A case's entries with their stored hashes, oldest first."""
+        rows = self.session.execute(
+            select(EntryRow.body, EntryRow.hash)
+            .where(EntryRow.case_id == case_id)
+            .order_by(EntryRow.seq)
+        )
+        return [(Entry.from_body(r.body), r.hash) for r in rows]
+
+    # -- operators -------------------------------------------------------------------------
+    def operator(self, operator_id: str) -> Operator | None:
+        """The operator with this id, if any."""
+        row = self.session.get(OperatorRow, operator_id)
+        if row is None:
+            return None
+        return Operator(
+            id=row.id,
+            name=row.name,
+            role=row.role,
+            active=row.active,
+            pin_hash=row.pin_hash,
+            failed_pins=row.failed_pins,
+            locked_until=row.locked_until,
+        )
+
+    def operators(self) -> list[Operator]:
+        """Every operator, by id."""
+        ids = self.session.execute(select(OperatorRow.id).order_by(OperatorRow.id)).scalars()
+        return [op for op in (self.operator(i) for i in ids) if op is not None]
+
+    def operator_count(self) -> int:
+        """How many operators exist (the first must be an admin)."""
+        return int(self.session.execute(select(func.count()).select_from(OperatorRow)).scalar_one())
+
+    def add_operator(self, operator: Operator, now: str) -> None:
+        """Store a new operator."""
+        self.session.execute(
+            insert(OperatorRow).values(
+                id=operator.id,
+                name=operator.name,
+                role=operator.role,
+                active=operator.active,
+                pin_hash=operator.pin_hash,
+                failed_pins=0,
+                locked_until=None,
+                created_at=now,
+            )
+        )
+
+    def update_operator(self, operator_id: str, **values: Any) -> None:
+        """Change an operator's active flag, PIN hash or lock counters."""
+        self.session.execute(
+            update(OperatorRow).where(OperatorRow.id == operator_id).values(**values)
+        )
+
+    def operator_event(
+        self, operator_id: str, action: str, at: str, by: str | None, detail: dict[str, Any]
+    ) -> None:
+        """Append to the operators' history (never a PIN)."""
+        self.session.execute(
+            insert(OperatorEventRow).values(
+                operator_id=operator_id,
+                action=action,
+                at=at,
+                by_operator=by,
+                detail=json.dumps(detail, sort_keys=True),
+            )
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def add_checkpoint(
+        self, taken_at: str, operator_id: str, heads: dict[str, int], value: str
+    ) -> None:
+        """Store a checkpoint: its digest and each case's entry count it covers."""
+        self.session.execute(
+            insert(CheckpointRow).values(
+                taken_at=taken_at,
+                operator_id=operator_id,
+                cases=len(heads),
+                entries=sum(heads.values()),
+                heads=json.dumps(heads, sort_keys=True),
+                digest=value,
+            )
+        )
+
+    def checkpoint_heads(self, value: str) -> dict[str, int] | None:
+        """The entry count per case that a stored checkpoint covers, if that digest was taken."""
+        heads = self.session.execute(
+            select(CheckpointRow.heads).where(CheckpointRow.digest == value)
+        ).scalar()
+        return None if heads is None else dict(json.loads(heads))
