@@ -1,0 +1,38 @@
+"""A few runs of the real `bmac` process, as a nurse's terminal runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bmac_workflow", *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
+
+
+def test_the_demo_runs_a_full_case_and_exits_0() -> None:
+    result = run("demo", env={})
+    assert result.returncode == 0, result.stderr
+    assert "inject" in result.stdout and "audit verify: clean" in result.stdout
+
+
+def test_a_real_process_opens_a_case_and_reads_it_back(tmp_path: Path) -> None:
+    env = {"BMAC_DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}", "BMAC_NEW_PIN": "2468"}
+    assert run("operator", "add", "admin", "--name", "Admin", "--role", "admin",
+               env=env).returncode == 0
+    signed = {**env, "BMAC_OPERATOR": "admin", "BMAC_PIN": "2468", "BMAC_NEW_PIN": "1357"}
+    assert run("operator", "add", "nurse.kim", "--name", "Kim", "--role", "nurse",
+               env=signed).returncode == 0
+    nurse = {**env, "BMAC_OPERATOR": "nurse.kim", "BMAC_PIN": "1357"}
+    opened = run("case", "open", "--patient", "P-7", "--knee", "right", env=nurse)
+    assert opened.returncode == 0, opened.stderr
+    case_id = opened.stdout.strip()
+    status = json.loads(run("case", "status", case_id, "--json", env=env).stdout)
+    assert status["state"] == "imaging_assessment" and status["knee"] == "right"
+    refused = run("case", "status", "77", env=env)
+    assert refused.returncode == 3
+    assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
