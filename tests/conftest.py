@@ -27,8 +27,13 @@ from bmac_workflow.timeutil import iso, utcnow
 
 PG_ENV = "BMAC_TEST_POSTGRES_URL"
 PINS = {"admin": "9000", "nurse": "1111", "nurse2": "2222", "surgeon": "3333", "auditor": "4444"}
-ROLE_OF = {"admin": "admin", "nurse": "nurse", "nurse2": "nurse", "surgeon": "surgeon",
-           "auditor": "auditor"}
+ROLE_OF = {
+    "admin": "admin",
+    "nurse": "nurse",
+    "nurse2": "nurse",
+    "surgeon": "surgeon",
+    "auditor": "auditor",
+}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -98,47 +103,110 @@ class Clinic:
     def uow(self, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.engine, write=write)
 
-    def open(self, patient: str = "P-0001", knee: str = "left", at: datetime | None = None,
-             protocol: Protocol | None = None) -> int:
-        change = cases.open_case(patient, knee, protocol or self.protocol, self.ops["nurse"],
-                                 iso(at) if at else None, utcnow(), self.uow())
+    def open(
+        self,
+        patient: str = "P-0001",
+        knee: str = "left",
+        at: datetime | None = None,
+        protocol: Protocol | None = None,
+    ) -> int:
+        change = cases.open_case(
+            patient,
+            knee,
+            protocol or self.protocol,
+            self.ops["nurse"],
+            iso(at) if at else None,
+            utcnow(),
+            self.uow(),
+        )
         return change.case.case_id
 
-    def fire(self, case_id: int, trigger: str, values: dict[str, Any] | None = None,
-             who: str = "nurse", at: datetime | None = None, **kw: Any) -> cases.Change:
-        return cases.fire(case_id, trigger, values or {}, self.ops[who],
-                          iso(at) if at else None, utcnow(), self.uow(), **kw)
+    def fire(
+        self,
+        case_id: int,
+        trigger: str,
+        values: dict[str, Any] | None = None,
+        who: str = "nurse",
+        at: datetime | None = None,
+        **kw: Any,
+    ) -> cases.Change:
+        return cases.fire(
+            case_id,
+            trigger,
+            values or {},
+            self.ops[who],
+            iso(at) if at else None,
+            utcnow(),
+            self.uow(),
+            **kw,
+        )
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
     def counts(self) -> dict[str, int]:
-        return {t: self.count(t) for t in ("cases", "entries", "operators", "operator_events",
-                                           "protocols", "checkpoints")}
+        return {
+            t: self.count(t)
+            for t in (
+                "cases",
+                "entries",
+                "operators",
+                "operator_events",
+                "protocols",
+                "checkpoints",
+            )
+        }
 
 
 # The data of each step that a happy case uses, in order, with who performs it.
 HAPPY_STEPS: list[tuple[str, str, dict[str, Any]]] = [
-    ("assess", "surgeon", {"kl_grade": 3, "icrs_grade": 4, "imaging": ["xray", "mri"],
-                           "leg_deformity": False, "baseline_vas": 7}),
-    ("collect", "nurse", {"side": "left", "aspirate_ml": 60, "anticoagulant": "heparin",
-                          "kit_lot": "K-1", "specimen_id": "SP-{case}"}),
+    (
+        "assess",
+        "surgeon",
+        {
+            "kl_grade": 3,
+            "icrs_grade": 4,
+            "imaging": ["xray", "mri"],
+            "leg_deformity": False,
+            "baseline_vas": 7,
+        },
+    ),
+    (
+        "collect",
+        "nurse",
+        {
+            "side": "left",
+            "aspirate_ml": 60,
+            "anticoagulant": "heparin",
+            "kit_lot": "K-1",
+            "specimen_id": "SP-{case}",
+        },
+    ),
     ("filter", "nurse", {"filter_lot": "F-1", "filtered_ml": 55}),
-    ("centrifuge", "nurse", {"device_id": "CF-1", "g_force": 1500, "duration_min": 10,
-                             "spins": 2}),
+    ("centrifuge", "nurse", {"device_id": "CF-1", "g_force": 1500, "duration_min": 10, "spins": 2}),
     ("remove_plasma", "nurse", {"plasma_removed_ml": 45, "rbc_removed": True}),
     ("concentrate", "nurse", {"concentrate_ml": 6}),
-    ("inject", "surgeon", {"knee": "left", "injected_ml": 5, "guidance": "ultrasound",
-                           "specimen_id": "SP-{case}", "verifier_id": "nurse2"}),
+    (
+        "inject",
+        "surgeon",
+        {
+            "knee": "left",
+            "injected_ml": 5,
+            "guidance": "ultrasound",
+            "specimen_id": "SP-{case}",
+            "verifier_id": "nurse2",
+        },
+    ),
 ]
 
 
 def step_values(trigger: str, case_id: int) -> dict[str, Any]:
     for name, _, values in HAPPY_STEPS:
         if name == trigger:
-            return {k: v.format(case=case_id) if isinstance(v, str) else v
-                    for k, v in values.items()}
+            return {
+                k: v.format(case=case_id) if isinstance(v, str) else v for k, v in values.items()
+            }
     raise KeyError(trigger)
 
 
@@ -169,13 +237,13 @@ def clinic(engine: Engine, db_url: str) -> Clinic:
     protocol = load(None)
     now = utcnow()
     result = Clinic(engine, db_url, protocol)
-    operators.add_operator("admin", "Admin Lee", "admin", PINS["admin"], None, now,
-                           result.uow())
+    operators.add_operator("admin", "Admin Lee", "admin", PINS["admin"], None, now, result.uow())
     admin = sign_in("admin", PINS["admin"], protocol, now, result.uow())
     result.ops["admin"] = admin
     for op_id in ("nurse", "nurse2", "surgeon", "auditor"):
-        operators.add_operator(op_id, f"{op_id.title()} Name", ROLE_OF[op_id], PINS[op_id], admin,
-                               now, result.uow())
+        operators.add_operator(
+            op_id, f"{op_id.title()} Name", ROLE_OF[op_id], PINS[op_id], admin, now, result.uow()
+        )
         result.ops[op_id] = sign_in(op_id, PINS[op_id], protocol, now, result.uow())
     return result
 
@@ -187,8 +255,13 @@ class Bmac:
     url: str
     runner: CliRunner = field(default_factory=CliRunner)
 
-    def __call__(self, *args: str, who: str | None = None, pin: str | None = None,
-                 env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        who: str | None = None,
+        pin: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         from bmac_workflow.cli import cli
 
         full_env = {"BMAC_DATABASE_URL": self.url, "BMAC_VERIFIER_PIN": PINS["nurse2"]}

@@ -19,7 +19,13 @@ def examples() -> str:
 def test_the_readme_examples_run_as_pasted(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BMAC_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(["bash", "-euc", examples()], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-euc", examples()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "record verified" in result.stdout

@@ -25,8 +25,9 @@ def test_a_full_case_has_a_timeline_with_the_spec_fields_and_verifies(
     timeline = json.loads(bmac("case", "timeline", str(case_id), "--json").stdout)
     assert [row["seq"] for row in timeline] == list(range(1, 9))
     for row in timeline:
-        assert {"seq", "at", "operator", "role", "action", "from_state", "to_state",
-                "data"} <= set(row)
+        assert {"seq", "at", "operator", "role", "action", "from_state", "to_state", "data"} <= set(
+            row
+        )
     assert timeline[-1]["action"] == "inject" and timeline[-1]["to_state"] == "follow_up"
     assert bmac("audit", "verify").exit_code == 0
 
@@ -39,8 +40,9 @@ def test_changing_one_byte_of_an_entry_makes_verify_exit_8_naming_case_and_seq(
     drop_update_trigger(clinic)
     with clinic.engine.begin() as conn:
         conn.execute(
-            text("UPDATE entries SET body = replace(body, :old, :new) "
-                 "WHERE case_id = :c AND seq = 4"),
+            text(
+                "UPDATE entries SET body = replace(body, :old, :new) WHERE case_id = :c AND seq = 4"
+            ),
             {"c": case_id, "old": '"filtered_ml":55.0', "new": '"filtered_ml":56.0'},
         )
     result = bmac("audit", "verify")

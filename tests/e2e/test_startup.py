@@ -21,9 +21,20 @@ print("LOADED", sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})
 """
 
 
-@pytest.mark.parametrize("argv", [["bmac", "--help"], ["bmac", "case", "--help"],
-                                  ["bmac", "step", "injection", "-h"], ["bmac", "--version"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bmac", "--help"],
+        ["bmac", "case", "--help"],
+        ["bmac", "step", "injection", "-h"],
+        ["bmac", "--version"],
+    ],
+)
 def test_help_imports_no_database_or_state_machine_library(argv: list[str]) -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip().splitlines()[-1] == "LOADED []"

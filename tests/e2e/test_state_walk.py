@@ -17,19 +17,75 @@ def command_for(trigger: str, case_id: int) -> tuple[list[str], str]:
     """The CLI invocation of a trigger with valid data, and who may run it."""
     c = str(case_id)
     return {
-        "assess": (["case", "assess", c, "--kl", "3", "--icrs", "4", "--imaging", "xray,mri",
-                    "--vas", "6"], "surgeon"),
-        "collect": (["step", "collection", c, "--side", "left", "--aspirate-ml", "60",
-                     "--anticoagulant", "heparin", "--kit-lot", "K-1", "--specimen-id",
-                     f"SP-{uuid.uuid4().hex[:8]}"], "nurse"),
+        "assess": (
+            [
+                "case",
+                "assess",
+                c,
+                "--kl",
+                "3",
+                "--icrs",
+                "4",
+                "--imaging",
+                "xray,mri",
+                "--vas",
+                "6",
+            ],
+            "surgeon",
+        ),
+        "collect": (
+            [
+                "step",
+                "collection",
+                c,
+                "--side",
+                "left",
+                "--aspirate-ml",
+                "60",
+                "--anticoagulant",
+                "heparin",
+                "--kit-lot",
+                "K-1",
+                "--specimen-id",
+                f"SP-{uuid.uuid4().hex[:8]}",
+            ],
+            "nurse",
+        ),
         "filter": (["step", "filtering", c, "--filter-lot", "F-1", "--filtered-ml", "55"], "nurse"),
-        "centrifuge": (["step", "centrifugation", c, "--device", "CF-1", "--g-force", "1500",
-                        "--minutes", "10"], "nurse"),
+        "centrifuge": (
+            [
+                "step",
+                "centrifugation",
+                c,
+                "--device",
+                "CF-1",
+                "--g-force",
+                "1500",
+                "--minutes",
+                "10",
+            ],
+            "nurse",
+        ),
         "remove_plasma": (["step", "plasma-removal", c, "--plasma-removed-ml", "45"], "nurse"),
         "concentrate": (["step", "concentration", c, "--concentrate-ml", "6"], "nurse"),
-        "inject": (["step", "injection", c, "--knee", "left", "--injected-ml", "5", "--guidance",
-                    "ultrasound", "--specimen-id", f"SP-{case_id}", "--verifier", "nurse2"],
-                   "surgeon"),
+        "inject": (
+            [
+                "step",
+                "injection",
+                c,
+                "--knee",
+                "left",
+                "--injected-ml",
+                "5",
+                "--guidance",
+                "ultrasound",
+                "--specimen-id",
+                f"SP-{case_id}",
+                "--verifier",
+                "nurse2",
+            ],
+            "surgeon",
+        ),
         "record_follow_up": (["followup", "record", c, "--visit", "1w", "--vas", "3"], "nurse"),
         "close": (["case", "close", c, "--reason", "lost to follow-up"], "surgeon"),
         "cancel": (["case", "cancel", c, "--reason", "patient withdrew"], "surgeon"),
@@ -40,8 +96,18 @@ def case_in(clinic: Clinic, state: str) -> int:
     """A new case brought to `state` through the services."""
     case_id = clinic.open()
     if state == states.INELIGIBLE:
-        clinic.fire(case_id, "assess", {"kl_grade": 4, "icrs_grade": 4, "imaging": ["xray"],
-                                        "leg_deformity": False, "baseline_vas": 8}, "surgeon")
+        clinic.fire(
+            case_id,
+            "assess",
+            {
+                "kl_grade": 4,
+                "icrs_grade": 4,
+                "imaging": ["xray"],
+                "leg_deformity": False,
+                "baseline_vas": 8,
+            },
+            "surgeon",
+        )
     elif state == states.CANCELLED:
         clinic.fire(case_id, "cancel", who="surgeon", reason="scheduling")
     elif state == states.CLOSED:

@@ -10,8 +10,13 @@ from pathlib import Path
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bmac_workflow", *args], capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bmac_workflow", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def test_the_demo_runs_a_full_case_and_exits_0() -> None:
@@ -22,11 +27,17 @@ def test_the_demo_runs_a_full_case_and_exits_0() -> None:
 
 def test_a_real_process_opens_a_case_and_reads_it_back(tmp_path: Path) -> None:
     env = {"BMAC_DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}", "BMAC_NEW_PIN": "2468"}
-    assert run("operator", "add", "admin", "--name", "Admin", "--role", "admin",
-               env=env).returncode == 0
+    assert (
+        run("operator", "add", "admin", "--name", "Admin", "--role", "admin", env=env).returncode
+        == 0
+    )
     signed = {**env, "BMAC_OPERATOR": "admin", "BMAC_PIN": "2468", "BMAC_NEW_PIN": "1357"}
-    assert run("operator", "add", "nurse.kim", "--name", "Kim", "--role", "nurse",
-               env=signed).returncode == 0
+    assert (
+        run(
+            "operator", "add", "nurse.kim", "--name", "Kim", "--role", "nurse", env=signed
+        ).returncode
+        == 0
+    )
     nurse = {**env, "BMAC_OPERATOR": "nurse.kim", "BMAC_PIN": "1357"}
     opened = run("case", "open", "--patient", "P-7", "--knee", "right", env=nurse)
     assert opened.returncode == 0, opened.stderr

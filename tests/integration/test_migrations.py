@@ -35,8 +35,9 @@ def test_downgrade_to_base_and_upgrade_again_leaves_a_database_at_head(engine: E
     assert "entries" not in inspect(engine).get_table_names()
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.HEAD
-    assert {"cases", "entries", "operators", "operator_events", "protocols",
-            "checkpoints"} <= set(inspect(engine).get_table_names())
+    assert {"cases", "entries", "operators", "operator_events", "protocols", "checkpoints"} <= set(
+        inspect(engine).get_table_names()
+    )
 
 
 def test_a_brand_new_database_is_created_by_the_first_command(sqlite_url: str) -> None:

@@ -33,8 +33,16 @@ def legal_destination(state: str, trigger: str) -> str | None:
 
 def test_there_are_eleven_states_with_the_spec_names() -> None:
     assert states.STATES == [
-        "imaging_assessment", "marrow_collection", "filtering", "centrifugation",
-        "plasma_removal", "concentration", "injection", "follow_up", "closed", "ineligible",
+        "imaging_assessment",
+        "marrow_collection",
+        "filtering",
+        "centrifugation",
+        "plasma_removal",
+        "concentration",
+        "injection",
+        "follow_up",
+        "closed",
+        "ineligible",
         "cancelled",
     ]
 
@@ -55,12 +63,18 @@ def test_every_pair_either_moves_as_the_spec_says_or_is_refused_naming_the_way_f
 
 
 def test_a_non_candidate_goes_to_ineligible_and_an_override_to_collection() -> None:
-    assert states.advance("imaging_assessment", "assess",
-                          Request(role="surgeon", candidate=False)) == "ineligible"
-    assert states.advance(
-        "imaging_assessment", "assess",
-        Request(role="surgeon", candidate=False, override_reason="young, active"),
-    ) == "marrow_collection"
+    assert (
+        states.advance("imaging_assessment", "assess", Request(role="surgeon", candidate=False))
+        == "ineligible"
+    )
+    assert (
+        states.advance(
+            "imaging_assessment",
+            "assess",
+            Request(role="surgeon", candidate=False, override_reason="young, active"),
+        )
+        == "marrow_collection"
+    )
 
 
 def test_the_role_is_checked_before_the_state() -> None:
