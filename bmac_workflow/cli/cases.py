@@ -8,19 +8,18 @@ from .app import App
 from .render import at_option, emit_json, json_option, status_text, timeline_line, when
 from .writing import fire
 
-STATE_NAMES = [
-    "imaging_assessment",
-    "marrow_collection",
-    "filtering",
-    "centrifugation",
-    "plasma_removal",
-    "concentration",
-    "injection",
-    "follow_up",
-    "closed",
-    "ineligible",
-    "cancelled",
-]
+
+class StateName(click.ParamType):
+    """A state of the workflow, checked against states.py only when the option is used."""
+
+    name = "state"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..states import STATES
+
+        if value not in STATES:
+            self.fail(f"{value!r} is not a state; use one of: {', '.join(STATES)}", param, ctx)
+        return value
 
 
 @click.group()
@@ -144,7 +143,7 @@ def status(app: App, case_id: int, as_json: bool) -> None:
 
 
 @case.command("list")
-@click.option("--state", type=click.Choice(STATE_NAMES), help="Only cases in this state.")
+@click.option("--state", type=StateName(), help="Only cases in this state.")
 @click.option(
     "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Cases a page."
 )

@@ -5,6 +5,19 @@ from __future__ import annotations
 import json
 
 from tests.conftest import Bmac, Clinic
+from tests.e2e.test_state_walk import command_for
+
+HAPPY = [
+    "assess",
+    "collect",
+    "filter",
+    "centrifuge",
+    "remove_plasma",
+    "concentrate",
+    "inject",
+    "record_follow_up",
+    "close",
+]
 
 
 def test_a_full_case_moves_from_opening_to_closed(bmac: Bmac, clinic: Clinic) -> None:
@@ -12,80 +25,13 @@ def test_a_full_case_moves_from_opening_to_closed(bmac: Bmac, clinic: Clinic) ->
     assert opened.exit_code == 0, opened.stderr
     case = opened.stdout.strip()
     assert case.isdigit()
-    steps = [
-        (
-            (
-                "case",
-                "assess",
-                case,
-                "--kl",
-                "3",
-                "--icrs",
-                "4",
-                "--imaging",
-                "xray,mri",
-                "--vas",
-                "7",
-            ),
-            "surgeon",
-        ),
-        (
-            (
-                "step",
-                "collection",
-                case,
-                "--side",
-                "left",
-                "--aspirate-ml",
-                "60",
-                "--anticoagulant",
-                "heparin",
-                "--kit-lot",
-                "K-1",
-                "--specimen-id",
-                "SP-1",
-            ),
-            "nurse",
-        ),
-        (("step", "filtering", case, "--filter-lot", "F-1", "--filtered-ml", "55"), "nurse"),
-        (
-            (
-                "step",
-                "centrifugation",
-                case,
-                "--device",
-                "CF-1",
-                "--g-force",
-                "1500",
-                "--minutes",
-                "10",
-            ),
-            "nurse",
-        ),
-        (("step", "plasma-removal", case, "--plasma-removed-ml", "45"), "nurse"),
-        (("step", "concentration", case, "--concentrate-ml", "6"), "nurse"),
-        (
-            (
-                "step",
-                "injection",
-                case,
-                "--knee",
-                "left",
-                "--injected-ml",
-                "5",
-                "--guidance",
-                "ultrasound",
-                "--specimen-id",
-                "SP-1",
-                "--verifier",
-                "nurse2",
-            ),
-            "surgeon",
-        ),
-        (("followup", "record", case, "--visit", "1w", "--vas", "4"), "nurse"),
-        (("case", "close", case, "--reason", "lost to follow-up"), "surgeon"),
-    ]
-    for args, who in steps:
+    specimen = None
+    for trigger in HAPPY:
+        args, who = command_for(trigger, int(case))
+        if trigger == "collect":
+            specimen = args[args.index("--specimen-id") + 1]
+        if trigger == "inject":
+            args[args.index("--specimen-id") + 1] = str(specimen)
         result = bmac(*args, who=who)
         assert result.exit_code == 0, (args, result.stderr)
     status = json.loads(bmac("case", "status", case, "--json").stdout)
@@ -94,3 +40,16 @@ def test_a_full_case_moves_from_opening_to_closed(bmac: Bmac, clinic: Clinic) ->
     timeline = json.loads(bmac("case", "timeline", case, "--json").stdout)
     assert [row["seq"] for row in timeline] == list(range(1, 11))
     assert bmac("audit", "verify").exit_code == 0
+
+
+def test_list_filters_by_state_and_refuses_an_unknown_state(bmac: Bmac, clinic: Clinic) -> None:
+    first, second = clinic.open("P-1"), clinic.open("P-2")
+    clinic.fire(second, "cancel", who="surgeon", reason="withdrew")
+    rows = json.loads(bmac("case", "list", "--state", "cancelled", "--json").stdout)
+    assert [r["case_id"] for r in rows] == [second]
+    everything = json.loads(bmac("case", "list", "--json").stdout)
+    assert [r["case_id"] for r in everything] == [second, first]
+    paged = bmac("case", "list", "--limit", "1")
+    assert "1 shown, 1 more" in paged.stderr
+    wrong = bmac("case", "list", "--state", "done")
+    assert wrong.exit_code == 2 and wrong.stderr.startswith("error: ")
