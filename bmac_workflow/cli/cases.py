@@ -9,7 +9,7 @@ from .render import at_option, emit_json, json_option, status_text, timeline_lin
 from .writing import fire
 
 
-class StateName(click.ParamType):
+class StateName(click.ParamType):  # type: ignore[type-arg]
     """A state of the workflow, checked against states.py only when the option is used."""
 
     name = "state"
