@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
 
@@ -76,12 +76,21 @@ def test_insert_or_replace_of_an_entry_is_refused_on_a_bare_connection(filled: C
         assert conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 0
         body, digest = conn.execute("SELECT body, hash FROM entries WHERE seq = 1").fetchone()
         for statement, values in (
-            ("INSERT OR REPLACE INTO entries (id, case_id, seq, body, hash) "
-             "VALUES (NULL, 1, 1, ?, ?)", ("forged", digest)),
-            ("REPLACE INTO entries (id, case_id, seq, body, hash) "
-             "SELECT id, case_id, seq, 'forged', hash FROM entries WHERE seq = 1", ()),
-            ("INSERT OR REPLACE INTO operator_events (id, operator_id, at, action, detail) "
-             "SELECT id, operator_id, at, 'forged', detail FROM operator_events LIMIT 1", ()),
+            (
+                "INSERT OR REPLACE INTO entries (id, case_id, seq, body, hash) "
+                "VALUES (NULL, 1, 1, ?, ?)",
+                ("forged", digest),
+            ),
+            (
+                "REPLACE INTO entries (id, case_id, seq, body, hash) "
+                "SELECT id, case_id, seq, 'forged', hash FROM entries WHERE seq = 1",
+                (),
+            ),
+            (
+                "INSERT OR REPLACE INTO operator_events (id, operator_id, at, action, detail) "
+                "SELECT id, operator_id, at, 'forged', detail FROM operator_events LIMIT 1",
+                (),
+            ),
         ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(statement, values)
@@ -105,17 +114,21 @@ def test_every_log_table_has_its_triggers_at_head(clinic: Clinic) -> None:
     with clinic.engine.connect() as conn:
         if clinic.engine.dialect.name == "sqlite":
             names = set(
-                conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-                .scalars()
+                conn.execute(
+                    text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                ).scalars()
             )
-            expected = {f"{t}_{s}" for t in TABLES for s in ("no_update", "no_delete",
-                                                               "no_replace")}
+            expected = {
+                f"{t}_{s}" for t in TABLES for s in ("no_update", "no_delete", "no_replace")
+            }
         else:
             names = set(
                 conn.execute(
-                    text("SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                         "WHERE NOT t.tgisinternal AND c.relnamespace = "
-                         "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())")
+                    text(
+                        "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "WHERE NOT t.tgisinternal AND c.relnamespace = "
+                        "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+                    )
                 ).scalars()
             )
             expected = {f"{t}_{s}" for t in TABLES for s in ("no_change", "no_truncate")}

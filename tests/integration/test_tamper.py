@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from bmac_workflow.migrations.append_only import LOG_TABLES, unprotect
 from sqlalchemy import text
 
-from bmac_workflow.migrations.append_only import LOG_TABLES, unprotect
 from bmac_workflow.record import Entry, digest, replay
 from tests.conftest import Bmac, Clinic, advance_to
 
@@ -49,23 +49,33 @@ def rewrite(clinic: Clinic, case_id: int, seq: int, body: str, rehash: bool) -> 
     sql(
         clinic,
         "UPDATE entries SET body = :b, hash = COALESCE(:h, hash) WHERE case_id = :c AND seq = :s",
-        b=body, h=new_hash, c=case_id, s=seq,
+        b=body,
+        h=new_hash,
+        c=case_id,
+        s=seq,
     )
 
 
 def resave_row(clinic: Clinic, case_id: int) -> None:
     """Make the case row agree with whatever the log now says (a careful forger)."""
     with clinic.engine.connect() as conn:
-        bodies = conn.execute(
-            text("SELECT body FROM entries WHERE case_id = :c ORDER BY seq"), {"c": case_id}
-        ).scalars().all()
+        bodies = (
+            conn.execute(
+                text("SELECT body FROM entries WHERE case_id = :c ORDER BY seq"), {"c": case_id}
+            )
+            .scalars()
+            .all()
+        )
     snapshot = replay([Entry.from_body(b) for b in bodies])
     assert snapshot is not None
     sql(
         clinic,
         "UPDATE cases SET state = :st, version = :v, head_hash = :h, facts = :f WHERE id = :c",
-        st=snapshot.state, v=snapshot.version, h=snapshot.head_hash,
-        f=json.dumps(snapshot.facts(), sort_keys=True), c=case_id,
+        st=snapshot.state,
+        v=snapshot.version,
+        h=snapshot.head_hash,
+        f=json.dumps(snapshot.facts(), sort_keys=True),
+        c=case_id,
     )
 
 
@@ -129,14 +139,10 @@ def test_two_swapped_entries_are_found(record: Clinic, bmac: Bmac) -> None:
 def test_a_changed_case_state_is_found(record: Clinic, bmac: Bmac) -> None:
     sql(record, "UPDATE cases SET state = 'closed' WHERE id = 2")
     lines = altered(bmac)
-    assert any(
-        line.startswith("case 2, seq 8, case row state 'closed' differs") for line in lines
-    )
+    assert any(line.startswith("case 2, seq 8, case row state 'closed' differs") for line in lines)
 
 
-def test_a_deleted_last_entry_is_caught_against_a_checkpoint(
-    record: Clinic, bmac: Bmac
-) -> None:
+def test_a_deleted_last_entry_is_caught_against_a_checkpoint(record: Clinic, bmac: Bmac) -> None:
     mark = bmac("audit", "checkpoint", who="auditor")
     assert mark.exit_code == 0, mark.stderr
     sql(record, "DELETE FROM entries WHERE case_id = 1 AND seq = 8")
