@@ -1,0 +1,303 @@
+"""Corrections: a new entry that points at the entry it corrects, with who, when and why.
+
+The original entry is never touched. The corrected data is validated by the same step model as
+the original, what depends on it is re-derived (the concentration factor, an assessment's
+wording), and the case row is re-saved from a replay of the whole log. A correction that would
+change the case's path (its candidacy or insurance eligibility, its knee, its patient, the
+specimen's identity once injected, a signature, the follow-up schedule) is refused: that is a
+new case, not a correction.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+from .. import rules, states
+from ..errors import Conflict, InvalidData, NotAllowed, NotPermitted
+from ..people import Operator
+from ..protocol import Protocol
+from ..record import VOLUMES, CaseSnapshot, Entry, effective_data, replay
+from ..steps import STEP_MODELS, validate
+from ..store.unit_of_work import UnitOfWork
+from ..timeutil import iso
+from .cases import _clinical_time, _load, next_due_at, signature
+
+# Fields the services compute: corrected only by re-deriving them.
+COMPUTED = {
+    "assess": {"candidate", "reason", "insurance_eligible", "insurance_basis", "overridden"},
+    "concentrate": {"concentration_factor"},
+    "inject": {"minutes_since_harvest", "window_limit_min"},
+}
+NEW_CASE = "cancel this case (`bmac case cancel {case} --reason ...`) and open a new one"
+# Fields whose correction would change the case's path, and the way forward for each.
+PATH: dict[str, dict[str, str]] = {
+    "open": {
+        "knee": "the knee is what the case is about: " + NEW_CASE,
+        "patient_ref": "the patient is whose case this is: " + NEW_CASE,
+    },
+    "inject": {
+        "knee": "the injection must be in the case's knee; an injection into the other knee is "
+        "a clinical incident: report it, it cannot be corrected here",
+        "specimen_id": "the scanned specimen ID is the chain of identity and cannot be corrected",
+        "verifier_id": "the verifier signed with their own PIN; a signature cannot be corrected",
+    },
+    "record_follow_up": {
+        "visit": "the visit decides the follow-up schedule: record the right visit with "
+        "`bmac followup record {case} --visit ...` and correct this one's notes",
+        "arthroplasty": "arthroplasty ends the follow-up: a surgeon closes the case with "
+        "`bmac case close {case} --reason ...`",
+    },
+}
+NO_DATA = {"cancel", "close", "correct"}
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The case after the correction and the entries appended (the correction, then any
+    re-derivation it caused)."""
+
+    case: CaseSnapshot
+    entries: list[Entry]
+
+
+def parse_settings(settings: list[str]) -> dict[str, str]:
+    """`field=value` pairs as typed (`aspirate-ml=62` and `aspirate_ml=62` are the same)."""
+    result: dict[str, str] = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise InvalidData(f"--set {item!r}: write field=value, e.g. --set aspirate_ml=62")
+        result[name] = value.strip()
+    if not result:
+        raise InvalidData("give at least one --set field=value to correct")
+    return result
+
+
+def correct(
+    case_id: int,
+    seq: int,
+    settings: dict[str, str],
+    reason: str,
+    signer: Operator,
+    at: str | None,
+    now: datetime,
+    uow: UnitOfWork,
+    *,
+    expected_version: int | None = None,
+) -> Correction:
+    """Correct fields of entry `seq` of a case, checked in the SPEC's order."""
+    with uow:
+        case, protocol = _load(uow.repo, case_id)
+        states.check_permitted("correct", signer.role)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict(f"case {case_id} changed under you: check `bmac case status {case_id}`")
+        log = [entry for entry, _ in uow.repo.entries(case_id)]
+        target = _target(log, seq, case_id)
+        current = effective_data(log)
+        _refuse_path_change(target, settings, case_id, log)
+        if not reason.strip():
+            raise InvalidData("--reason is required: say why the entry was wrong")
+        changes = _changes(target, current, settings, log, protocol)
+        _check_volume_chain(log, current, target.seq, changes)
+        if target.signer.id != signer.id and signer.role != states.SURGEON:
+            raise NotPermitted(
+                f"entry {seq} was signed by {target.signer.id}: only they or a surgeon may "
+                "correct it"
+            )
+        if "specimen_id" in changes and uow.repo.case_with_specimen(changes["specimen_id"]):
+            raise InvalidData(
+                f"specimen ID {changes['specimen_id']} is already used by another case: scan "
+                "the label again"
+            )
+        clinical = iso(_clinical_time(at, case, now))
+        plan = [(target.seq, changes, reason)]
+        derived = _rederived_factor(log, current, target.seq, changes)
+        if derived is not None:
+            why = f"re-derived (aspirate / concentrate) after the correction of entry {seq}"
+            plan.append((derived[0], derived[1], why))
+        added: list[Entry] = []
+        head = case.head_hash
+        for corrected, values, why in plan:
+            entry = Entry(
+                case_id=case_id,
+                seq=case.version + len(added) + 1,
+                action="correct",
+                from_state=case.state,
+                to_state=case.state,
+                at=clinical,
+                recorded_at=iso(now),
+                signer=signature(signer, "correct"),
+                data={
+                    "entry": corrected,
+                    "changes": values,
+                    "previous": {k: current[corrected].get(k) for k in values},
+                },
+                prev_hash=head,
+                reason=why,
+                corrects=corrected,
+            )
+            head = uow.repo.append(entry)
+            added.append(entry)
+        after = replay([*log, *added])
+        assert after is not None
+        after = replace(after, head_hash=head)
+        uow.repo.save_case(after, case.version, next_due_at(after, protocol))
+        uow.commit()
+    return Correction(after, added)
+
+
+def _target(log: list[Entry], seq: int, case_id: int) -> Entry:
+    found = [entry for entry in log if entry.seq == seq]
+    if not found:
+        raise InvalidData(
+            f"--entry {seq}: case {case_id} has no such entry; `bmac case timeline {case_id}` "
+            "lists them"
+        )
+    entry = found[0]
+    if entry.action == "correct":
+        raise InvalidData(
+            f"entry {seq} is itself a correction: correct entry {entry.corrects} again instead"
+        )
+    if entry.action in NO_DATA:
+        raise InvalidData(f"entry {seq} ({entry.action}) records no step data to correct")
+    return entry
+
+
+def _refuse_path_change(
+    target: Entry, settings: dict[str, str], case_id: int, log: list[Entry]
+) -> None:
+    for name in settings:
+        why = PATH.get(target.action, {}).get(name)
+        injected = any(e.action == "inject" for e in log)
+        if target.action == "collect" and name == "specimen_id" and injected:
+            why = "the specimen was injected under this ID (chain of identity): it stays"
+        if why:
+            raise NotAllowed(
+                f"correcting {name} of entry {target.seq} would change the case's path: "
+                + why.format(case=case_id)
+            )
+
+
+def _changes(
+    target: Entry,
+    current: dict[int, dict[str, Any]],
+    settings: dict[str, str],
+    log: list[Entry],
+    protocol: Protocol,
+) -> dict[str, Any]:
+    """The new values of every field that differs, the re-derived ones included (exit 5)."""
+    action = target.action
+    model = STEP_MODELS[action]
+    computed = COMPUTED.get(action, set())
+    for name in settings:
+        if name in computed:
+            raise InvalidData(f"{name} is computed: correct the values it is computed from")
+        if name not in model.model_fields:
+            fields = ", ".join(sorted(model.model_fields))
+            raise InvalidData(f"{action} entries have no field {name!r}; correctable: {fields}")
+    before = current[target.seq]
+    raw = {k: v for k, v in before.items() if k not in computed}
+    for name, text in settings.items():
+        raw[name] = _typed(model.model_fields[name].annotation, text)
+    raw = {k: v for k, v in raw.items() if v is not None}
+    data = validate(action, raw, protocol, _volumes_before(log, current, target.seq)).record()
+    if action == "assess":
+        data.update(_reassess(target, before, data, protocol))
+    if action == "concentrate":
+        aspirate = _volumes_before(log, current, target.seq)["aspirate_ml"]
+        data["concentration_factor"] = round(aspirate / data["concentrate_ml"], 2)
+    if action == "inject":
+        data.update({k: before[k] for k in computed if k in before})
+    changes = {k: data.get(k) for k in {*before, *data} if data.get(k) != before.get(k)}
+    if not changes:
+        raise InvalidData(f"entry {target.seq} already records these values: nothing to correct")
+    return changes
+
+
+def _typed(annotation: Any, text: str) -> Any:
+    """A typed value from the CLI's text; lists are comma-separated, empty clears a field."""
+    if text == "":
+        return None
+    if typing.get_origin(annotation) is list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _reassess(
+    target: Entry, before: dict[str, Any], data: dict[str, Any], protocol: Protocol
+) -> dict[str, Any]:
+    outcome = rules.assess(
+        data["kl_grade"], data["icrs_grade"], data["imaging"], data["leg_deformity"], protocol
+    )
+    override = data.get("override_reason")
+    insurance = outcome.insurance_eligible and not override
+    if (
+        outcome.candidate != before.get("candidate")
+        or insurance != before.get("insurance_eligible")
+        or bool(override) != bool(before.get("overridden"))
+    ):
+        raise NotAllowed(
+            f"this correction of entry {target.seq} would change the assessment's outcome "
+            f"({'candidate' if outcome.candidate else 'not a candidate'}, insurance "
+            f"{'eligible' if insurance else 'not eligible'}), which is the case's path: "
+            + NEW_CASE.format(case=target.case_id)
+        )
+    return {
+        "candidate": outcome.candidate,
+        "reason": outcome.reason,
+        "insurance_eligible": insurance,
+        "insurance_basis": before["insurance_basis"] if override else outcome.insurance_basis,
+        "overridden": bool(override),
+    }
+
+
+def _volumes_before(
+    log: list[Entry], current: dict[int, dict[str, Any]], seq: int
+) -> dict[str, float]:
+    volumes: dict[str, float] = {}
+    for entry in log:
+        if entry.seq >= seq:
+            break
+        if entry.action != "correct":
+            volumes.update({k: current[entry.seq][k] for k in VOLUMES if k in current[entry.seq]})
+    return volumes
+
+
+def _check_volume_chain(
+    log: list[Entry], current: dict[int, dict[str, Any]], seq: int, changes: dict[str, Any]
+) -> None:
+    """The volumes after the correction, later steps included, still never grow (exit 5)."""
+    volumes = _volumes_before(log, {**current, seq: {**current[seq], **changes}}, len(log) + 1)
+    chain = ("aspirate_ml", "filtered_ml", "concentrate_ml", "injected_ml")
+    present = [(k, volumes[k]) for k in chain if k in volumes]
+    for (upper, high), (lower, low) in pairwise(present):
+        if low > high:
+            raise InvalidData(
+                f"after this correction {lower} {low:g} would be more than {upper} {high:g}: "
+                "volumes never grow along the chain; correct both entries, the larger first"
+            )
+    plasma, filtered = volumes.get("plasma_removed_ml"), volumes.get("filtered_ml")
+    if plasma is not None and filtered is not None and plasma >= filtered:
+        raise InvalidData(
+            f"after this correction plasma_removed_ml {plasma:g} would not be less than "
+            f"filtered_ml {filtered:g}"
+        )
+
+
+def _rederived_factor(
+    log: list[Entry], current: dict[int, dict[str, Any]], seq: int, changes: dict[str, Any]
+) -> tuple[int, dict[str, Any]] | None:
+    """A correction of the concentrate entry's factor when the aspirate volume changed."""
+    if "aspirate_ml" not in changes:
+        return None
+    for entry in log:
+        if entry.action == "concentrate":
+            factor = round(changes["aspirate_ml"] / current[entry.seq]["concentrate_ml"], 2)
+            if factor != current[entry.seq].get("concentration_factor"):
+                return entry.seq, {"concentration_factor": factor}
+    return None
