@@ -95,7 +95,7 @@ def test_a_correction_that_breaks_the_volume_chain_is_refused(
     before = clinic.counts()
     with pytest.raises(InvalidData, match="volumes never grow"):
         run(clinic, injected, 4, filtered_ml=5)  # the concentrate was 6 mL
-    with pytest.raises(InvalidData, match="out of range|more than"):
+    with pytest.raises(InvalidData, match=r"out of range|more than"):
         run(clinic, injected, 4, filtered_ml=70)  # more than the 60 mL aspirated
     assert clinic.counts() == before
 
