@@ -176,6 +176,13 @@ def _refuse_path_change(
         injected = any(e.action == "inject" for e in log)
         if target.action == "collect" and name == "specimen_id" and injected:
             why = "the specimen was injected under this ID (chain of identity): it stays"
+        if name == "override_reason" and not (
+            target.data.get("override_reason") and settings[name]
+        ):
+            why = (
+                "an override is decided when the step is signed; it can be reworded, not "
+                "added or withdrawn afterwards: " + NEW_CASE
+            )
         if why:
             raise NotAllowed(
                 f"correcting {name} of entry {target.seq} would change the case's path: "
@@ -192,7 +199,11 @@ def _changes(
 ) -> dict[str, Any]:
     """The new values of every field that differs, the re-derived ones included (exit 5)."""
     action = target.action
-    model = STEP_MODELS[action]
+    model = STEP_MODELS.get(action)
+    if model is None:
+        raise InvalidData(
+            f"entry {target.seq} ({action}) has no correctable fields besides the case's own"
+        )
     computed = COMPUTED.get(action, set())
     for name in settings:
         if name in computed:

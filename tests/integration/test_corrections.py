@@ -183,3 +183,19 @@ def test_the_cli_refuses_a_path_change_with_exit_4_and_writes_nothing(
     assert result.exit_code == 4
     assert result.stderr.startswith("error: ") and "bmac case cancel" in result.stderr
     assert clinic.counts() == before
+
+
+def test_an_override_can_be_reworded_but_not_added_afterwards(
+    clinic: Clinic, injected: int
+) -> None:
+    with pytest.raises(NotAllowed, match="override"):
+        run(clinic, injected, 2, who="surgeon", override_reason="on second thought")
+    with pytest.raises(NotAllowed, match="override"):
+        run(clinic, injected, 8, who="surgeon", override_reason="late")
+
+
+def test_the_opening_entry_has_nothing_else_to_correct(clinic: Clinic, injected: int) -> None:
+    with pytest.raises(InvalidData, match="no correctable fields"):
+        run(clinic, injected, 1, who="surgeon", protocol_version="x")
+    with pytest.raises(NotAllowed, match="open a new one"):
+        run(clinic, injected, 1, who="surgeon", patient_ref="P-0009")
