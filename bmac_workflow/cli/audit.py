@@ -80,7 +80,7 @@ def verify(app: App, case_id: int | None, against: str | None) -> None:
             f"{problem_line(problems[0])}"
         )
     scope = f"case {case_id}" if case_id is not None else "record"
-    proof = " and holds everything checkpoint covered" if against else ""
+    proof = " and holds everything the checkpoint covered" if against else ""
     click.echo(f"{scope} verified: {total} entries, every hash, link and case matches{proof}")
 
 

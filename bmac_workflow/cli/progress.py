@@ -19,11 +19,13 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
         yield None
         return
     try:
+        from rich.console import Console
         from rich.progress import Progress
     except ImportError:
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
             yield bar.update
         return
-    with Progress(transient=True) as rich_bar:
+    # stdout carries the report (and may be piped); the bar is for the person watching.
+    with Progress(console=Console(file=sys.stderr), transient=True) as rich_bar:
         task = rich_bar.add_task(label, total=total)
         yield lambda n: rich_bar.advance(task, n)
