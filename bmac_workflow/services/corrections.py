@@ -32,12 +32,11 @@ COMPUTED = {
     "concentrate": {"concentration_factor"},
     "inject": {"minutes_since_harvest", "window_limit_min"},
 }
-NEW_CASE = "cancel this case (`bmac case cancel {case} --reason ...`) and open a new one"
 # Fields whose correction would change the case's path, and the way forward for each.
 PATH: dict[str, dict[str, str]] = {
     "open": {
-        "knee": "the knee is what the case is about: " + NEW_CASE,
-        "patient_ref": "the patient is whose case this is: " + NEW_CASE,
+        "knee": "the knee is what the case is about: {new_case}",
+        "patient_ref": "the patient reference says whose case this is: {new_case}",
     },
     "inject": {
         "knee": "the injection must be in the case's knee; an injection into the other knee is "
@@ -181,12 +180,12 @@ def _refuse_path_change(
         ):
             why = (
                 "an override is decided when the step is signed; it can be reworded, not "
-                "added or withdrawn afterwards: " + NEW_CASE
+                "added or withdrawn afterwards: {new_case}"
             )
         if why:
             raise NotAllowed(
                 f"correcting {name} of entry {target.seq} would change the case's path: "
-                + why.format(case=case_id)
+                + why.format(case=case_id, new_case=way_forward(case_id, log[-1].to_state))
             )
 
 
@@ -218,7 +217,7 @@ def _changes(
     raw = {k: v for k, v in raw.items() if v is not None}
     data = validate(action, raw, protocol, _volumes_before(log, current, target.seq)).record()
     if action == "assess":
-        data.update(_reassess(target, before, data, protocol))
+        data.update(_reassess(target, before, data, protocol, log[-1].to_state))
     if action == "concentrate":
         aspirate = _volumes_before(log, current, target.seq)["aspirate_ml"]
         data["concentration_factor"] = round(aspirate / data["concentrate_ml"], 2)
@@ -239,8 +238,18 @@ def _typed(annotation: Any, text: str) -> Any:
     return text
 
 
+def way_forward(case_id: int, state: str) -> str:
+    """What to do instead of a correction that would change the case's path."""
+    if state in states.BEFORE_FOLLOW_UP:
+        return f"cancel this case (`bmac case cancel {case_id} --reason ...`) and open a new one"
+    return (
+        "the case is past its injection and keeps the path it took: report the error through "
+        "the clinic's incident process"
+    )
+
+
 def _reassess(
-    target: Entry, before: dict[str, Any], data: dict[str, Any], protocol: Protocol
+    target: Entry, before: dict[str, Any], data: dict[str, Any], protocol: Protocol, state: str
 ) -> dict[str, Any]:
     outcome = rules.assess(
         data["kl_grade"], data["icrs_grade"], data["imaging"], data["leg_deformity"], protocol
@@ -256,7 +265,7 @@ def _reassess(
             f"this correction of entry {target.seq} would change the assessment's outcome "
             f"({'candidate' if outcome.candidate else 'not a candidate'}, insurance "
             f"{'eligible' if insurance else 'not eligible'}), which is the case's path: "
-            + NEW_CASE.format(case=target.case_id)
+            + way_forward(target.case_id, state)
         )
     return {
         "candidate": outcome.candidate,

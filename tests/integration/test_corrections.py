@@ -181,8 +181,27 @@ def test_the_cli_refuses_a_path_change_with_exit_4_and_writes_nothing(
         who="surgeon",
     )
     assert result.exit_code == 4
-    assert result.stderr.startswith("error: ") and "bmac case cancel" in result.stderr
+    assert result.stderr.startswith("error: ") and "incident process" in result.stderr
     assert clinic.counts() == before
+
+
+def test_before_the_injection_the_way_forward_is_a_new_case(clinic: Clinic, bmac: Bmac) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "filtering")
+    result = bmac(
+        "case",
+        "correct",
+        str(case_id),
+        "--entry",
+        "1",
+        "--set",
+        "knee=right",
+        "--reason",
+        "x",
+        who="surgeon",
+    )
+    assert result.exit_code == 4
+    assert f"bmac case cancel {case_id}" in result.stderr
 
 
 def test_an_override_can_be_reworded_but_not_added_afterwards(
@@ -197,5 +216,14 @@ def test_an_override_can_be_reworded_but_not_added_afterwards(
 def test_the_opening_entry_has_nothing_else_to_correct(clinic: Clinic, injected: int) -> None:
     with pytest.raises(InvalidData, match="no correctable fields"):
         run(clinic, injected, 1, who="surgeon", protocol_version="x")
-    with pytest.raises(NotAllowed, match="open a new one"):
+    with pytest.raises(NotAllowed, match="incident process"):
         run(clinic, injected, 1, who="surgeon", patient_ref="P-0009")
+
+
+def test_the_timeline_text_shows_the_original_value_and_who_corrected_it(
+    clinic: Clinic, bmac: Bmac, injected: int
+) -> None:
+    run(clinic, injected, 4, filtered_ml=50)
+    text = bmac("case", "timeline", str(injected)).stdout
+    assert "filtered_ml=50.0" in text
+    assert "corrected by Nurse Name in entry 9 (filtered_ml was 55.0): typed wrong" in text
