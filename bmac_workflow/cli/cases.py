@@ -225,10 +225,14 @@ def correct(
       bmac --operator nurse.kim case correct 1 --entry 3 --set aspirate_ml=62 \\
           --reason "read 60 off the syringe; the scale said 62"
     """
+    from ..errors import InvalidData
     from ..services.corrections import correct as run
     from ..services.corrections import parse_settings
 
-    changes = parse_settings(list(settings))
+    try:
+        changes = parse_settings(list(settings))
+    except InvalidData as exc:  # a malformed option is a usage error (exit 2), before the PIN
+        raise click.BadParameter(exc.message, param_hint="--set") from None
     expected = app.case_version(case_id)
     signer = app.sign_in()
     done = run(

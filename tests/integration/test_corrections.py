@@ -227,3 +227,20 @@ def test_the_timeline_text_shows_the_original_value_and_who_corrected_it(
     text = bmac("case", "timeline", str(injected)).stdout
     assert "filtered_ml=50.0" in text
     assert "corrected by Nurse Name in entry 9 (filtered_ml was 55.0): typed wrong" in text
+
+
+def test_a_malformed_set_option_is_a_usage_error(clinic: Clinic, bmac: Bmac, injected: int) -> None:
+    result = bmac(
+        "case",
+        "correct",
+        str(injected),
+        "--entry",
+        "4",
+        "--set",
+        "filtered_ml",
+        "--reason",
+        "x",
+        who="nurse",
+    )
+    assert result.exit_code == 2
+    assert "field=value" in result.stderr
