@@ -60,14 +60,18 @@ def check_key(key: str | None) -> str:
     return key
 
 
+def check_case(uow: UnitOfWork, case_id: int | None) -> None:
+    """Refuse an unknown case before anything is written."""
+    if case_id is not None and uow.repo.case_version(case_id) is None:
+        raise NotFound(f"no case {case_id}: see `bmac case list`")
+
+
 def entries(uow: UnitOfWork, case_id: int | None, key: str | None) -> Iterator[dict[str, Any]]:
     """Every entry (of one case, or all), oldest first per case, as exported."""
     query = select(EntryRow.case_id, EntryRow.seq, EntryRow.body, EntryRow.hash).order_by(
         EntryRow.case_id, EntryRow.seq
     )
     if case_id is not None:
-        if uow.repo.case_version(case_id) is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
         query = query.where(EntryRow.case_id == case_id)
     for row in uow.session.execute(query.execution_options(yield_per=2000)):
         item: dict[str, Any] = {
@@ -104,6 +108,7 @@ def write_json(
 ) -> int:
     """Stream the JSON export to `out`; returns how many entries it holds."""
     with uow:
+        check_case(uow, case_id)
         header = {
             "format": FORMAT,
             "exported_at": iso(now),
@@ -122,10 +127,11 @@ def write_json(
 
 def write_csv(out: IO[str], uow: UnitOfWork, case_id: int | None, key: str | None) -> int:
     """Stream the CSV export to `out`, one row per entry; returns how many rows."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    count = 0
     with uow:
+        check_case(uow, case_id)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        count = 0
         for item in entries(uow, case_id, key):
             body = json.loads(item["body"])
             writer.writerow(

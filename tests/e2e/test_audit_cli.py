@@ -168,3 +168,10 @@ def test_every_audit_command_has_help_with_an_example(bmac: Bmac, command: str) 
     result = bmac("audit", command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_exporting_an_unknown_case_writes_nothing(bmac: Bmac, fmt: str) -> None:
+    result = bmac("audit", "export", "42", "--format", fmt)
+    assert result.exit_code == 3
+    assert result.stdout == ""
