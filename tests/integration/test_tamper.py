@@ -10,9 +10,13 @@ import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from bmac_workflow.migrations.append_only import LOG_TABLES, unprotect
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
+from bmac_workflow.audit import verify
 from bmac_workflow.record import Entry, digest, replay
+from bmac_workflow.store.unit_of_work import UnitOfWork
 from tests.conftest import Bmac, Clinic, advance_to
 
 
@@ -185,3 +189,26 @@ def test_the_digest_is_accepted_in_groups_as_written_on_paper(record: Clinic, bm
     paper = mark.stderr.split("for paper: ")[1].strip()
     assert len(paper.split()) == 8
     assert bmac("audit", "verify", "--against", paper.upper()).exit_code == 0
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_one_changed_character_of_any_entry_is_found_at_that_entry(
+    record: Clinic, data: st.DataObject
+) -> None:
+    if record.engine.dialect.name != "sqlite":
+        pytest.skip("one database is enough for the property")
+    case_id = data.draw(st.sampled_from([1, 2]), label="case")
+    seq = data.draw(st.integers(1, 8), label="seq")
+    original = body_of(record, case_id, seq)
+    at = data.draw(st.integers(0, len(original) - 1), label="position")
+    char = data.draw(st.characters(codec="utf-8").filter(lambda c: c != original[at]))
+    rewrite(record, case_id, seq, original[:at] + char + original[at + 1 :], rehash=False)
+    try:
+        problems = verify(UnitOfWork(record.engine))
+    finally:
+        rewrite(record, case_id, seq, original, rehash=False)
+    assert (case_id, seq) in {(p.case_id, p.seq) for p in problems}
+    assert verify(UnitOfWork(record.engine)) == []
