@@ -323,3 +323,24 @@ def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None
         case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=second
     )
     assert change.entry.verifier is not None and change.entry.verifier.role == "surgeon"
+
+
+def test_an_override_just_past_the_window_is_still_signed_as_overridden(clinic: Clinic) -> None:
+    # 120 min 2 s after the harvest: past the 120-minute window, though it rounds to 120.0.
+    start = utcnow() - timedelta(hours=3)
+    case_id = clinic.open(at=start - timedelta(minutes=1))
+    advance_to(clinic, case_id, "injection", start=start)
+    with clinic.uow(write=False) as uow:
+        found = uow.repo.get_case(case_id)
+    assert found is not None and found[0].harvested_at is not None
+    harvest = datetime.fromisoformat(found[0].harvested_at)
+    values = {**step_values("inject", case_id), "override_reason": "theatre delay"}
+    change = clinic.fire(
+        case_id,
+        "inject",
+        values,
+        who="surgeon",
+        at=harvest + timedelta(minutes=120, seconds=2),
+        verifier=clinic.ops["nurse2"],
+    )
+    assert change.entry.signer.meaning == "overridden"
