@@ -31,7 +31,8 @@ def sign_in(
             "asked, or set BMAC_PIN"
         )
     with uow:
-        operator = uow.repo.operator(operator_id)
+        # Locked, so that wrong PINs typed at once on several workstations all count.
+        operator = uow.repo.operator(operator_id, lock=True)
         if operator is None:
             raise NotPermitted(
                 f"sign-in failed: there is no operator {operator_id!r}; check --operator or "

@@ -344,3 +344,19 @@ def test_an_override_just_past_the_window_is_still_signed_as_overridden(clinic: 
         verifier=clinic.ops["nurse2"],
     )
     assert change.entry.signer.meaning == "overridden"
+
+
+def test_wrong_pins_typed_at_the_same_time_on_many_workstations_all_count(
+    clinic: Clinic,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lenient = replace(clinic.protocol, max_failed_pins=100)
+    now = utcnow()
+
+    def one(_: int) -> None:
+        assert isinstance(try_pin(clinic, "nurse", WRONG, now, lenient), NotPermitted)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(24)))
+    assert stored(clinic, "nurse").failed_pins == 24
