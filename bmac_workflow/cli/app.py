@@ -76,7 +76,7 @@ class App:
         from ..services.signing import sign_in
 
         operator_id = operator_id or self.operator
-        pin = os.environ.get(pin_env)
+        pin = os.environ.get(pin_env) or None  # an empty variable is a script's slip, not a try
         if pin is None and operator_id:
             if not self.interactive():
                 raise NotPermitted(

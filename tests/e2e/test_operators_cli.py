@@ -346,6 +346,24 @@ def test_a_writing_command_without_a_pin_off_a_terminal_says_to_set_bmac_pin(
     assert clinic.count("cases") == 0
 
 
+def test_an_empty_bmac_pin_is_no_pin_and_does_not_count_as_a_wrong_one(
+    clinic: Clinic, db_url: str
+) -> None:
+    result = run(
+        db_url,
+        "case",
+        "open",
+        "--patient",
+        "P-1",
+        "--knee",
+        "left",
+        env={"BMAC_OPERATOR": "nurse", "BMAC_PIN": ""},
+    )
+    assert result.exit_code == 6
+    assert "set BMAC_PIN" in one_error_line(result)
+    assert operators_json(Bmac(db_url))["nurse"]["failed_pins"] == 0
+
+
 def test_on_a_terminal_the_pin_is_asked_without_echo(
     clinic: Clinic, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
