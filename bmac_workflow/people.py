@@ -69,7 +69,7 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
 
 
 def hash_rehashed(pin_hash: str, pin: str) -> str | None:
-    """A new hash of a just-verified PIN when `pin_hash` used other parameters, else None."""
+    """A new hash of a just-verified PIN if `pin_hash` used other costs than today's, else None."""
     if not _hasher().check_needs_rehash(pin_hash):
         return None
     return str(_hasher().hash(pin))

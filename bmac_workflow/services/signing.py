@@ -51,7 +51,7 @@ def sign_in(
         ):
             changes.update(failed_pins=outcome.failed_pins, locked_until=outcome.locked_until)
         if outcome.ok:
-            # Hashes made under weaker parameters are upgraded while the PIN is at hand.
+            # A hash made under other (older) parameters is re-made while the PIN is at hand.
             new_hash = hash_rehashed(operator.pin_hash, pin)
             if new_hash is not None:
                 changes["pin_hash"] = new_hash
