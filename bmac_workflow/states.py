@@ -225,7 +225,9 @@ SECOND_PERSON = Guard(
     "second-person verification",
     lambda r: r.verifier_is_second_person,
     lambda r: NotPermitted(
-        "the verifier must be a second, different, active nurse or surgeon who enters their own PIN"
+        "the verifier (--verifier ID) must be a second operator, not the one who injects: an "
+        f"active {' or '.join(x for x in ROLES if x in PERMISSIONS['verify_injection'])} "
+        "who enters their own PIN"
     ),
 )
 WITHIN_WINDOW = Guard(
