@@ -166,6 +166,8 @@ def _prepare(
         minutes = rules.minutes_between(from_iso(case.harvested_at or ""), clinical)
         data["minutes_since_harvest"] = round(minutes, 1)
         data["window_limit_min"] = protocol.window_minutes
+        # Decided on the unrounded minutes: the signature then means "overridden" (SPEC §3).
+        data["overridden"] = bool(data.get("override_reason")) and minutes > protocol.window_minutes
         second = (
             verifier is not None
             and verifier.id != signer.id
