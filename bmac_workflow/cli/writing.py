@@ -52,6 +52,13 @@ def fire(
         else f"{entry.from_state} -> {entry.to_state}"
     )
     click.echo(f"case {case_id}: {trigger} logged as entry {entry.seq} ({move})")
+    if trigger == "assess":
+        # The decision and its reason (e.g. "refer for arthroplasty") are what the surgeon acts on.
+        click.echo(f"assessment: {entry.data['reason']}")
+        click.echo(
+            f"insurance: {'yes' if entry.data['insurance_eligible'] else 'no'} "
+            f"({entry.data['insurance_basis']})"
+        )
     step = next_step(change.case.state)
     if step:
         click.echo(f"next: {COMMANDS[step]} {case_id}")

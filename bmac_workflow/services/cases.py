@@ -127,45 +127,43 @@ def _prepare(
     reason: str | None,
 ) -> tuple[dict[str, Any], states.Request]:
     """Validate the step's data (exit 5) and reduce it to the facts the guards decide on."""
-    if trigger in ("cancel", "close"):
-        if trigger == "cancel" and not (reason or "").strip():
-            raise InvalidData("--reason is required to cancel a case: say why it stopped")
-        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
-        return {}, states.Request(
-            role=signer.role, follow_up_complete=complete, close_reason=reason
-        )
-    model = validate(trigger, values, protocol, case.volumes_ml)
-    data = model.record()
     role = signer.role
+    if trigger in ("cancel", "close"):
+        if reason is not None and not reason.strip():
+            raise InvalidData("--reason is empty: say in words why the case ends")
+        if trigger == "cancel" and reason is None:
+            raise InvalidData("--reason is required to cancel a case: say why it stopped")
+        rules.refuse_rrn(reason, "--reason")
+        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
+        return {}, states.Request(role=role, follow_up_complete=complete, close_reason=reason)
+    data = validate(trigger, values, protocol, case.volumes_ml).record()
     if trigger == "assess":
-        outcome = rules.assess(
-            data["kl_grade"], data["icrs_grade"], data["imaging"], data["leg_deformity"], protocol
-        )
         override = data.get("override_reason")
-        if override and outcome.candidate:
-            raise InvalidData("--override-reason is only for a knee that is not a candidate")
-        data.update(
-            candidate=outcome.candidate,
-            reason=outcome.reason,
-            insurance_eligible=outcome.insurance_eligible and not override,
-            insurance_basis=(
-                "not insurance-eligible: candidacy overridden by a surgeon"
-                if override
-                else outcome.insurance_basis
-            ),
-            overridden=bool(override),
+        decision = rules.assessment_record(
+            data["kl_grade"],
+            data["icrs_grade"],
+            data["imaging"],
+            data["leg_deformity"],
+            override,
+            protocol,
         )
+        data.update(decision)
         return data, states.Request(
-            role=role, candidate=outcome.candidate, override_reason=override
+            role=role, candidate=decision["candidate"], override_reason=override
         )
     if trigger == "concentrate":
+        # Computed here, from the recorded volumes, so that nobody can type it in.
         data["concentration_factor"] = round(
             case.volumes_ml["aspirate_ml"] / data["concentrate_ml"], 2
         )
     if trigger == "inject":
-        minutes = rules.minutes_between(from_iso(case.harvested_at or ""), clinical)
-        data["minutes_since_harvest"] = round(minutes, 1)
+        # The window runs on clinical times (`--at`), not on when the entries were typed in.
+        # Rounded once, so that the guard and the record agree to the tenth of a minute.
+        minutes = round(rules.minutes_between(from_iso(case.harvested_at or ""), clinical), 1)
+        override = data.get("override_reason")
+        data["minutes_since_harvest"] = minutes
         data["window_limit_min"] = protocol.window_minutes
+        data["window_overridden"] = bool(override) and rules.window_passed(minutes, protocol)
         second = (
             verifier is not None
             and verifier.id != signer.id
@@ -174,7 +172,7 @@ def _prepare(
         )
         return data, states.Request(
             role=role,
-            override_reason=data.get("override_reason"),
+            override_reason=override,
             specimen_matches=data["specimen_id"] == case.specimen_id,
             knee_matches=data["knee"] == case.knee,
             verifier_is_second_person=second,
