@@ -150,11 +150,6 @@ def window_minutes_left(harvested_at: datetime, now: datetime, protocol: Protoco
     return round(protocol.window_minutes - minutes_between(harvested_at, now), 1)
 
 
-def window_passed(minutes_since_harvest: float, protocol: Protocol) -> bool:
-    """True when an injection this long after the harvest needs a surgeon's override."""
-    return minutes_since_harvest > protocol.window_minutes
-
-
 @dataclass(frozen=True)
 class DueVisit:
     """One follow-up visit not yet recorded."""

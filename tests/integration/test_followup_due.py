@@ -135,10 +135,11 @@ def test_an_empty_worklist_says_so(bmac: Bmac, frozen: datetime) -> None:
     assert "no visits due" in result.stderr
 
 
-@pytest.mark.parametrize("span", ["7", "a week", "-3d", "7y"])
 def test_a_span_that_is_not_a_number_of_days_weeks_or_hours_is_a_usage_error(
-    bmac: Bmac, span: str
+    sqlite_url: str,
 ) -> None:
-    result = bmac("followup", "due", "--within", span)
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error:") and "--within" in result.stderr
+    bmac = Bmac(sqlite_url)  # refused while parsing: no database is needed
+    for span in ("7", "a week", "-3d", "7y"):
+        result = bmac("followup", "due", "--within", span)
+        assert result.exit_code == 2, span
+        assert result.stderr.startswith("error:") and "--within" in result.stderr
