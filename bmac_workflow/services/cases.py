@@ -252,3 +252,32 @@ def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> C
         f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
         f"{first.at}; check `bmac case status {case.case_id}`"
     )
+
+
+def precheck(
+    case_id: int,
+    trigger: str,
+    values: dict[str, Any],
+    signer: Operator,
+    at: str | None,
+    now: datetime,
+    uow: UnitOfWork,
+    *,
+    reason: str | None = None,
+) -> None:
+    """Every check of `fire` that needs no second person, reading only (SPEC §5 order).
+
+    Run before a verifier is asked for their PIN: a step that cannot happen (no such case, the
+    wrong role, state or data, a specimen or knee that does not match, the window passed) is
+    refused with its own code, and the verifier's PIN is never tried on it.
+    """
+    with uow:
+        found = uow.repo.get_case(case_id)
+        if found is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        case, protocol = found[0], uow.repo.protocol(found[1])
+    states.check_permitted(trigger, signer.role)
+    states.check_allowed(case.state, trigger)
+    clinical = _clinical_time(at, case, now)
+    _, request = _prepare(trigger, values, case, protocol, signer, None, clinical, reason)
+    states.advance(case.state, trigger, replace(request, verifier_is_second_person=True))

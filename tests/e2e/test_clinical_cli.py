@@ -518,3 +518,21 @@ def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
     assert clinic.count("protocols") == 2
     opened = timeline(bmac, a)[0]["data"]
     assert opened["protocol_version"] == "site-A" and len(opened["protocol_sha256"]) == 64
+
+
+def test_the_verifiers_pin_is_only_tried_once_the_injection_could_happen(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    waiting = open_case(bmac)
+    ready = ready_to_inject(bmac, utcnow() - timedelta(minutes=30))
+    wrong = {"BMAC_VERIFIER_PIN": "0000"}
+    fails(bmac(*injection("999"), who="surgeon", env=wrong), 3, "no case 999")
+    fails(bmac(*injection(waiting), who="surgeon", env=wrong), 4, "imaging_assessment")
+    fails(bmac(*injection(ready, ml="7"), who="surgeon", env=wrong), 5, "--injected-ml")
+    fails(bmac(*injection(ready, specimen="SP-X"), who="surgeon", env=wrong), 5, "match")
+    assert clinic.ops["nurse2"].failed_pins == 0
+    with clinic.uow(write=False) as uow:
+        nurse2 = uow.repo.operator("nurse2")
+    assert nurse2 is not None and nurse2.failed_pins == 0
+    fails(bmac(*injection(ready), who="surgeon", env=wrong), 6, "wrong PIN", "nurse2")
+    assert status(bmac, ready)["state"] == "injection"
