@@ -35,6 +35,7 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "insurance_basis": case.insurance_basis,
         "assessment": case.assessment,
         "override_reason": case.override_reason,
+        "baseline_vas": case.baseline_vas,
         "protocol_version": case.protocol_version,
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,

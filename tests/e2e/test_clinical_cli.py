@@ -172,6 +172,7 @@ def test_status_shows_the_insurance_flag_and_its_basis(bmac: Bmac) -> None:
     seen = status(bmac, case)
     assert seen["insurance_eligible"] is True
     assert seen["insurance_basis"] == "KL 3 on X-ray; ICRS 4 on MRI"
+    assert seen["baseline_vas"] == 7
     text = ok(bmac("case", "status", case)).stdout
     assert "insurance:   yes (KL 3 on X-ray; ICRS 4 on MRI)" in text
 
