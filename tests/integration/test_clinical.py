@@ -373,7 +373,7 @@ SHARE = st.floats(min_value=0.3, max_value=1) | st.floats(min_value=0, max_value
 
 
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
