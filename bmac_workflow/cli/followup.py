@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 
 from .app import App
-from .render import at_option, emit_json, json_option, when
+from .render import at_option, emit_json, json_option
 from .writing import fire
 
 _SPAN = re.compile(r"(\d+)\s*([dwh])")
@@ -81,11 +81,17 @@ def record(
 
 
 @followup.command("due")
-@click.option("--within", default="7d", show_default=True, metavar="SPAN", help="e.g. 7d, 2w.")
+@click.option(
+    "--within",
+    default="7d",
+    show_default=True,
+    metavar="SPAN",
+    help="Days ahead to look, e.g. 7d, 2w (overdue visits are always listed).",
+)
 @json_option
 @click.pass_obj
 def due(app: App, within: str, as_json: bool) -> None:
-    """List every visit due or overdue within the span.
+    """List every visit due or overdue by the end of the span, by local date.
 
     \b
     Example:
@@ -97,11 +103,13 @@ def due(app: App, within: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
+    if not rows:
+        click.echo(f"no visits due within {within}", err=True)
+        return
+    click.echo(f"{'case':>6}  {'patient':<14} {'knee':<5} {'visit':<5} {'due':<10}  late")
     for row in rows:
-        late = f"{row['days_overdue']} days overdue" if row["days_overdue"] else "due"
+        late = f"{row['days_overdue']} days overdue" if row["days_overdue"] else "-"
         click.echo(
             f"{row['case_id']:>6}  {row['patient_ref']:<14} {row['knee']:<5} "
-            f"{row['visit']:<4} {when(row['due_at'])}  {late}"
+            f"{row['visit']:<5} {row['due_date']:<10}  {late}"
         )
-    if not rows:
-        click.echo("no visits due", err=True)
