@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import App
+from .completion import complete_case_id
 from .render import emit_json, json_option
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ def report() -> None:
 
 
 @report.command("outcomes")
-@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@click.argument(
+    "case_id", metavar="[CASE]", type=int, required=False, shell_complete=complete_case_id
+)
 @click.option(
     "--png",
     "png",
