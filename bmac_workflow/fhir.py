@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from . import states
@@ -350,8 +351,12 @@ def _provenance(
     return provenance
 
 
-def export_case(case_id: int, uow: Any) -> dict[str, Any]:
-    """The bundle of one case read through a unit of work (NotFound if there is no such case)."""
+def export_case(case_id: int, uow: Any, patient_ref: str | None = None) -> dict[str, Any]:
+    """The bundle of one case read through a unit of work (NotFound if there is no such case).
+
+    `patient_ref` replaces the clinic's number in the bundle (for a pseudonymized export); the
+    open entry's data, which also holds it, is never copied into the bundle.
+    """
     from .errors import NotFound
 
     with uow:
@@ -359,4 +364,17 @@ def export_case(case_id: int, uow: Any) -> dict[str, Any]:
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         rows = uow.repo.entries(case_id)
-    return bundle_for_case(found[0], [e for e, _ in rows], [h for _, h in rows])
+    case = found[0] if patient_ref is None else replace(found[0], patient_ref=patient_ref)
+    return bundle_for_case(case, [e for e, _ in rows], [h for _, h in rows])
+
+
+def merge(bundles: Sequence[dict[str, Any]], timestamp: str) -> dict[str, Any]:
+    """Several cases' bundles as one `collection` Bundle (resource ids never collide: each is
+    derived from its case id)."""
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid5(_NAMESPACE, "export/" + ",".join(b["id"] for b in bundles))),
+        "type": "collection",
+        "timestamp": timestamp,
+        "entry": [entry for bundle in bundles for entry in bundle["entry"]],
+    }

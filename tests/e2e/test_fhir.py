@@ -115,3 +115,24 @@ def test_a_case_cancelled_after_the_harvest_is_stopped_and_before_it_not_done(
     ]
     assert [p["status"] for p in statuses] == ["not-done", "stopped"]
     assert statuses[0]["statusReason"]["text"] == "patient withdrew"
+
+
+def test_a_pseudonymized_export_carries_no_trace_of_the_clinic_number(clinic: Clinic) -> None:
+    import json
+
+    case_id = full_case(clinic)
+    bundle = export_case(case_id, clinic.uow(write=False), patient_ref="anon-7f3a")
+    fhir_bundle.Bundle.model_validate(bundle)
+    assert "P-0042" not in json.dumps(bundle)
+    assert resources(bundle, "Patient")[0]["identifier"][0]["value"] == "anon-7f3a"
+
+
+def test_several_cases_merge_into_one_valid_bundle(clinic: Clinic) -> None:
+    from bmac_workflow.fhir import merge
+
+    ids = [full_case(clinic), clinic.open("P-9")]
+    bundles = [export_case(c, clinic.uow(write=False)) for c in ids]
+    merged = merge(bundles, "2026-11-25T00:00:00Z")
+    fhir_bundle.Bundle.model_validate(merged)
+    assert len(resources(merged, "Patient")) == 2
+    assert len({e["fullUrl"] for e in merged["entry"]}) == len(merged["entry"])
