@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from fhir.resources import bundle as fhir_bundle
 
 from bmac_workflow.fhir import export_case
-from tests.conftest import Clinic, advance_to
-
-fhir_bundle = pytest.importorskip("fhir.resources.bundle")
+from tests.conftest import Bmac, Clinic, advance_to
 
 
 def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -136,3 +136,20 @@ def test_several_cases_merge_into_one_valid_bundle(clinic: Clinic) -> None:
     fhir_bundle.Bundle.model_validate(merged)
     assert len(resources(merged, "Patient")) == 2
     assert len({e["fullUrl"] for e in merged["entry"]}) == len(merged["entry"])
+
+
+def test_audit_export_format_fhir_prints_a_bundle_that_validates(
+    clinic: Clinic, bmac: Bmac
+) -> None:
+    first, second = full_case(clinic), clinic.open("P-0043")
+    one = bmac("audit", "export", str(first), "--format", "fhir")
+    assert one.exit_code == 0, one.stderr
+    fhir_bundle.Bundle.model_validate(json.loads(one.stdout))
+    everything = json.loads(bmac("audit", "export", "--format", "fhir").stdout)
+    fhir_bundle.Bundle.model_validate(everything)
+    patients = [e for e in everything["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert len(patients) == 2 and second
+    key = {"BMAC_PSEUDONYM_KEY": "a-key-of-sixteen-chars"}
+    hidden = bmac("audit", "export", str(first), "--format", "fhir", "--pseudonymize", env=key)
+    assert hidden.exit_code == 0 and "P-0042" not in hidden.stdout
+    assert bmac("audit", "export", "99", "--format", "fhir").exit_code == 3
