@@ -106,10 +106,14 @@ def due(app: App, within: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"no visits due within {within}", err=True)
         return
-    click.echo(f"{'case':>6}  {'patient':<14} {'knee':<5} {'visit':<5} {'due':<10}  late")
-    for row in rows:
-        late = f"{row['days_overdue']} days overdue" if row["days_overdue"] else "-"
-        click.echo(
-            f"{row['case_id']:>6}  {row['patient_ref']:<14} {row['knee']:<5} "
-            f"{row['visit']:<5} {row['due_date']:<10}  {late}"
-        )
+    from .style import table
+
+    table(
+        ["case", "patient", "knee", "visit", "due", "late"],
+        [
+            [r["case_id"], r["patient_ref"], r["knee"], r["visit"], r["due_date"],
+             f"{r['days_overdue']} days overdue" if r["days_overdue"] else "-"]
+            for r in rows
+        ],
+        right=("case",),
+    )  # fmt: skip

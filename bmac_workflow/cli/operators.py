@@ -82,11 +82,19 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        flags = "" if row["active"] else "  (deactivated)"
+    from .style import table
+
+    def standing(row: dict[str, object]) -> str:
+        if not row["active"]:
+            return "deactivated"
         if row["locked_until"]:
-            flags += f"  (locked until {when(str(row['locked_until']))})"
-        click.echo(f"{row['id']:<20} {row['role']:<8} {row['name']}{flags}")
+            return f"locked until {when(str(row['locked_until']))}"
+        return "active"
+
+    table(
+        ["id", "role", "name", "status"],
+        [[r["id"], r["role"], r["name"], standing(r)] for r in rows],
+    )
 
 
 @operator.command("roles")

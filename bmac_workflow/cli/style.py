@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -133,6 +132,8 @@ def fields(pairs: Iterable[tuple[str, object]], title: str | None = None) -> Non
     """Print `name: value` pairs (a status): a two-column grid on a terminal, lines otherwise."""
     pairs = [(k, v) for k, v in pairs if v is not None]
     if not is_rich():
+        if title:
+            click.echo(title)
         width = max((len(k) for k, _ in pairs), default=0) + 1
         for key, value in pairs:
             click.echo(f"{key + ':':<{width}}  {value}".rstrip())
@@ -147,33 +148,3 @@ def fields(pairs: Iterable[tuple[str, object]], title: str | None = None) -> Non
     if title:
         console().print(title, style="bold")
     console().print(grid)
-
-
-@contextmanager
-def progress(total: int | None, description: str) -> Iterator[Any]:
-    """A progress bar on stderr for long work; silent unless stderr is a terminal.
-
-    Yields a function `advance(n=1)` to call as work is done.
-    """
-    if not is_rich(sys.stderr) or total == 0:
-        yield lambda n=1: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console(stderr=True),
-        transient=True,
-    )
-    with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)

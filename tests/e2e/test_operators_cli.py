@@ -267,7 +267,7 @@ def test_a_deactivated_operator_keeps_their_history_and_can_no_longer_sign(
     timeline = json.loads(bmac("case", "timeline", case, "--json").stdout)
     assert timeline[0]["operator"] == "nurse" and timeline[0]["operator_name"] == "Nurse Name"
     assert operators_json(bmac)["nurse"]["active"] is False
-    assert "(deactivated)" in bmac("operator", "list").stdout
+    assert "Nurse Name    deactivated" in bmac("operator", "list").stdout
     assert history(clinic, "nurse") == ["added", "deactivated"]
 
 
