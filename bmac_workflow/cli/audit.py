@@ -9,7 +9,7 @@ import click
 
 from ..errors import RecordAltered
 from .app import App
-from .render import emit_json, json_option, when
+from .render import case_argument, emit_json, json_option, when
 
 if TYPE_CHECKING:
     from ..audit import Problem
@@ -35,7 +35,7 @@ def problem_line(problem: Problem) -> str:
 
 
 @audit.command("verify")
-@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@case_argument(required=False)
 @click.option(
     "--against",
     metavar="DIGEST",
@@ -110,7 +110,7 @@ def checkpoint(app: App) -> None:
 
 
 @audit.command("replay")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--at", metavar="TIME", help="Stop at this time (ISO 8601): the state then.")
 @json_option
 @click.pass_obj
@@ -157,7 +157,7 @@ def _show(value: Any) -> str:
 
 
 @audit.command("export")
-@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@case_argument(required=False)
 @click.option(
     "--format",
     "fmt",

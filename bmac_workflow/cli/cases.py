@@ -7,6 +7,7 @@ import click
 from .app import App
 from .render import (
     at_option,
+    case_argument,
     emit_json,
     json_option,
     signed_by,
@@ -63,7 +64,7 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
 
 
 @case.command("assess")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--kl", type=int, required=True, help="Kellgren-Lawrence grade, 0-4.")
 @click.option("--icrs", type=int, required=True, help="ICRS cartilage grade, 0-4.")
 @click.option(
@@ -105,7 +106,7 @@ def assess(
 
 
 @case.command("cancel")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--reason", required=True, metavar="TEXT", help="Why the case stops.")
 @at_option
 @click.pass_obj
@@ -120,7 +121,7 @@ def cancel(app: App, case_id: int, reason: str, at: str | None) -> None:
 
 
 @case.command("close")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--reason", metavar="TEXT", help="Needed to close before the follow-up is finished.")
 @at_option
 @click.pass_obj
@@ -135,7 +136,7 @@ def close(app: App, case_id: int, reason: str | None, at: str | None) -> None:
 
 
 @case.command("status")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @json_option
 @click.pass_obj
 def status(app: App, case_id: int, as_json: bool) -> None:
@@ -196,7 +197,7 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
 
 
 @case.command("timeline")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @json_option
 @click.pass_obj
 def timeline(app: App, case_id: int, as_json: bool) -> None:
@@ -230,7 +231,7 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
 
 
 @case.command("correct")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--entry", "seq", type=int, required=True, metavar="SEQ", help="Entry to correct.")
 @click.option(
     "--set",

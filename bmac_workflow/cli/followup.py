@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 
 from .app import App
-from .render import at_option, emit_json, json_option
+from .render import at_option, case_argument, emit_json, json_option
 from .writing import fire
 
 _SPAN = re.compile(r"(\d+)\s*([dwh])")
@@ -34,7 +34,7 @@ def followup() -> None:
 
 
 @followup.command("record")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option(
     "--visit", required=True, type=click.Choice(["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"])
 )

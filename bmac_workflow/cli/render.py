@@ -27,6 +27,19 @@ def at_option(func: F) -> F:
     )(func)
 
 
+def case_argument(required: bool = True) -> Callable[[F], F]:
+    """The CASE argument of every case command; TAB completes it from the database."""
+    from .completion import complete_case_id
+
+    return click.argument(
+        "case_id",
+        metavar="CASE" if required else "[CASE]",
+        type=int,
+        required=required,
+        shell_complete=complete_case_id,
+    )
+
+
 def emit_json(value: Any) -> None:
     """Print JSON, stable and readable."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))

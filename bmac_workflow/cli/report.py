@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import App
-from .completion import complete_case_id
-from .render import emit_json, json_option
+from .render import case_argument, emit_json, json_option
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,9 +28,7 @@ def report() -> None:
 
 
 @report.command("outcomes")
-@click.argument(
-    "case_id", metavar="[CASE]", type=int, required=False, shell_complete=complete_case_id
-)
+@case_argument(required=False)
 @click.option(
     "--png",
     "png",
