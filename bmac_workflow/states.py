@@ -88,7 +88,7 @@ PERMISSION_COMMANDS: dict[str, str] = {
     "close": "case close",
     "correct": "case correct (a nurse: only entries they signed)",
     "read": "case status|list|timeline, followup due, operator list|roles, "
-    "audit verify|replay|export, db current",
+    "audit verify|replay|export, report outcomes, db current",
     "audit_checkpoint": "audit checkpoint",
     "manage_operators": "operator add|deactivate|reset-pin",
     "backup": "db backup",
