@@ -53,3 +53,8 @@ def current(app: App) -> None:
     revision = run(app.engine(check_schema=False))
     state = "(head)" if revision == HEAD else f"(this bmac needs {HEAD}: run `bmac db upgrade`)"
     click.echo(f"{revision or 'empty'} {state}")
+
+
+from .db_grant import grant  # noqa: E402  (attached last: the module keeps its imports light)
+
+db.add_command(grant)
