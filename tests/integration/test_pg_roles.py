@@ -40,8 +40,9 @@ def roles(clinic: Clinic) -> Iterator[tuple[str, str]]:
 
 def as_role(url: str, role: str) -> str:
     """The test schema's URL, logging in as `role` (the schema option stays)."""
-    base, _, options = url.partition("?options=")
-    return f"{base}?options={options}{quote(' ')}-crole%3D{role}"
+    head, found, options = url.rpartition("options=")
+    assert found, url
+    return f"{head}options={options}{quote(' ')}-crole%3D{role}"
 
 
 def refused(engine: Engine, sql: str) -> str:
