@@ -12,13 +12,16 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bmac_workflow.audit import verify
 from bmac_workflow.errors import Conflict
 from bmac_workflow.protocol import default_text, parse
 from bmac_workflow.record import Entry
-from bmac_workflow.timeutil import local
+from bmac_workflow.services.cases import fire
+from bmac_workflow.store.engine import make_engine
+from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.timeutil import local, utcnow
 from tests.conftest import Bmac, Clinic, advance_to, step_values
 from tests.workers.race import race_opens, race_steps
 
@@ -161,3 +164,50 @@ def test_a_case_row_written_from_a_stale_version_is_refused(clinic: Clinic) -> N
         with pytest.raises(Conflict, match=f"case {case_id} changed under you"):
             uow.repo.save_case(found[0], 1, None)
     assert clinic.count("entries") == 2
+
+
+def test_a_workstation_that_cannot_get_the_lock_in_time_gets_exit_7_not_a_traceback(
+    clinic: Clinic,
+) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "filtering")
+    impatient = make_engine(clinic.url)
+    if impatient.dialect.name == "sqlite":
+
+        def short_wait(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA busy_timeout = 50")
+
+        event.listen(impatient, "connect", short_wait)
+        hold = "BEGIN IMMEDIATE"
+    else:
+
+        def short_wait(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("SET lock_timeout = '50ms'")
+
+        event.listen(impatient, "connect", short_wait)
+        hold = f"SELECT id FROM cases WHERE id = {case_id} FOR UPDATE"
+    # Another workstation holds the lock (SQLite: the write lock; PostgreSQL: the case row).
+    other = clinic.engine.raw_connection()
+    try:
+        cursor = other.cursor()
+        if clinic.engine.dialect.name == "postgresql":
+            cursor.execute("BEGIN")
+        cursor.execute(hold)
+        with pytest.raises(Conflict) as refused:
+            fire(
+                case_id,
+                "filter",
+                step_values("filter", case_id),
+                clinic.ops["nurse"],
+                None,
+                utcnow(),
+                UnitOfWork(impatient, write=True),
+                expected_version=3,
+            )
+        assert refused.value.exit_code == 7
+        assert "another workstation is writing; try again" in refused.value.message
+    finally:
+        other.rollback()
+        other.close()
+        impatient.dispose()
+    assert clinic.count("entries") == 3
