@@ -266,10 +266,11 @@ class Workflow(RuleBasedStateMachine):
         code, _ = self.call(
             lambda: operators.deactivate(whom, self.clinic.ops[by], utcnow(), self.clinic.uow())
         )
-        if ROLE_OF[by] != "admin":
-            expected = 6
-        elif whom == "ghost":
+        # SPEC §5 order: the target exists (3) before the role is checked (6).
+        if whom == "ghost":
             expected = 3
+        elif ROLE_OF[by] != "admin":
+            expected = 6
         elif whom == by or not self.active[whom]:
             expected = 5
         else:
@@ -281,7 +282,7 @@ class Workflow(RuleBasedStateMachine):
         code, _ = self.call(
             lambda: operators.reset_pin(whom, pin, self.clinic.ops[by], utcnow(), self.clinic.uow())
         )
-        expected = 6 if ROLE_OF[by] != "admin" else 3 if whom == "ghost" else 0
+        expected = 3 if whom == "ghost" else 6 if ROLE_OF[by] != "admin" else 0
         if expected == 0:
             self.failed[whom], self.locked[whom] = 0, False
         assert code == expected
@@ -297,8 +298,10 @@ class Workflow(RuleBasedStateMachine):
             return
         assert code == 0
         assert (status["state"], status["entries"]) == (case.state, case.version)
+        complete = case.arthroplasty or "24m" in case.visits
+        follow_up_next = "close" if complete else "record_follow_up"
         assert status["next_step"] == (
-            NEXT.get(case.state) or ("record_follow_up" if case.state == "follow_up" else None)
+            NEXT.get(case.state) or (follow_up_next if case.state == "follow_up" else None)
         )
         assert set(status["visits_recorded"]) == case.visits
 
