@@ -18,6 +18,11 @@ from ..record import CaseSnapshot, Entry, digest
 from .models import CaseRow, CheckpointRow, EntryRow, OperatorEventRow, OperatorRow, ProtocolRow
 
 
+def facts_text(snapshot: CaseSnapshot) -> str:
+    """The case row's `facts` column: the snapshot as JSON text."""
+    return json.dumps(snapshot.facts(), sort_keys=True)
+
+
 @lru_cache(maxsize=32)
 def _parse_protocol(content: str) -> Protocol:
     return parse(content)
@@ -107,7 +112,7 @@ class Repository:
                     updated_at=snapshot.updated_at,
                     specimen_id=snapshot.specimen_id,
                     next_due_at=next_due_at,
-                    facts=json.dumps(snapshot.facts(), sort_keys=True),
+                    facts=facts_text(snapshot),
                 )
             )
         except IntegrityError:
