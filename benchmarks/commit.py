@@ -59,8 +59,15 @@ def prepare(url: str, cases: int) -> list[int]:
             f"P-{number:07d}", "left", protocol, NURSE, None, utcnow(), UnitOfWork(engine, True)
         )
         case_id = change.case.case_id
-        fire(case_id, "assess", STEP_VALUES["assess"], SURGEON, None, utcnow(),
-             UnitOfWork(engine, True))
+        fire(
+            case_id,
+            "assess",
+            STEP_VALUES["assess"],
+            SURGEON,
+            None,
+            utcnow(),
+            UnitOfWork(engine, True),
+        )
         ids.append(case_id)
     engine.dispose()
     return ids
@@ -70,8 +77,15 @@ def ours(engine: Any) -> Callable[[int, str], None]:
     """One step through the service layer."""
 
     def step(case_id: int, trigger: str) -> None:
-        fire(case_id, trigger, step_values(trigger, case_id), NURSE, None, utcnow(),
-             UnitOfWork(engine, write=True))
+        fire(
+            case_id,
+            trigger,
+            step_values(trigger, case_id),
+            NURSE,
+            None,
+            utcnow(),
+            UnitOfWork(engine, write=True),
+        )
 
     return step
 
@@ -79,8 +93,12 @@ def ours(engine: Any) -> Callable[[int, str], None]:
 def raw_connection(path: Path) -> sqlite3.Connection:
     """A raw sqlite3 connection with the durability the product uses."""
     db = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("busy_timeout = 10000", "journal_mode = WAL", "synchronous = FULL",
-                   "foreign_keys = ON"):
+    for pragma in (
+        "busy_timeout = 10000",
+        "journal_mode = WAL",
+        "synchronous = FULL",
+        "foreign_keys = ON",
+    ):
         db.execute(f"PRAGMA {pragma}")
     return db
 
@@ -98,17 +116,33 @@ def floor(db: sqlite3.Connection) -> Callable[[int, str], None]:
         now = iso(utcnow())
         state = NEXT_STATE[trigger]
         body = canonical(
-            {"case_id": case_id, "seq": version + 1, "action": trigger,
-             "from_state": facts["state"], "to_state": state, "at": now, "recorded_at": now,
-             "signer": signer, "data": step_values(trigger, case_id), "prev_hash": head}
+            {
+                "case_id": case_id,
+                "seq": version + 1,
+                "action": trigger,
+                "from_state": facts["state"],
+                "to_state": state,
+                "at": now,
+                "recorded_at": now,
+                "signer": signer,
+                "data": step_values(trigger, case_id),
+                "prev_hash": head,
+            }
         )
         entry_hash = hashlib.sha256(body.encode()).hexdigest()
         facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
         db.execute(
             "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ? "
             "WHERE id = ? AND version = ?",
-            (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True), case_id,
-             version),
+            (
+                state,
+                version + 1,
+                entry_hash,
+                now,
+                json.dumps(facts, sort_keys=True),
+                case_id,
+                version,
+            ),
         )
         db.execute(
             "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)",
@@ -148,7 +182,13 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
     engine.dispose()
     per_step = {name: seconds / len(work) * 1000 for name, seconds in spent.items()}
     figure = Figure(
-        "step_commit_sqlite", per_step["ours"], "ms/step", per_step["floor"], "raw sqlite3",
-        "speed", 0.6, note=f"{len(work)} steps, WAL + synchronous=FULL",
+        "step_commit_sqlite",
+        per_step["ours"],
+        "ms/step",
+        per_step["floor"],
+        "raw sqlite3",
+        "speed",
+        0.6,
+        note=f"{len(work)} steps, WAL + synchronous=FULL",
     )
     return figure, notes

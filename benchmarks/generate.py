@@ -136,7 +136,9 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
                             entry.reason,
                         ),
                     )
-            check_bodies([e for c in (happy, ineligible, cancelled) for e, _ in uow.repo.entries(c)])
+            check_bodies(
+                [e for c in (happy, ineligible, cancelled) for e, _ in uow.repo.entries(c)]
+            )
         engine.dispose()
     return found
 
@@ -160,11 +162,14 @@ def check_bodies(entries: list[Entry]) -> None:
     """Refuse to generate if the fast form ever differs from the real `Entry.body()`."""
     for entry in entries:
         if canonical(_as_dict(entry)) != entry.body():
-            raise SystemExit(f"generator out of date: {entry.action} body differs from the real one")
+            raise SystemExit(
+                f"generator out of date: {entry.action} body differs from the real one"
+            )
 
 
-def plan(case_id: int, seed: int, now: datetime, span_days: float, protocol: Protocol,
-         adhoc: int = 0) -> list[Event]:
+def plan(
+    case_id: int, seed: int, now: datetime, span_days: float, protocol: Protocol, adhoc: int = 0
+) -> list[Event]:
     """What happened to one case, as (template, clinical time, data changes), up to `now`.
 
     Cases open over the last `span_days`; how far each got depends on its age, as in a clinic
@@ -200,8 +205,11 @@ def plan(case_id: int, seed: int, now: datetime, span_days: float, protocol: Pro
             break
         replaced = index == arthroplasty_at
         events.append(
-            ("record_follow_up", at, {"visit": visit, "vas": round(rng.uniform(0, 6), 1),
-                                      "arthroplasty": replaced})
+            (
+                "record_follow_up",
+                at,
+                {"visit": visit, "vas": round(rng.uniform(0, 6), 1), "arthroplasty": replaced},
+            )
         )
         t = at + timedelta(minutes=1)
         if replaced or index == len(visits) - 1:
@@ -222,7 +230,10 @@ def plan(case_id: int, seed: int, now: datetime, span_days: float, protocol: Pro
 
 
 def build_case(
-    case_id: int, events: list[Event], templates: dict[str, Template], protocol: Protocol,
+    case_id: int,
+    events: list[Event],
+    templates: dict[str, Template],
+    protocol: Protocol,
     protocol_id: int,
 ) -> tuple[tuple[Any, ...], list[tuple[int, int, str, str]]]:
     """The case row and entry rows of one planned case, chained and folded like the services."""
@@ -263,9 +274,18 @@ def build_case(
     assert snapshot is not None
     snapshot = replace(snapshot, head_hash=previous)
     case_row = (
-        case_id, snapshot.patient_ref, snapshot.knee, snapshot.state, snapshot.version,
-        snapshot.head_hash, protocol_id, snapshot.opened_at, snapshot.updated_at,
-        snapshot.specimen_id, next_due_at(snapshot, protocol), facts_text(snapshot),
+        case_id,
+        snapshot.patient_ref,
+        snapshot.knee,
+        snapshot.state,
+        snapshot.version,
+        snapshot.head_hash,
+        protocol_id,
+        snapshot.opened_at,
+        snapshot.updated_at,
+        snapshot.specimen_id,
+        next_due_at(snapshot, protocol),
+        facts_text(snapshot),
     )
     return case_row, rows
 
@@ -281,8 +301,9 @@ class Built:
     case_ids: dict[str, list[int]]
 
 
-def adhoc_counts(cases: int, entries: int, seed: int, now: datetime, span_days: float,
-                 protocol: Protocol) -> list[int]:
+def adhoc_counts(
+    cases: int, entries: int, seed: int, now: datetime, span_days: float, protocol: Protocol
+) -> list[int]:
     """How many ad hoc visits each case gets so that the log holds `entries` in all."""
     natural = []
     injected = []
@@ -300,8 +321,15 @@ def adhoc_counts(cases: int, entries: int, seed: int, now: datetime, span_days: 
     return counts
 
 
-def build(path: Path, cases: int, entries: int, seed: int = 7, span_days: float = 900,
-          batch: int = 30_000, workers: int = 2) -> Built:
+def build(
+    path: Path,
+    cases: int,
+    entries: int,
+    seed: int = 7,
+    span_days: float = 900,
+    batch: int = 30_000,
+    workers: int = 2,
+) -> Built:
     """Create a migrated database at `path` holding `cases` cases and about `entries` entries."""
     start = time.perf_counter()
     protocol = load(None)
@@ -317,7 +345,11 @@ def build(path: Path, cases: int, entries: int, seed: int = 7, span_days: float 
         uow.commit()
     engine.dispose()
     _JOB.update(
-        seed=seed, now=now, span_days=span_days, protocol=protocol, templates=templates,
+        seed=seed,
+        now=now,
+        span_days=span_days,
+        protocol=protocol,
+        templates=templates,
         protocol_id=protocol_id,
         extra=adhoc_counts(cases, entries, seed, now, span_days, protocol),
     )
@@ -360,10 +392,17 @@ def _build_chunk(chunk: range) -> tuple[list[tuple[Any, ...]], list[tuple[int, i
     job = _JOB
     case_rows, entry_rows = [], []
     for case_id in chunk:
-        events = plan(case_id, job["seed"], job["now"], job["span_days"], job["protocol"],
-                      job["extra"][case_id - 1])
-        case_row, rows = build_case(case_id, events, job["templates"], job["protocol"],
-                                    job["protocol_id"])
+        events = plan(
+            case_id,
+            job["seed"],
+            job["now"],
+            job["span_days"],
+            job["protocol"],
+            job["extra"][case_id - 1],
+        )
+        case_row, rows = build_case(
+            case_id, events, job["templates"], job["protocol"], job["protocol_id"]
+        )
         case_rows.append(case_row)
         entry_rows += rows
     return case_rows, entry_rows
@@ -387,8 +426,11 @@ def main() -> None:
     built = build(args.path, args.cases, args.entries, args.seed)
     counts = {state: len(ids) for state, ids in sorted(built.case_ids.items())}
     print(f"{built.cases} cases, {built.entries} entries in {built.seconds:.1f} s: {counts}")
-    print(json.dumps({"url": f"sqlite:///{built.path}", "operators": [o.id for o in OPERATORS],
-                      "pin": PIN}))
+    print(
+        json.dumps(
+            {"url": f"sqlite:///{built.path}", "operators": [o.id for o in OPERATORS], "pin": PIN}
+        )
+    )
 
 
 if __name__ == "__main__":

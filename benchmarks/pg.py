@@ -84,19 +84,33 @@ def _run_floor(conninfo: str, schema_name: str, ids: list[int], barrier: Any, ou
                 now = iso(utcnow())
                 state = NEXT_STATE[trigger]
                 body = canonical(
-                    {"case_id": case_id, "seq": version + 1, "action": trigger,
-                     "from_state": facts["state"], "to_state": state, "at": now,
-                     "recorded_at": now, "signer": signer,
-                     "data": step_values(trigger, case_id), "prev_hash": head}
+                    {
+                        "case_id": case_id,
+                        "seq": version + 1,
+                        "action": trigger,
+                        "from_state": facts["state"],
+                        "to_state": state,
+                        "at": now,
+                        "recorded_at": now,
+                        "signer": signer,
+                        "data": step_values(trigger, case_id),
+                        "prev_hash": head,
+                    }
                 )
                 entry_hash = hashlib.sha256(body.encode()).hexdigest()
-                facts.update(state=state, version=version + 1, head_hash=entry_hash,
-                             updated_at=now)
+                facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
                 cur.execute(
                     "UPDATE cases SET state = %s, version = %s, head_hash = %s, updated_at = %s,"
                     " facts = %s WHERE id = %s AND version = %s",
-                    (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True),
-                     case_id, version),
+                    (
+                        state,
+                        version + 1,
+                        entry_hash,
+                        now,
+                        json.dumps(facts, sort_keys=True),
+                        case_id,
+                        version,
+                    ),
                 )
                 cur.execute(
                     "INSERT INTO entries (case_id, seq, body, hash) VALUES (%s, %s, %s, %s)",
@@ -138,8 +152,11 @@ def _check(url: str, expected: int) -> list[str]:
     engine.dispose()
     notes = []
     if total != expected:
-        notes.append(f"{expected - total} entries lost" if total < expected else
-                     f"{total - expected} entries too many")
+        notes.append(
+            f"{expected - total} entries lost"
+            if total < expected
+            else f"{total - expected} entries too many"
+        )
     if distinct != total:
         notes.append(f"{total - distinct} duplicated entries")
     if problems:
@@ -150,8 +167,10 @@ def _check(url: str, expected: int) -> list[str]:
 def measure(base_url: str, workers: int, cases_each: int) -> tuple[Figure, list[str]]:
     """The PostgreSQL figure: steps a second with `workers` processes, ours vs raw psycopg."""
     cases = workers * cases_each
-    with schema(base_url, "bench_app") as (app_url, _), \
-            schema(base_url, "bench_floor") as (floor_url, floor_schema):
+    with (
+        schema(base_url, "bench_app") as (app_url, _),
+        schema(base_url, "bench_floor") as (floor_url, floor_schema),
+    ):
         app_ids = prepare(app_url, cases)
         floor_ids = prepare(floor_url, cases)
         mine = _race(_run_ours, [(app_url, app_ids[w::workers]) for w in range(workers)])
@@ -165,7 +184,13 @@ def measure(base_url: str, workers: int, cases_each: int) -> tuple[Figure, list[
     per_step = {"ours": mine[1] / max(mine[0], 1) * 1000, "floor": base[1] / max(base[0], 1) * 1000}
     lost = "0 lost, 0 duplicated" if not notes else "; ".join(notes)
     figure = Figure(
-        "pg_8_workers", per_step["ours"], "ms/step", per_step["floor"], "raw psycopg", "speed",
-        0.5, note=f"{workers} processes, {mine[0]} steps ({mine[0] / mine[1]:.0f}/s); {lost}",
+        "pg_8_workers",
+        per_step["ours"],
+        "ms/step",
+        per_step["floor"],
+        "raw psycopg",
+        "speed",
+        0.5,
+        note=f"{workers} processes, {mine[0]} steps ({mine[0] / mine[1]:.0f}/s); {lost}",
     )
     return figure, notes

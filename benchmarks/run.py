@@ -27,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Figure, skipped  # noqa: E402
+from benchmarks.common import Figure, skipped
 
 SECTIONS = ("commit", "verify", "startup", "scale", "pg")
 FIGURES = (
@@ -71,16 +71,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     size.add_argument("--tiny", action="store_true", help="seconds; what the smoke test runs")
     parser.add_argument("--only", metavar="LIST", help=f"some of: {','.join(SECTIONS)}")
-    parser.add_argument("--pg", metavar="URL", default=os.environ.get("BMAC_TEST_POSTGRES_URL"),
-                        help="PostgreSQL server URL (default: env BMAC_TEST_POSTGRES_URL)")
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        default=os.environ.get("BMAC_TEST_POSTGRES_URL"),
+        help="PostgreSQL server URL (default: env BMAC_TEST_POSTGRES_URL)",
+    )
     parser.add_argument("--commit-steps", type=int)
     parser.add_argument("--verify-entries", type=int)
     parser.add_argument("--scale-cases", type=int)
     parser.add_argument("--scale-entries", type=int)
     parser.add_argument("--runs", type=int, help="process-start runs of each command")
     parser.add_argument("--workdir", type=Path, help="keep the databases here (default: temp)")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="write pyinstrument profiles of the step commit and verify here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write pyinstrument profiles of the step commit and verify here",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     return parser.parse_args(argv)
 
@@ -129,8 +137,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}")
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n| figure | measured | floor | ratio | target | holds |\n|---|---|---|---|---|---|")
         for figure in figures:
             print(figure.row())
-    print("TARGETS " + ("all hold" if not missed else "missed: " + ", ".join(f.name for f in missed)))
+    print(
+        "TARGETS " + ("all hold" if not missed else "missed: " + ", ".join(f.name for f in missed))
+    )
     return 0
 
 
@@ -208,8 +220,9 @@ def run_startup(workdir: Path, sizes: Sizes, report: Any) -> None:
 def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
     from benchmarks import scale
 
-    figure, built = scale.generate(workdir / "scale.sqlite3", sizes.scale_cases,
-                                   sizes.scale_entries)
+    figure, built = scale.generate(
+        workdir / "scale.sqlite3", sizes.scale_cases, sizes.scale_entries
+    )
     report(figure)
     for figure in scale.measure(built, sizes.query_runs):
         report(figure)
@@ -217,8 +230,12 @@ def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
 
 def run_pg(url: str | None, sizes: Sizes, report: Any) -> None:
     if not url:
-        print(skipped("pg_8_workers", "no PostgreSQL URL (give --pg URL or set "
-                                      "BMAC_TEST_POSTGRES_URL)"), flush=True)
+        print(
+            skipped(
+                "pg_8_workers", "no PostgreSQL URL (give --pg URL or set BMAC_TEST_POSTGRES_URL)"
+            ),
+            flush=True,
+        )
         return
     from benchmarks import pg
 

@@ -26,7 +26,13 @@ def generate(path: Path, cases: int, entries: int) -> tuple[Figure, Built]:
     """Build the clinic; the figure is the generator's wall time against its two minutes."""
     built = build(path, cases, entries)
     figure = Figure(
-        "generate", built.seconds, "s", None, "", "limit", 120.0 * entries / 1_500_000,
+        "generate",
+        built.seconds,
+        "s",
+        None,
+        "",
+        "limit",
+        120.0 * entries / 1_500_000,
         note=f"{built.cases} cases, {built.entries} entries, valid chains"
         + ("" if entries == 1_500_000 else "; target scaled to size"),
     )
@@ -84,20 +90,50 @@ def measure(built: Built, runs: int) -> list[Figure]:
 
     due_rows = len(due(timedelta(days=7), now, UnitOfWork(engine)))
     figures = [
-        Figure("case_list_state", median_ms(list_first_page, runs), "ms",
-               median_ms(list_floor, runs), "raw SQL", "limit", 50.0,
-               note=f"--state {state}: first page of {len(built.case_ids[state])}"),
-        Figure("case_timeline", median_ms(timeline_ours, runs), "ms",
-               median_ms(timeline_floor, runs), "raw SQL", "limit", 20.0,
-               note=f"case {case_id}"),
-        Figure("followup_due", median_ms(due_ours, runs), "ms", median_ms(due_floor, runs),
-               "raw SQL", "limit", 100.0, note=f"--within 7d: {due_rows} visits"),
+        Figure(
+            "case_list_state",
+            median_ms(list_first_page, runs),
+            "ms",
+            median_ms(list_floor, runs),
+            "raw SQL",
+            "limit",
+            50.0,
+            note=f"--state {state}: first page of {len(built.case_ids[state])}",
+        ),
+        Figure(
+            "case_timeline",
+            median_ms(timeline_ours, runs),
+            "ms",
+            median_ms(timeline_floor, runs),
+            "raw SQL",
+            "limit",
+            20.0,
+            note=f"case {case_id}",
+        ),
+        Figure(
+            "followup_due",
+            median_ms(due_ours, runs),
+            "ms",
+            median_ms(due_floor, runs),
+            "raw SQL",
+            "limit",
+            100.0,
+            note=f"--within 7d: {due_rows} visits",
+        ),
     ]
     db.close()
     engine.dispose()
     size = sum(os.path.getsize(p) for p in path.parent.glob(path.name + "*"))
     figures.append(
-        Figure("db_size_per_1k", size / 1024 / (built.entries / 1000), "KiB", None, "", "info",
-               None, note=f"{size / 2**20:.0f} MiB for {built.entries} entries")
+        Figure(
+            "db_size_per_1k",
+            size / 1024 / (built.entries / 1000),
+            "KiB",
+            None,
+            "",
+            "info",
+            None,
+            note=f"{size / 2**20:.0f} MiB for {built.entries} entries",
+        )
     )
     return figures

@@ -29,8 +29,15 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
     return spent * 1000
 
 
-def compare(name: str, argv: list[str], floor_argv: list[str], floor_label: str, target: float,
-            runs: int, env: dict[str, str]) -> Figure:
+def compare(
+    name: str,
+    argv: list[str],
+    floor_argv: list[str],
+    floor_label: str,
+    target: float,
+    runs: int,
+    env: dict[str, str],
+) -> Figure:
     """Median wall time of `argv` vs `floor_argv`, run alternately after one warm-up each."""
     _once(argv, env)
     _once(floor_argv, env)
@@ -39,8 +46,14 @@ def compare(name: str, argv: list[str], floor_argv: list[str], floor_label: str,
         mine.append(_once(argv, env))
         base.append(_once(floor_argv, env))
     return Figure(
-        name, statistics.median(mine), "ms", statistics.median(base), floor_label, "time",
-        target, note=f"median of {runs}",
+        name,
+        statistics.median(mine),
+        "ms",
+        statistics.median(base),
+        floor_label,
+        "time",
+        target,
+        note=f"median of {runs}",
     )
 
 
@@ -50,9 +63,22 @@ def measure(db_url: str, case_id: int, runs: int) -> list[Figure]:
     env.pop("BMAC_OPERATOR", None)
     python = sys.executable
     return [
-        compare("start_help", [_bmac(), "--help"], [python, "-c", "import click"],
-                "python -c 'import click'", 1.5, runs, env),
-        compare("start_case_status", [_bmac(), "case", "status", str(case_id)],
-                [python, "-c", "import click, sqlalchemy.orm, transitions"],
-                "python -c 'import click, sqlalchemy.orm, transitions'", 1.3, runs, env),
+        compare(
+            "start_help",
+            [_bmac(), "--help"],
+            [python, "-c", "import click"],
+            "python -c 'import click'",
+            1.5,
+            runs,
+            env,
+        ),
+        compare(
+            "start_case_status",
+            [_bmac(), "case", "status", str(case_id)],
+            [python, "-c", "import click, sqlalchemy.orm, transitions"],
+            "python -c 'import click, sqlalchemy.orm, transitions'",
+            1.3,
+            runs,
+            env,
+        ),
     ]

@@ -54,7 +54,13 @@ def measure(path: Path, entries: int, rounds: int = 2) -> tuple[Figure, list[str
             best[name] = min(best[name], time.perf_counter() - start)
     notes = [f"{name} found {n} problems" for name, n in found.items() if n]
     figure = Figure(
-        "audit_verify", best["ours"], "s", best["floor"], "sqlite3+json+sha256", "speed", 1.0,
+        "audit_verify",
+        best["ours"],
+        "s",
+        best["floor"],
+        "sqlite3+json+sha256",
+        "speed",
+        1.0,
         note=f"{entries} entries",
     )
     return figure, notes

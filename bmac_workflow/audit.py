@@ -51,7 +51,7 @@ def check_chain(
             )
         try:
             entry = Entry.from_body(body)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             problems.append(Problem(case_id, seq, "entry is not readable JSON of an entry"))
             previous, expected_seq = stored_hash, expected_seq + 1
             continue
@@ -73,8 +73,13 @@ def check_case_row(row: Any, case_id: int, entries: list[Entry], head: str) -> l
         return [Problem(case_id, None, "entries exist for a case row that is missing")]
     if not entries:
         return [Problem(case_id, None, "case row has no entries in the log")]
-    # The head hash comes from the chain check: no need to re-serialise the last entry.
-    replayed = fold(entries)
+    try:
+        # The head hash comes from the chain check: no need to re-serialise the last entry.
+        replayed = fold(entries)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # An entry that parses but does not fold (a damaged field): report it, never crash.
+        what = f"the log does not replay ({type(exc).__name__}: {exc})"
+        return [Problem(case_id, entries[0].seq, what)]
     assert replayed is not None
     problems = []
     for column, value in (

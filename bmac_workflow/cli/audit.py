@@ -1,11 +1,18 @@
-"""`bmac audit ...`: prove the record was not altered."""
+"""`bmac audit ...`: prove the record was not altered, checkpoint it, replay and export it."""
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import RecordAltered
 from .app import App
+from .render import emit_json, json_option, when
+
+if TYPE_CHECKING:
+    from ..audit import Problem
 
 
 @click.group()
@@ -18,28 +25,168 @@ def audit() -> None:
     """
 
 
+def problem_line(problem: Problem) -> str:
+    """One problem as `case, seq, what` (a problem of the whole record names no case)."""
+    from ..services.auditing import RECORD
+
+    case = "record" if problem.case_id == RECORD else f"case {problem.case_id}"
+    seq = "-" if problem.seq is None else str(problem.seq)
+    return f"{case}, seq {seq}, {problem.what}"
+
+
 @audit.command("verify")
 @click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@click.option(
+    "--against",
+    metavar="DIGEST",
+    help="A digest printed by `bmac audit checkpoint`: also prove nothing it covers was removed.",
+)
 @click.pass_obj
-def verify(app: App, case_id: int | None) -> None:
-    """Recompute every hash and replay every case; exit 8 if anything was altered.
+def verify(app: App, case_id: int | None, against: str | None) -> None:
+    """Recompute every hash, link and replay; exit 8 listing every problem if anything differs.
 
     \b
     Example:
+      bmac audit verify
       bmac audit verify 1
+      bmac audit verify --against "$(bmac audit checkpoint)"
     """
+    from sqlalchemy import func, select
+
     from ..audit import verify as run
     from ..errors import NotFound
+    from ..services.auditing import parse_digest, verify_against
+    from ..store.models import EntryRow
+    from .progress import progress_bar
 
-    uow = app.uow()
-    if case_id is not None:
-        with uow:
-            if uow.repo.case_version(case_id) is None:
-                raise NotFound(f"no case {case_id}: see `bmac case list`")
-    problems = run(app.uow(), case_id)
+    if against is not None:
+        against = parse_digest(against)
+    with app.uow() as uow:
+        if case_id is not None and uow.repo.case_version(case_id) is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        count = select(func.count()).select_from(EntryRow)
+        if case_id is not None:
+            count = count.where(EntryRow.case_id == case_id)
+        total = int(uow.session.execute(count).scalar_one())
+    with progress_bar(total, "verifying") as advance:
+        problems = run(app.uow(), case_id, progress=advance)
+    if against is not None:
+        problems += verify_against(against, app.uow())
     for problem in problems:
-        click.echo(str(problem))
+        click.echo(problem_line(problem))
     if problems:
-        first = problems[0]
-        raise RecordAltered(f"the record was altered: {len(problems)} problem(s), first at {first}")
-    click.echo("record verified: every hash, link and case matches its log")
+        raise RecordAltered(
+            f"the record was altered: {len(problems)} problem(s), the first: "
+            f"{problem_line(problems[0])}"
+        )
+    scope = f"case {case_id}" if case_id is not None else "record"
+    proof = " and holds everything the checkpoint covered" if against else ""
+    click.echo(f"{scope} verified: {total} entries, every hash, link and case matches{proof}")
+
+
+@audit.command("checkpoint")
+@click.pass_obj
+def checkpoint(app: App) -> None:
+    """Store and print one digest over every case's chain head (auditor, admin; PIN).
+
+    Write the digest down or send it away from the database: `bmac audit verify --against
+    DIGEST` later proves that no entry it covers was removed or rewritten. The digest alone is
+    printed on stdout; where it was taken and the same digest in groups of eight go to stderr.
+
+    \b
+    Example:
+      bmac --operator auditor.choi audit checkpoint
+    """
+    from ..services.auditing import grouped, take_checkpoint
+
+    signer = app.sign_in()
+    mark = take_checkpoint(signer, app.now(), app.uow(write=True))
+    click.echo(mark.digest)
+    click.echo(
+        f"checkpoint of {mark.cases} case(s), {mark.entries} entries, taken {when(mark.taken_at)} "
+        f"by {signer.id}\nfor paper: {grouped(mark.digest)}",
+        err=True,
+    )
+
+
+@audit.command("replay")
+@click.argument("case_id", metavar="CASE", type=int)
+@click.option("--at", metavar="TIME", help="Stop at this time (ISO 8601): the state then.")
+@json_option
+@click.pass_obj
+def replay(app: App, case_id: int, at: str | None, as_json: bool) -> None:
+    """Rebuild a case from its log, step by step, printing each state it went through.
+
+    Without --at the last state is the one `bmac case status` shows.
+
+    \b
+    Example:
+      bmac audit replay 1
+      bmac audit replay 1 --at 2026-11-25T10:00
+    """
+    from ..services.auditing import replay_steps
+
+    steps, final = replay_steps(case_id, at, app.now(), app.uow())
+    if as_json:
+        emit_json({"case_id": case_id, "at": at, "steps": steps, "final": final})
+        return
+    for step in steps:
+        move = (
+            step["to_state"]
+            if step["from_state"] == step["to_state"]
+            else f"{step['from_state'] or ''} -> {step['to_state']}".strip()
+        )
+        click.echo(
+            f"{step['seq']:>3}  {when(step['at'])}  {step['action']:<16} {move}  "
+            f"by {step['operator']}"
+        )
+        if step["corrects"]:
+            click.echo(f"     corrects entry {step['corrects']}: {step['reason']}")
+        for key, value in step["changed"].items():
+            click.echo(f"     {key}: {_show(value)}")
+    cut = f" at {at}" if at else ""
+    click.echo(f"state{cut}: {final['state']} after {len(steps)} entries")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+@audit.command("export")
+@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
+)
+@click.option("--pseudonymize", is_flag=True, help="Replace patient references with a keyed hash.")
+@click.option(
+    "--key",
+    envvar="BMAC_PSEUDONYM_KEY",
+    metavar="TEXT",
+    help="Key of the pseudonyms (env BMAC_PSEUDONYM_KEY); never written to the export.",
+)
+@click.pass_obj
+def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str | None) -> None:
+    """Write every entry with its canonical body and hash to stdout, verifiable offline.
+
+    Check an export with `python docs/verify_export.py FILE` (standard library only).
+
+    \b
+    Example:
+      bmac audit export --format json > record.json
+      BMAC_PSEUDONYM_KEY=keep-this-key-safe bmac audit export 1 --format csv --pseudonymize
+    """
+    from ..services.export import check_key, write_csv, write_json
+
+    secret = check_key(key) if pseudonymize else None
+    out = sys.stdout
+    if fmt == "json":
+        count = write_json(out, app.uow(), case_id, secret, app.now())
+    else:
+        count = write_csv(out, app.uow(), case_id, secret)
+    out.flush()
+    if sys.stderr.isatty():
+        click.echo(f"{count} entries exported", err=True)

@@ -194,3 +194,61 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(timeline_line(row))
+
+
+@case.command("correct")
+@click.argument("case_id", metavar="CASE", type=int)
+@click.option("--entry", "seq", type=int, required=True, metavar="SEQ", help="Entry to correct.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    required=True,
+    metavar="FIELD=VALUE",
+    help="A corrected value, by its field name in `case timeline --json` (repeatable).",
+)
+@click.option("--reason", required=True, metavar="TEXT", help="Why the entry was wrong.")
+@at_option
+@click.pass_obj
+def correct(
+    app: App, case_id: int, seq: int, settings: tuple[str, ...], reason: str, at: str | None
+) -> None:
+    """Correct an entry with a new one that points at it (its operator, or a surgeon).
+
+    The original stays in the record; status and timeline show the corrected value, who
+    corrected it and why. A change of the case's path (candidacy, knee, injected specimen)
+    is refused: that is a new case.
+
+    \b
+    Example:
+      bmac --operator nurse.kim case correct 1 --entry 3 --set aspirate_ml=62 \\
+          --reason "read 60 off the syringe; the scale said 62"
+    """
+    from ..errors import InvalidData
+    from ..services.corrections import correct as run
+    from ..services.corrections import parse_settings
+
+    try:
+        changes = parse_settings(list(settings))
+    except InvalidData as exc:  # a malformed option is a usage error (exit 2), before the PIN
+        raise click.BadParameter(exc.message, param_hint="--set") from None
+    expected = app.case_version(case_id)
+    signer = app.sign_in()
+    done = run(
+        case_id,
+        seq,
+        changes,
+        reason,
+        signer,
+        at,
+        app.now(),
+        app.uow(write=True),
+        expected_version=expected,
+    )
+    for entry in done.entries:
+        values = ", ".join(
+            f"{k} {entry.data['previous'].get(k)} -> {v}" for k, v in entry.data["changes"].items()
+        )
+        click.echo(
+            f"case {case_id}: entry {entry.corrects} corrected in entry {entry.seq} ({values})"
+        )

@@ -53,3 +53,39 @@ def current(app: App) -> None:
     revision = run(app.engine(check_schema=False))
     state = "(head)" if revision == HEAD else f"(this bmac needs {HEAD}: run `bmac db upgrade`)"
     click.echo(f"{revision or 'empty'} {state}")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.pass_obj
+def backup(app: App, path: str) -> None:
+    """Copy the live SQLite database to PATH, then open and verify the copy (admin; PIN).
+
+    The copy is consistent while others keep logging. On PostgreSQL use pg_dump instead.
+
+    \b
+    Example:
+      bmac --operator admin db backup backups/bmac-2026-11-25.sqlite3
+    """
+    from pathlib import Path
+
+    from ..errors import RecordAltered
+    from ..services.backup import backup as run
+    from ..services.backup import refuse_unless_sqlite
+    from .audit import problem_line
+
+    refuse_unless_sqlite(app.engine())
+    signer = app.sign_in()
+    copy = run(app.engine(), Path(path), signer)
+    click.echo(
+        f"backup written to {copy.path}: {copy.cases} case(s), {copy.entries} entries\n"
+        f"checkpoint digest of the copy: {copy.digest}"
+    )
+    for problem in copy.problems:
+        click.echo(problem_line(problem))
+    if copy.problems:
+        raise RecordAltered(
+            f"the backup was written but the record it copies does not verify: "
+            f"{len(copy.problems)} problem(s); run `bmac audit verify` on the source"
+        )
+    click.echo("copy opened and verified: every hash, link and case matches")

@@ -103,5 +103,9 @@ def timeline_line(row: dict[str, Any]) -> str:
     if row["reason"]:
         text += f"\n     reason: {row['reason']}"
     for c in row["corrected_by"]:
-        text += f"\n     corrected by {c['operator_name']} in entry {c['seq']}: {c['reason']}"
+        # The original value stays in sight next to who changed it and why.
+        was = ", ".join(f"{k} was {row['original_data'].get(k)}" for k in c["changes"])
+        text += (
+            f"\n     corrected by {c['operator_name']} in entry {c['seq']} ({was}): {c['reason']}"
+        )
     return text

@@ -1,0 +1,138 @@
+"""Corrections: a new entry that points at the entry it corrects, with who, when and why.
+
+The original entry is never touched. The corrected data is validated by the same step model as
+the original, what depends on it is re-derived (the concentration factor, an assessment's
+wording), and the case row is re-saved from a replay of the whole log. A correction that would
+change the case's path (its candidacy or insurance eligibility, its knee, its patient, the
+specimen's identity once injected, a signature, the follow-up schedule) is refused: that is a
+new case, not a correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .. import states
+from ..errors import Conflict, InvalidData, NotPermitted
+from ..people import Operator
+from ..record import CaseSnapshot, Entry, effective_data, replay
+from ..store.unit_of_work import UnitOfWork
+from ..timeutil import iso
+from .cases import _clinical_time, _load, next_due_at, signature
+from .correction_rules import changes_for, check_volume_chain, rederived_factor, refuse_path_change
+
+NO_DATA = {"cancel", "close", "correct"}
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The case after the correction and the entries appended (the correction, then any
+    re-derivation it caused)."""
+
+    case: CaseSnapshot
+    entries: list[Entry]
+
+
+def parse_settings(settings: list[str]) -> dict[str, str]:
+    """`field=value` pairs as typed (`aspirate-ml=62` and `aspirate_ml=62` are the same)."""
+    result: dict[str, str] = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise InvalidData(f"--set {item!r}: write field=value, e.g. --set aspirate_ml=62")
+        result[name] = value.strip()
+    if not result:
+        raise InvalidData("give at least one --set field=value to correct")
+    return result
+
+
+def correct(
+    case_id: int,
+    seq: int,
+    settings: dict[str, str],
+    reason: str,
+    signer: Operator,
+    at: str | None,
+    now: datetime,
+    uow: UnitOfWork,
+    *,
+    expected_version: int | None = None,
+) -> Correction:
+    """Correct fields of entry `seq` of a case, checked in the SPEC's order."""
+    with uow:
+        case, protocol = _load(uow.repo, case_id)
+        states.check_permitted("correct", signer.role)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict(f"case {case_id} changed under you: check `bmac case status {case_id}`")
+        log = [entry for entry, _ in uow.repo.entries(case_id)]
+        target = _target(log, seq, case_id)
+        current = effective_data(log)
+        refuse_path_change(target, settings, case_id, log)
+        if not reason.strip():
+            raise InvalidData("--reason is required: say why the entry was wrong")
+        changes = changes_for(target, current, settings, log, protocol)
+        check_volume_chain(log, current, target.seq, changes)
+        if target.signer.id != signer.id and signer.role != states.SURGEON:
+            raise NotPermitted(
+                f"entry {seq} was signed by {target.signer.id}: only they or a surgeon may "
+                "correct it"
+            )
+        if "specimen_id" in changes and uow.repo.case_with_specimen(changes["specimen_id"]):
+            raise InvalidData(
+                f"specimen ID {changes['specimen_id']} is already used by another case: scan "
+                "the label again"
+            )
+        clinical = iso(_clinical_time(at, case, now))
+        plan = [(target.seq, changes, reason)]
+        derived = rederived_factor(log, current, target.seq, changes)
+        if derived is not None:
+            why = f"re-derived (aspirate / concentrate) after the correction of entry {seq}"
+            plan.append((derived[0], derived[1], why))
+        added: list[Entry] = []
+        head = case.head_hash
+        for corrected, values, why in plan:
+            entry = Entry(
+                case_id=case_id,
+                seq=case.version + len(added) + 1,
+                action="correct",
+                from_state=case.state,
+                to_state=case.state,
+                at=clinical,
+                recorded_at=iso(now),
+                signer=signature(signer, "correct"),
+                data={
+                    "entry": corrected,
+                    "changes": values,
+                    "previous": {k: current[corrected].get(k) for k in values},
+                },
+                prev_hash=head,
+                reason=why,
+                corrects=corrected,
+            )
+            head = uow.repo.append(entry)
+            added.append(entry)
+        after = replay([*log, *added])
+        assert after is not None
+        after = replace(after, head_hash=head)
+        uow.repo.save_case(after, case.version, next_due_at(after, protocol))
+        uow.commit()
+    return Correction(after, added)
+
+
+def _target(log: list[Entry], seq: int, case_id: int) -> Entry:
+    found = [entry for entry in log if entry.seq == seq]
+    if not found:
+        raise InvalidData(
+            f"--entry {seq}: case {case_id} has no such entry; `bmac case timeline {case_id}` "
+            "lists them"
+        )
+    entry = found[0]
+    if entry.action == "correct":
+        raise InvalidData(
+            f"entry {seq} is itself a correction: correct entry {entry.corrects} again instead"
+        )
+    if entry.action in NO_DATA:
+        raise InvalidData(f"entry {seq} ({entry.action}) records no step data to correct")
+    return entry
