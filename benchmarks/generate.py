@@ -121,12 +121,19 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
         run(ineligible, "assess", {**STEP_VALUES["assess"], "kl_grade": 4})
         cancelled = opened("P-T3")
         run(cancelled, "cancel", {}, reason="patient withdrew consent")
+        lost = opened("P-T4")
+        for trigger, values in STEP_VALUES.items():
+            values = {**values, "specimen_id": "SP-T4"} if "specimen_id" in values else values
+            run(lost, trigger, values, verifier=NURSE2 if trigger == "inject" else None)
+        run(lost, "close", {}, reason="lost to follow-up")
         found: dict[str, Template] = {}
         with UnitOfWork(engine) as uow:
-            for case_id, suffix in ((happy, ""), (ineligible, "_ineligible"), (cancelled, "")):
+            named = {happy: "", ineligible: "_ineligible", cancelled: "", lost: "_lost"}
+            for case_id, suffix in named.items():
                 for entry, _ in uow.repo.entries(case_id):
+                    special = entry.action in ("assess", "close")
                     found.setdefault(
-                        entry.action + (suffix if entry.action == "assess" else ""),
+                        entry.action + (suffix if special else ""),
                         Template(
                             entry.action,
                             entry.to_state,
@@ -136,9 +143,7 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
                             entry.reason,
                         ),
                     )
-            check_bodies(
-                [e for c in (happy, ineligible, cancelled) for e, _ in uow.repo.entries(c)]
-            )
+            check_bodies([e for c in named for e, _ in uow.repo.entries(c)])
         engine.dispose()
     return found
 
@@ -201,7 +206,12 @@ def plan(
     visits = sorted(protocol.visits.items(), key=lambda kv: kv[1])
     for index, (visit, days) in enumerate(visits):
         at = max(injected + timedelta(days=days, hours=rng.uniform(-48, 48)), t)
-        if at > now or index == lost_after:
+        if at > now:
+            break
+        if index == lost_after:
+            # The clinic closes a case lost to follow-up two months after the missed visit.
+            if at + timedelta(days=60) <= now:
+                events.append(("close_lost", at + timedelta(days=60), {}))
             break
         replaced = index == arthroplasty_at
         events.append(
@@ -222,7 +232,7 @@ def plan(
         for _ in range(adhoc):
             at = injected + (last - injected) * rng.random()
             extra.append(("record_follow_up", at, {"visit": "adhoc", "vas": 4.0}))
-        closing = events.pop() if events[-1][0] == "close" else None
+        closing = events.pop() if events[-1][0].startswith("close") else None
         events = sorted(events + extra, key=lambda e: e[1])
         if closing:
             events.append(closing)
@@ -357,12 +367,11 @@ def build(
     # Loading, not clinic work: no fsync per batch; the file is checkpointed at the end.
     db.execute("PRAGMA synchronous = OFF")
     by_state: dict[str, list[int]] = {}
-    total, inserting = 0, 0.0
+    total = 0
     chunks = list(_chunks(range(1, cases + 1), max(1, batch // 15)))
     # Both cores build chains (fork: the workers inherit _JOB); this process inserts.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for case_rows, entry_rows in pool.imap(_build_chunk, chunks):
-            t_insert = time.perf_counter()
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO cases (id, patient_ref, knee, state, version, head_hash, "
@@ -374,14 +383,12 @@ def build(
                 "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", entry_rows
             )
             db.execute("COMMIT")
-            inserting += time.perf_counter() - t_insert
             total += len(entry_rows)
             for row in case_rows:
                 by_state.setdefault(row[3], []).append(row[0])
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     _JOB.clear()
-    print(f"inserting {inserting:.1f} s", file=sys.stderr)
     return Built(path, cases, total, time.perf_counter() - start, by_state)
 
 

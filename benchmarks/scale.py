@@ -25,16 +25,17 @@ from .generate import Built, build
 def generate(path: Path, cases: int, entries: int) -> tuple[Figure, Built]:
     """Build the clinic; the figure is the generator's wall time against its two minutes."""
     built = build(path, cases, entries)
+    full = entries >= 1_500_000
     figure = Figure(
         "generate",
         built.seconds,
         "s",
         None,
         "",
-        "limit",
-        120.0 * entries / 1_500_000,
+        "limit" if full else "info",
+        120.0 if full else None,
         note=f"{built.cases} cases, {built.entries} entries, valid chains"
-        + ("" if entries == 1_500_000 else "; target scaled to size"),
+        + ("" if full else "; the 120 s target is for 1.5M entries"),
     )
     return figure, built
 

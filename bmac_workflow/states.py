@@ -314,12 +314,12 @@ def advance(state: str, trigger: str, request: Request) -> str:
     check_permitted(trigger, request.role)
     check_allowed(state, trigger)
     token = _Token()
-    MACHINE.add_model(token, initial=state)
-    try:
-        if token.trigger(trigger, request=request):  # type: ignore[attr-defined]
-            return token.state
-    finally:
-        MACHINE.remove_model(token)
+    token.state = state
+    # Fired on the machine's event without attaching the token: add_model binds a method per
+    # state and trigger on it, which cost 85% of this function (benchmarks/run.py), and the
+    # guards need none of them. The conditions run exactly as with an attached model.
+    if MACHINE.events[trigger].trigger(token, request=request):
+        return token.state
     raise _first_refusal(state, trigger, request)
 
 

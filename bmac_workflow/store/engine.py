@@ -39,7 +39,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions take the write lock at BEGIN (SQLite)."""
-    return engine.execution_options(**{WRITE: True})
+    # Made once per engine and kept on it: every writing command asks for it.
+    made: Engine | None = engine.__dict__.get(WRITE)
+    if made is None:
+        made = engine.__dict__[WRITE] = engine.execution_options(**{WRITE: True})
+    return made
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
