@@ -192,3 +192,15 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
         note=f"{len(work)} steps, WAL + synchronous=FULL",
     )
     return figure, notes
+
+
+def ours_only(workdir: Path, steps: int) -> None:
+    """Only our side of the figure (for a profile): `steps` steps on a fresh database."""
+    path = workdir / "commit-profile.sqlite3"
+    ids = prepare(f"sqlite:///{path}", max(1, steps // len(NURSE_STEPS)))
+    engine = make_engine(f"sqlite:///{path}")
+    run = ours(engine)
+    for trigger in NURSE_STEPS:
+        for case_id in ids:
+            run(case_id, trigger)
+    engine.dispose()

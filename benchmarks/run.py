@@ -33,6 +33,7 @@ SECTIONS = ("commit", "verify", "startup", "scale", "pg")
 FIGURES = (
     "step_commit_sqlite",
     "audit_verify",
+    "audit_verify_1proc",
     "start_help",
     "start_case_status",
     "generate",
@@ -190,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_commit(workdir: Path, sizes: Sizes, profile: Path | None, report: Any) -> None:
     from benchmarks import commit
 
-    with profiled(profile, "step_commit"):
-        figure, notes = commit.measure(workdir, sizes.commit_steps)
+    figure, notes = commit.measure(workdir, sizes.commit_steps)
     report(figure, notes)
+    if profile is not None:
+        with profiled(profile, "step_commit"):
+            commit.ours_only(workdir, sizes.commit_steps)
 
 
 def run_verify(workdir: Path, sizes: Sizes, profile: Path | None, report: Any) -> None:
@@ -200,11 +203,12 @@ def run_verify(workdir: Path, sizes: Sizes, profile: Path | None, report: Any) -
 
     path = workdir / "verify.sqlite3"
     built = generate.build(path, max(1, sizes.verify_entries // 15), sizes.verify_entries)
+    figures, notes = verify.measure(path, built.entries)
+    for figure in figures:
+        report(figure, notes if figure is figures[-1] else [])
     if profile is not None:
         with profiled(profile, "audit_verify"):
-            verify.ours(path)
-    figure, notes = verify.measure(path, built.entries)
-    report(figure, notes)
+            verify.ours(path, workers=1)
 
 
 def run_startup(workdir: Path, sizes: Sizes, report: Any) -> None:
