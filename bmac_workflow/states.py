@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 from transitions import EventData, Machine
 
@@ -284,7 +285,14 @@ MACHINE = Machine(
 
 def triggers_from(state: str) -> list[str]:
     """The triggers the table declares from `state`, in table order."""
-    return [t for t in TRIGGERS if MACHINE.get_transitions(trigger=t, source=state)]
+    return list(_triggers_from(state))
+
+
+@cache
+def _triggers_from(state: str) -> tuple[str, ...]:
+    # The table is fixed at import and get_transitions scans it: every step asked this twice,
+    # a tenth of a step's cost (benchmarks/run.py). Look each state up once.
+    return tuple(t for t in TRIGGERS if MACHINE.get_transitions(trigger=t, source=state))
 
 
 def next_step(state: str) -> str | None:

@@ -52,16 +52,18 @@ _PROTOCOLS = "bmac_protocols"
 class Repository:
     """Reads and writes cases, entries, operators and protocols inside one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, connection: Connection | None = None) -> None:
         self.session = session
-        self._connection: Connection | None = None
+        self._connection = connection
 
     def _conn(self) -> Connection:
-        # The session's connection for this transaction, asked for once: a commit or rollback
-        # closes it, and the next statement asks the session again (which begins anew).
-        if self._connection is None or self._connection.closed:
-            self._connection = self.session.connection()
-        return self._connection
+        """The connection the unit of work's transaction runs on, in that transaction."""
+        conn = self._connection
+        if conn is None:
+            return self.session.connection()
+        if not conn.in_transaction():
+            conn.begin()  # BEGIN IMMEDIATE on SQLite for a writing unit of work
+        return conn
 
     # -- protocols -------------------------------------------------------------------------
     def protocol_id(self, protocol: Protocol, now: str) -> int:
