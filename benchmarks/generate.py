@@ -333,19 +333,21 @@ class Built:
     case_ids: dict[str, list[int]]
 
 
-def adhoc_counts(
-    cases: int, entries: int, seed: int, now: datetime, span_days: float, protocol: Protocol
-) -> list[int]:
+def _natural(chunk: range) -> list[tuple[int, bool]]:
+    """Each case's entry count before ad hoc visits, and whether it was injected (a worker)."""
+    job = _JOB
+    found = []
+    for case_id in chunk:
+        events = plan(case_id, job["seed"], job["now"], job["span_days"], job["protocol"])
+        found.append((len(events), any(e[0] == "inject" for e in events)))
+    return found
+
+
+def adhoc_counts(natural: list[tuple[int, bool]], entries: int, seed: int) -> list[int]:
     """How many ad hoc visits each case gets so that the log holds `entries` in all."""
-    natural = []
-    injected = []
-    for case_id in range(1, cases + 1):
-        events = plan(case_id, seed, now, span_days, protocol)
-        natural.append(len(events))
-        if any(e[0] == "inject" for e in events):
-            injected.append(case_id - 1)
-    counts = [0] * cases
-    missing = entries - sum(natural)
+    injected = [index for index, (_, was_injected) in enumerate(natural) if was_injected]
+    counts = [0] * len(natural)
+    missing = entries - sum(n for n, _ in natural)
     if missing > 0 and injected:
         rng = random.Random(seed)
         for index in rng.choices(injected, k=missing):
@@ -383,7 +385,6 @@ def build(
         protocol=protocol,
         templates=templates,
         protocol_id=protocol_id,
-        extra=adhoc_counts(cases, entries, seed, now, span_days, protocol),
     )
     db = sqlite3.connect(path, isolation_level=None)
     # Loading, not clinic work: no fsync per batch; the file is checkpointed at the end.
@@ -393,7 +394,10 @@ def build(
     chunks = list(_chunks(range(1, cases + 1), max(1, batch // 15)))
     # Both cores build chains (fork: the workers inherit _JOB); this process inserts.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for case_rows, entry_rows in pool.imap(_build_chunk, chunks):
+        natural = [n for part in pool.map(_natural, chunks) for n in part]
+        extra = adhoc_counts(natural, entries, seed)
+        jobs = [(chunk, extra[chunk.start - 1 : chunk.stop - 1]) for chunk in chunks]
+        for case_rows, entry_rows in pool.imap(_build_chunk, jobs):
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO cases (id, patient_ref, knee, state, version, head_hash, "
@@ -417,17 +421,20 @@ def build(
 _JOB: dict[str, Any] = {}
 
 
-def _build_chunk(chunk: range) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]]]:
+def _build_chunk(
+    job_part: tuple[range, list[int]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]]]:
     job = _JOB
+    chunk, extra = job_part
     case_rows, entry_rows = [], []
-    for case_id in chunk:
+    for case_id, adhoc in zip(chunk, extra, strict=True):
         events = plan(
             case_id,
             job["seed"],
             job["now"],
             job["span_days"],
             job["protocol"],
-            job["extra"][case_id - 1],
+            adhoc,
         )
         case_row, rows = build_case(
             case_id, events, job["templates"], job["protocol"], job["protocol_id"]

@@ -78,9 +78,9 @@ def measure(path: Path, entries: int, rounds: int = 2) -> tuple[list[Figure], li
             "s",
             best["floor"],
             label,
-            "info",
+            "speed",
             None,
-            note="the same, forced to one process",
+            note="the same, forced to one process (no target: for comparison)",
         ),
     ]
     return figures, notes

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from .record import GENESIS, CaseSnapshot, Entry, canonical, digest, fold
 from .store.models import CaseRow, EntryRow
@@ -131,6 +131,21 @@ def _same_facts(stored_text: str, replayed: CaseSnapshot) -> bool:
     if stored.keys() == expected.keys():
         return bool(stored == expected)
     return {**_FACT_DEFAULTS, **stored} == expected
+
+
+def _stream(conn: Connection, query: Any) -> Iterable[Any]:
+    """Every row of `query`, streamed, in the unit of work's transaction. On SQLite straight
+    from the DBAPI cursor: SQLAlchemy's per-row work was a tenth of verify's cost."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(query.execution_options(yield_per=2000))
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.arraysize = 2000
+    rows: Iterable[Any] = cursor.execute(
+        str(compiled), [params[name] for name in compiled.positiontup or ()]
+    )
+    return rows
 
 
 def _grouped(rows: Iterable[Any]) -> Iterator[tuple[int, list[tuple[int, str, str]]]]:
@@ -308,9 +323,7 @@ def _verify_range(
             cases = cases.where(CaseRow.id <= high)
         rows_by_id = {row.id: row for row in uow.session.execute(cases)}
         seen: set[int] = set()
-        # Core rows, streamed: no ORM loading step for each of the record's entries.
-        stream = uow.session.connection().execute(query.execution_options(yield_per=2000))
-        for cid, rows in _grouped(stream):
+        for cid, rows in _grouped(_stream(uow.session.connection(), query)):
             seen.add(cid)
             chain_problems, entries, head = check_chain(cid, rows)
             problems += chain_problems

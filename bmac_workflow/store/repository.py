@@ -45,6 +45,12 @@ _SAVE_CASE = Statement(
     ),
     [*_SAVE_FIELDS, "facts"],
 )
+# `followup due` reads thousands of rows at a big clinic: no per-row SQLAlchemy work either.
+_DUE = Statement(
+    select(CaseRow.facts, CaseRow.protocol_id)
+    .where(CaseRow.next_due_at <= bindparam("horizon"))
+    .order_by(CaseRow.next_due_at)
+)
 # Protocol rows never change (a new content is a new row), so a connection may keep them.
 _PROTOCOLS = "bmac_protocols"
 
@@ -181,12 +187,8 @@ class Repository:
 
     def cases_due_by(self, horizon: str) -> list[tuple[CaseSnapshot, int]]:
         """Cases in follow-up whose earliest unrecorded visit is due by `horizon`."""
-        rows = self.session.execute(
-            select(CaseRow.facts, CaseRow.protocol_id)
-            .where(CaseRow.next_due_at <= horizon)
-            .order_by(CaseRow.next_due_at)
-        )
-        return [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
+        rows = _DUE.run(self._conn(), {"horizon": horizon}).fetchall()
+        return [(CaseSnapshot.from_facts(json.loads(facts)), int(pid)) for facts, pid in rows]
 
     def case_rows(self) -> Iterator[Any]:
         """Every case row as stored (for the audit)."""
