@@ -18,7 +18,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
 
-        def report(figure: Figure, notes: list[str] = ()) -> None:  # type: ignore[assignment]
+        def report(figure: Figure, notes: Sequence[str] = ()) -> None:
             figures.append(figure)
             print(figure.line(), flush=True)
             for note in notes:

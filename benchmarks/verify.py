@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bmac_workflow.audit import verify
@@ -46,7 +47,7 @@ def measure(path: Path, entries: int, rounds: int = 2) -> tuple[list[Figure], li
     """The verify figure (as `bmac audit verify` runs: parallel on a large record when there
     are cores to spare) and the same in one process, each the best of `rounds` alternating
     runs against the floor's best (page cache warm for all)."""
-    runs = {
+    runs: dict[str, Callable[[], int]] = {
         "ours": lambda: ours(path),
         "one process": lambda: ours(path, workers=1),
         "floor": lambda: floor(path),
