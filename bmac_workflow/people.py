@@ -14,6 +14,7 @@ from .timeutil import from_iso, iso, local
 
 _OPERATOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PIN_LENGTH = 4
+MAX_PIN_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,27 @@ class Operator:
         return self.locked_until is not None and from_iso(self.locked_until) > now
 
 
+def pin_hasher() -> Any:
+    """The argon2 PasswordHasher every PIN is hashed and checked with."""
+    # Imported lazily: argon2 is only needed by commands that sign.
+    from argon2 import PasswordHasher, Type
+
+    # argon2id with the library's RFC 9106 low-memory defaults (t=3, m=64 MiB, p=4), above
+    # OWASP's floor; the type is spelled out so that no library default can change it.
+    return PasswordHasher(type=Type.ID)
+
+
 @lru_cache(maxsize=1)
 def _hasher() -> Any:
-    # Imported lazily: argon2 is only needed by commands that sign.
-    from argon2 import PasswordHasher
-
-    return PasswordHasher()  # argon2id with the library's RFC 9106 defaults
+    return pin_hasher()
 
 
 def hash_pin(pin: str) -> str:
-    """An argon2id hash of a new PIN, after checking it is long enough."""
-    if len(pin) < MIN_PIN_LENGTH or pin.strip() != pin:
-        raise InvalidData(f"a PIN needs at least {MIN_PIN_LENGTH} characters and no spaces")
+    """An argon2id hash of a new PIN, after checking its shape (the PIN itself is never kept)."""
+    if not MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH or any(c.isspace() for c in pin):
+        raise InvalidData(
+            f"a PIN needs {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} characters and no spaces"
+        )
     return str(_hasher().hash(pin))
 
 
@@ -56,6 +66,13 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
         return bool(_hasher().verify(pin_hash, pin))
     except (VerificationError, InvalidHashError):
         return False
+
+
+def hash_rehashed(pin_hash: str, pin: str) -> str | None:
+    """A new hash of a just-verified PIN if `pin_hash` used other costs than today's, else None."""
+    if not _hasher().check_needs_rehash(pin_hash):
+        return None
+    return str(_hasher().hash(pin))
 
 
 def check_new_operator(operator_id: str, name: str, role: str) -> None:
@@ -72,31 +89,37 @@ def check_new_operator(operator_id: str, name: str, role: str) -> None:
 
 @dataclass(frozen=True)
 class SignInOutcome:
-    """What a PIN attempt changes on the operator, and whether it succeeded."""
+    """What a PIN attempt changes on the operator, and whether it succeeded.
+
+    `events` are the (action, detail) pairs for the append-only operator history: "locked" at
+    the wrong PIN that reaches the limit, "unlocked" at the first attempt after the lock ran out
+    (whether that PIN is right or wrong). Details never hold a PIN.
+    """
 
     ok: bool
     failed_pins: int
     locked_until: str | None
-    events: tuple[str, ...]
+    events: tuple[tuple[str, dict[str, Any]], ...]
 
 
 def attempt(
     operator: Operator, pin: str, now: datetime, max_failed: int, lock_minutes: float
 ) -> SignInOutcome:
     """Check a PIN against the lockout rule; the caller stores the outcome and raises."""
-    events: list[str] = []
+    events: list[tuple[str, dict[str, Any]]] = []
     failed, locked_until = operator.failed_pins, operator.locked_until
-    if locked_until is not None and not operator.locked_at(now):
-        events.append("unlocked")
-        failed, locked_until = 0, None
     if operator.locked_at(now):
-        return SignInOutcome(False, failed, locked_until, tuple(events))
+        # While locked, even the right PIN is refused, and attempts do not extend the lock.
+        return SignInOutcome(False, failed, locked_until, ())
+    if locked_until is not None:
+        events.append(("unlocked", {"reason": "lock period passed", "locked_until": locked_until}))
+        failed, locked_until = 0, None
     if pin_matches(operator.pin_hash, pin):
         return SignInOutcome(True, 0, None, tuple(events))
     failed += 1
     if failed >= max_failed:
         locked_until = iso(now + timedelta(minutes=lock_minutes))
-        events.append("locked")
+        events.append(("locked", {"failed_pins": failed, "locked_until": locked_until}))
     return SignInOutcome(False, failed, locked_until, tuple(events))
 
 
@@ -108,4 +131,5 @@ def refusal(operator: Operator, outcome: SignInOutcome, max_failed: int) -> NotP
             f"{local(outcome.locked_until)}: wait, or ask an admin to `bmac operator reset-pin`"
         )
     left = max_failed - outcome.failed_pins
-    return NotPermitted(f"wrong PIN for operator {operator.id} ({left} tries left before a lock)")
+    tries = "try" if left == 1 else "tries"
+    return NotPermitted(f"wrong PIN for operator {operator.id} ({left} {tries} left before a lock)")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from .errors import InvalidData
-from .protocol import Protocol
+from .protocol import MODALITIES, Protocol
 
 MODALITY_NAMES = {"xray": "X-ray", "mri": "MRI", "arthroscopy": "arthroscopy"}
+REFER_FOR_ARTHROPLASTY = "refer for arthroplasty"
 
-# A Korean resident registration number: 6 digits (birth date), dash, 7 digits. PIPA Art. 24-2
-# forbids processing it without a statutory basis, so it must never reach the database.
-_RRN = re.compile(r"\d{6}\s*-?\s*[1-8]\d{6}")
+# A Korean resident registration number: 6 digits (birth date), a dash, 7 digits. PIPA Art. 24-2
+# forbids processing it without a statutory basis, so nothing shaped like one may be stored.
+# A patient reference is refused on the shape alone, dash or not. Free text (reasons, lots,
+# adverse events) is refused only when the first six digits read as a date (YYMMDD), so that a
+# kit lot such as 202311-0000001 still goes through.
+_DASH = r"\s?[-‐‑–—]\s?"
+_RRN_SHAPE = re.compile(rf"(?<!\d)\d{{6}}(?:{_DASH})?\d{{7}}(?!\d)")
+_RRN_IN_TEXT = re.compile(
+    rf"(?<!\d)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_DASH}\d{{7}}(?!\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -26,12 +35,27 @@ class Assessment:
     insurance_basis: str
 
 
+def looks_like_rrn(text: str) -> bool:
+    """True when free text holds a resident registration number (YYMMDD-NNNNNNN)."""
+    return _RRN_IN_TEXT.search(text) is not None
+
+
+def refuse_rrn(value: Any, what: str) -> None:
+    """Raise InvalidData when a string (or a list of them) holds a registration number."""
+    texts = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(t, str) and looks_like_rrn(t) for t in texts):
+        raise InvalidData(
+            f"{what} looks like it holds a resident registration number, which may not be "
+            "stored: leave it out"
+        )
+
+
 def check_patient_ref(ref: str) -> str:
     """Refuse an empty reference or anything shaped like a resident registration number."""
     ref = ref.strip()
     if not ref:
         raise InvalidData("--patient must be the clinic's pseudonymous patient number")
-    if _RRN.search(ref):
+    if _RRN_SHAPE.search(ref) or looks_like_rrn(ref):
         raise InvalidData(
             "--patient looks like a resident registration number, which may not be stored: "
             "use the clinic's pseudonymous patient number"
@@ -45,7 +69,7 @@ def assess(
     """Decide candidacy and insurance eligibility from the grades and the imaging used."""
     reasons = []
     if kl_grade == protocol.kl_arthroplasty:
-        reasons.append(f"KL {kl_grade} (bone on bone): refer for arthroplasty")
+        reasons.append(f"KL {kl_grade} (bone on bone): {REFER_FOR_ARTHROPLASTY}")
     elif kl_grade not in protocol.kl_grades:
         reasons.append(
             f"KL {kl_grade} is outside the candidate grades {_grades(protocol.kl_grades)}"
@@ -66,30 +90,64 @@ def assess(
     return Assessment(candidate, reason, eligible, basis)
 
 
+def assessment_record(
+    kl_grade: int,
+    icrs_grade: int,
+    imaging: list[str],
+    leg_deformity: bool,
+    override_reason: str | None,
+    protocol: Protocol,
+) -> dict[str, Any]:
+    """What an assessment entry records besides its inputs: decision, reason, insurance, basis.
+
+    A surgeon's override treats a non-candidate on the surgeon's word: the case is marked as
+    overridden and is never insurance-eligible. An override of a candidate is an input error.
+    """
+    outcome = assess(kl_grade, icrs_grade, imaging, leg_deformity, protocol)
+    if override_reason and outcome.candidate:
+        raise InvalidData(
+            "--override-reason is only for a knee that is not a candidate: this one is "
+            f"({outcome.reason}); leave the option out"
+        )
+    return {
+        "candidate": outcome.candidate,
+        "reason": outcome.reason,
+        "insurance_eligible": outcome.insurance_eligible and not override_reason,
+        "insurance_basis": (
+            "not insurance-eligible: candidacy overridden by a surgeon"
+            if override_reason
+            else outcome.insurance_basis
+        ),
+        "overridden": bool(override_reason),
+    }
+
+
 def insurance(
     kl_grade: int, icrs_grade: int, imaging: list[str], candidate: bool, protocol: Protocol
 ) -> tuple[bool, str]:
     """Actual-loss insurance: KL graded on X-ray and ICRS on MRI or arthroscopy, both in range."""
-    kl_on = [m for m in imaging if m in protocol.kl_modalities]
-    icrs_on = [m for m in imaging if m in protocol.icrs_modalities]
     if not candidate:
         return False, "not insurance-eligible: not a candidate"
+    kl_on = _named(m for m in imaging if m in protocol.kl_modalities)
+    icrs_on = _named(m for m in imaging if m in protocol.icrs_modalities)
     missing = []
     if not kl_on:
-        missing.append(f"KL needs {_modalities(protocol.kl_modalities)}")
+        missing.append(f"KL must be graded on {_modalities(protocol.kl_modalities)}")
     if not icrs_on:
-        missing.append(f"ICRS needs {_modalities(protocol.icrs_modalities)}")
+        missing.append(f"ICRS must be graded on {_modalities(protocol.icrs_modalities)}")
     if missing:
         return False, "not insurance-eligible: " + "; ".join(missing)
-    return True, (
-        f"KL {kl_grade} on {MODALITY_NAMES.get(kl_on[0], kl_on[0])}; "
-        f"ICRS {icrs_grade} on {MODALITY_NAMES.get(icrs_on[0], icrs_on[0])}"
-    )
+    return True, f"KL {kl_grade} on {kl_on}; ICRS {icrs_grade} on {icrs_on}"
 
 
 def minutes_between(start: datetime, end: datetime) -> float:
     """Minutes from `start` to `end` (negative when `end` is earlier)."""
     return (end - start).total_seconds() / 60.0
+
+
+def window_minutes_left(harvested_at: datetime, now: datetime, protocol: Protocol) -> float:
+    """Minutes left to inject before the harvest-to-injection window closes (negative: passed)."""
+    return round(protocol.window_minutes - minutes_between(harvested_at, now), 1)
 
 
 @dataclass(frozen=True)
@@ -112,14 +170,28 @@ def pending_visits(injected_at: datetime, recorded: set[str], protocol: Protocol
     )
 
 
+def days_overdue(due_on: date, today: date) -> int:
+    """Whole calendar days a visit due on `due_on` is late by `today` (0 when not yet late)."""
+    return max((today - due_on).days, 0)
+
+
 def follow_up_complete(recorded: set[str], arthroplasty: bool, protocol: Protocol) -> bool:
     """The schedule ends with its final visit, or earlier when the knee went on to arthroplasty."""
     return arthroplasty or protocol.final_visit in recorded
 
 
+def _named(modalities: Any) -> str:
+    """Modalities in a fixed order (X-ray, MRI, arthroscopy), as people write them."""
+    chosen = set(modalities)
+    return " and ".join(MODALITY_NAMES[m] for m in MODALITIES if m in chosen)
+
+
 def _grades(grades: frozenset[int]) -> str:
-    return "-".join(str(g) for g in (min(grades), max(grades)))
+    low, high = min(grades), max(grades)
+    if set(range(low, high + 1)) == grades:
+        return f"{low}-{high}" if low != high else str(low)
+    return ", ".join(str(g) for g in sorted(grades))
 
 
 def _modalities(names: frozenset[str]) -> str:
-    return " or ".join(MODALITY_NAMES.get(n, n) for n in sorted(names))
+    return " or ".join(MODALITY_NAMES[m] for m in MODALITIES if m in names)

@@ -47,8 +47,9 @@ BEFORE_FOLLOW_UP = STATES[: STATES.index(FOLLOW_UP)]
 NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
 ROLES = (NURSE, SURGEON, AUDITOR, ADMIN)
 
-# Who may do what (SPEC §5). Triggers of the machine and the actions around it share one table,
-# so that `bmac operator roles` prints exactly what is enforced.
+# Who may do what (SPEC §5): the one role matrix. The machine's transitions take their role
+# guards from it, the services check the actions around the machine with `check_permitted`, and
+# `bmac operator roles` prints it, so what is printed is what is enforced.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "open": frozenset({NURSE, SURGEON}),
     "assess": frozenset({SURGEON}),
@@ -58,31 +59,71 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "remove_plasma": frozenset({NURSE, SURGEON}),
     "concentrate": frozenset({NURSE, SURGEON}),
     "inject": frozenset({SURGEON}),
+    # The second person at the injection checks the specimen at the bedside: clinical staff.
     "verify_injection": frozenset({NURSE, SURGEON}),
     "record_follow_up": frozenset({NURSE, SURGEON}),
     "cancel": frozenset({SURGEON}),
     "close": frozenset({SURGEON}),
+    # A nurse only corrects entries she signed; a surgeon corrects any (the correction's guard).
     "correct": frozenset({NURSE, SURGEON}),
     "read": frozenset(ROLES),
-    "audit_checkpoint": frozenset({AUDITOR, ADMIN}),
+    # SPEC §5: the auditor writes nothing but checkpoints; the admin is not listed for them.
+    "audit_checkpoint": frozenset({AUDITOR}),
     "manage_operators": frozenset({ADMIN}),
     "backup": frozenset({ADMIN}),
 }
 
-# The meaning of the signature each action carries (21 CFR Part 11 §11.50).
+# The commands each action of the matrix covers, as `bmac operator roles` prints them.
+PERMISSION_COMMANDS: dict[str, str] = {
+    "open": "case open",
+    "assess": "case assess (and --override-reason)",
+    "collect": "step collection",
+    "filter": "step filtering",
+    "centrifuge": "step centrifugation",
+    "remove_plasma": "step plasma-removal",
+    "concentrate": "step concentration",
+    "inject": "step injection (and --override-reason)",
+    "verify_injection": "step injection --verifier ID",
+    "record_follow_up": "followup record",
+    "cancel": "case cancel",
+    "close": "case close",
+    "correct": "case correct (a nurse: only entries they signed)",
+    "read": "case status|list|timeline, followup due, operator list|roles, "
+    "audit verify|replay|export, report outcomes, db current",
+    "audit_checkpoint": "audit checkpoint",
+    "manage_operators": "operator add|deactivate|reset-pin",
+    "backup": "db backup",
+}
+
+# Commands that need no operator at all (SPEC §5); reading commands need no PIN.
+NO_OPERATOR_COMMANDS = ("db upgrade", "demo", "diagram", "completion")
+
+# What a signature can mean (21 CFR Part 11 §11.50(a)(3)).
+PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED = (
+    "performed",
+    "verified",
+    "assessed",
+    "overridden",
+    "corrected",
+    "cancelled",
+)
+SIGNATURE_MEANINGS = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED)
+
+# The meaning of the signature each action carries. An override (of candidacy at assessment, of
+# the window at injection) signs as OVERRIDDEN instead, and the injection's verifier as VERIFIED.
 MEANINGS = {
-    "open": "performed",
-    "assess": "assessed",
-    "collect": "performed",
-    "filter": "performed",
-    "centrifuge": "performed",
-    "remove_plasma": "performed",
-    "concentrate": "performed",
-    "inject": "performed",
-    "record_follow_up": "performed",
-    "cancel": "cancelled",
-    "close": "performed",
-    "correct": "corrected",
+    "open": PERFORMED,
+    "assess": ASSESSED,
+    "collect": PERFORMED,
+    "filter": PERFORMED,
+    "centrifuge": PERFORMED,
+    "remove_plasma": PERFORMED,
+    "concentrate": PERFORMED,
+    "inject": PERFORMED,
+    "record_follow_up": PERFORMED,
+    "cancel": CANCELLED,
+    "close": PERFORMED,
+    "correct": CORRECTED,
 }
 
 # The command a person types for each trigger: error messages name the way forward with it.
@@ -130,15 +171,26 @@ class Guard:
         return self.holds(event.kwargs["request"])
 
 
+def _a(role: str) -> str:
+    return f"an {role}" if role[:1] in "aeiou" else f"a {role}"
+
+
+def role_refusal(action: str, role: str) -> NotPermitted:
+    """The error (exit 6) for a role that the matrix does not allow to do `action`."""
+    allowed = " or ".join(_a(r) for r in ROLES if r in PERMISSIONS[action])
+    return NotPermitted(
+        f"{_a(role)} may not {action.replace('_', ' ')}: it needs {allowed} "
+        "(`bmac operator roles` shows who may do what)"
+    )
+
+
 def _role_guard(trigger: str) -> Guard:
+    """The condition, on every transition of `trigger`, that the signer's role may fire it."""
     allowed = PERMISSIONS[trigger]
     return Guard(
         f"role may {trigger}",
         lambda r: r.role in allowed,
-        lambda r: NotPermitted(
-            f"a {r.role} may not {trigger.replace('_', ' ')}: "
-            f"it needs the role {' or '.join(sorted(allowed))}"
-        ),
+        lambda r: role_refusal(trigger, r.role),
     )
 
 
@@ -174,7 +226,9 @@ SECOND_PERSON = Guard(
     "second-person verification",
     lambda r: r.verifier_is_second_person,
     lambda r: NotPermitted(
-        "the verifier must be a second, different, active nurse or surgeon who enters their own PIN"
+        "the verifier (--verifier ID) must be a second operator, not the one who injects: an "
+        f"active {' or '.join(x for x in ROLES if x in PERMISSIONS['verify_injection'])} "
+        "who enters their own PIN"
     ),
 )
 WITHIN_WINDOW = Guard(
@@ -303,9 +357,8 @@ def next_step(state: str) -> str | None:
 
 def check_permitted(action: str, role: str) -> None:
     """Refuse (exit 6) when the role may not perform `action` at all."""
-    allowed = PERMISSIONS[action]
-    if role not in allowed:
-        raise _role_guard(action).refusal(Request(role=role))
+    if role not in PERMISSIONS[action]:
+        raise role_refusal(action, role)
 
 
 def check_allowed(state: str, trigger: str) -> None:

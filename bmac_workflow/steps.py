@@ -1,21 +1,45 @@
 """The data each step records (SPEC §4): validated models, units in the field names.
 
 Ranges come from the case's protocol and the volume chain from the case's earlier steps; both
-reach the validators through pydantic's validation context.
+reach the validators through pydantic's validation context. The chain: filtered <= aspirate,
+plasma removed < filtered, concentrate <= what the plasma removal left (filtered - plasma
+removed), injected <= concentrate. The concentration factor is never typed: `extra="forbid"`
+refuses it, and the service computes it from the aspirate and the concentrate.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InvalidData
-from .protocol import Protocol
+from .protocol import MODALITIES, Protocol
+from .rules import looks_like_rrn
 
 Knee = Literal["left", "right"]
 Modality = Literal["xray", "mri", "arthroscopy"]
 Visit = Literal["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"]
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads True as 1: a grade or a count is never a yes/no.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not yes/no")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 # Field name -> the CLI option a person typed, so that errors speak the user's words.
 OPTION_FOR = {
@@ -36,11 +60,25 @@ OPTION_FOR = {
 class StepData(BaseModel):
     """Base of every step's data: strict, immutable, no unknown fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # NaN and infinity pass no range check and cannot be stored in canonical JSON: refuse them.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready form stored in the log entry."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    @model_validator(mode="after")
+    def _no_registration_number(self) -> StepData:
+        for name, value in self:
+            texts = value if isinstance(value, list) else [value]
+            if any(isinstance(t, str) and looks_like_rrn(t) for t in texts):
+                raise ValueError(
+                    f"{_option(name)} looks like it holds a resident registration number, "
+                    "which may not be stored: leave it out"
+                )
+        return self
 
 
 def _protocol(info: ValidationInfo) -> Protocol:
@@ -75,21 +113,31 @@ def _option(field: str) -> str:
 
 
 class AssessmentData(StepData):
-    kl_grade: int = Field(ge=0, le=4)
-    icrs_grade: int = Field(ge=0, le=4)
+    """The imaging assessment: grades, the modalities they rest on, deformity, baseline pain."""
+
+    kl_grade: Count = Field(ge=0, le=4)
+    icrs_grade: Count = Field(ge=0, le=4)
     imaging: list[Modality] = Field(min_length=1)
     leg_deformity: bool = False
     baseline_vas: float = Field(ge=0, le=10)
-    override_reason: str | None = Field(default=None, min_length=1)
+    override_reason: Text | None = None
+
+    @field_validator("imaging")
+    @classmethod
+    def _each_modality_once(cls, imaging: list[str]) -> list[str]:
+        # Stored in one order whatever order was typed, so that equal assessments read alike.
+        return [m for m in MODALITIES if m in imaging]
 
 
 class CollectionData(StepData):
+    """The bone marrow harvest: site, anaesthesia, aspirate volume, kit and specimen label."""
+
     harvest_site: Literal["iliac crest"] = "iliac crest"
     side: Knee
     anaesthesia: Literal["local"] = "local"
     aspirate_ml: float = Field(gt=0)
-    anticoagulant: str = Field(min_length=1)
-    kit_lot: str = Field(min_length=1)
+    anticoagulant: Text
+    kit_lot: Text
     specimen_id: str = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
@@ -99,7 +147,9 @@ class CollectionData(StepData):
 
 
 class FilteringData(StepData):
-    filter_lot: str = Field(min_length=1)
+    """The filtering of the aspirate."""
+
+    filter_lot: Text
     filtered_ml: float = Field(gt=0)
 
     @model_validator(mode="after")
@@ -110,11 +160,13 @@ class FilteringData(StepData):
 
 
 class CentrifugationData(StepData):
-    device_id: str = Field(min_length=1)
-    g_force: int | None = Field(default=None, gt=0)
-    rpm: int | None = Field(default=None, gt=0)
+    """The centrifugation: device, force or speed, duration and number of spins."""
+
+    device_id: Text
+    g_force: Count | None = Field(default=None, gt=0)
+    rpm: Count | None = Field(default=None, gt=0)
     duration_min: float = Field(gt=0)
-    spins: int = Field(default=1, ge=1)
+    spins: Count = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> CentrifugationData:
@@ -128,6 +180,8 @@ class CentrifugationData(StepData):
 
 
 class PlasmaRemovalData(StepData):
+    """The removal of the plasma (net volume discarded) and of the red-cell layer."""
+
     plasma_removed_ml: float = Field(ge=0)
     rbc_removed: bool = True
 
@@ -144,24 +198,38 @@ class PlasmaRemovalData(StepData):
 
 
 class ConcentrationData(StepData):
+    """The concentrate drawn; its concentration factor is computed, never typed."""
+
     concentrate_ml: float = Field(gt=0)
-    cell_count_per_ul: int | None = Field(default=None, ge=0)
+    cell_count_per_ul: Count | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> ConcentrationData:
         _check_range(info, "concentrate_ml", self.concentrate_ml)
         _check_range(info, "cell_count_per_ul", self.cell_count_per_ul)
         _check_not_more(info, "concentrate_ml", self.concentrate_ml, "filtered_ml")
+        filtered = _previous(info, "filtered_ml")
+        removed = _previous(info, "plasma_removed_ml")
+        if filtered is not None and removed is not None:
+            left = round(filtered - removed, 6)
+            if self.concentrate_ml > left:
+                raise ValueError(
+                    f"--concentrate-ml {self.concentrate_ml:g} is more than the {left:g} mL left "
+                    f"after the plasma removal ({filtered:g} filtered - {removed:g} removed): "
+                    "volumes never grow along the chain"
+                )
         return self
 
 
 class InjectionData(StepData):
+    """The injection: knee, volume, guidance, the specimen label scanned, the verifier."""
+
     knee: Knee
     injected_ml: float = Field(gt=0)
     guidance: Literal["ultrasound", "fluoroscopy", "landmark"]
     specimen_id: str = Field(min_length=1, max_length=64)
-    verifier_id: str = Field(min_length=1)
-    override_reason: str | None = Field(default=None, min_length=1)
+    verifier_id: str = Field(min_length=1, max_length=64)
+    override_reason: Text | None = None
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> InjectionData:
@@ -171,12 +239,24 @@ class InjectionData(StepData):
 
 
 class FollowUpData(StepData):
+    """A follow-up visit: pain (VAS), optional KOOS / WOMAC, adverse events, arthroplasty."""
+
     visit: Visit
     vas: float = Field(ge=0, le=10)
     koos: float | None = Field(default=None, ge=0, le=100)
     womac: float | None = Field(default=None, ge=0, le=96)
-    adverse_events: list[str] = Field(default_factory=list)
+    adverse_events: list[Text] = Field(default_factory=list)
     arthroplasty: bool = False
+
+    @model_validator(mode="after")
+    def _scheduled(self, info: ValidationInfo) -> FollowUpData:
+        visits = _protocol(info).visits
+        if self.visit != "adhoc" and self.visit not in visits:
+            raise ValueError(
+                f"--visit {self.visit} is not in this case's protocol schedule "
+                f"({', '.join(visits)}): use one of those, or adhoc"
+            )
+        return self
 
 
 STEP_MODELS: dict[str, type[StepData]] = {

@@ -38,6 +38,17 @@ SUBCOMMANDS = {
         "Verify, checkpoint, replay and export the record.",
     ),
     "demo": ("bmac_workflow.cli.demo", "demo", "Run one full case on a throwaway database."),
+    "diagram": ("bmac_workflow.cli.diagram", "diagram", "Print the state diagram (mermaid)."),
+    "completion": (
+        "bmac_workflow.cli.completion",
+        "completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
+    "report": (
+        "bmac_workflow.cli.report",
+        "report",
+        "Report outcomes: VAS and KOOS over the follow-up visits.",
+    ),
 }
 
 

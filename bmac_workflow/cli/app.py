@@ -63,15 +63,26 @@ class App:
 
         return load(self.protocol_path)
 
+    def interactive(self) -> bool:
+        """True when a person is at a terminal, who can be asked for a PIN without echo."""
+        return sys.stdin.isatty()
+
     def sign_in(
         self, operator_id: str | None = None, pin_env: str = "BMAC_PIN", who: str = ""
     ) -> Operator:
-        """Sign the operator in with their PIN (prompted on a terminal, else from `pin_env`)."""
+        """Sign an operator in with their PIN: from `pin_env` when set, else asked on a terminal
+        without echo. The PIN goes to the hash check and nowhere else (no log, no message)."""
+        from ..errors import NotPermitted
         from ..services.signing import sign_in
 
         operator_id = operator_id or self.operator
-        pin = os.environ.get(pin_env)
-        if pin is None and operator_id and sys.stdin.isatty():
+        pin = os.environ.get(pin_env) or None  # an empty variable is a script's slip, not a try
+        if pin is None and operator_id:
+            if not self.interactive():
+                raise NotPermitted(
+                    f"no PIN for {who}{operator_id}: run the command in a terminal to be "
+                    f"asked, or set {pin_env} in a script"
+                )
             pin = click.prompt(f"PIN for {who}{operator_id}", hide_input=True, err=True)
         return sign_in(operator_id, pin, self.protocol(), self.now(), self.uow(write=True))
 

@@ -9,7 +9,7 @@ import click
 
 from ..errors import RecordAltered
 from .app import App
-from .render import emit_json, json_option, when
+from .render import case_argument, emit_json, json_option, when
 
 if TYPE_CHECKING:
     from ..audit import Problem
@@ -35,7 +35,7 @@ def problem_line(problem: Problem) -> str:
 
 
 @audit.command("verify")
-@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@case_argument(required=False)
 @click.option(
     "--against",
     metavar="DIGEST",
@@ -110,7 +110,7 @@ def checkpoint(app: App) -> None:
 
 
 @audit.command("replay")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--at", metavar="TIME", help="Stop at this time (ISO 8601): the state then.")
 @json_option
 @click.pass_obj
@@ -157,9 +157,13 @@ def _show(value: Any) -> str:
 
 
 @audit.command("export")
-@click.argument("case_id", metavar="[CASE]", type=int, required=False)
+@case_argument(required=False)
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "fhir"]),
+    required=True,
+    help="json or csv: every entry with its hash; fhir: a FHIR R5 Bundle.",
 )
 @click.option("--pseudonymize", is_flag=True, help="Replace patient references with a keyed hash.")
 @click.option(
@@ -178,13 +182,19 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
     Example:
       bmac audit export --format json > record.json
       BMAC_PSEUDONYM_KEY=keep-this-key-safe bmac audit export 1 --format csv --pseudonymize
+      bmac audit export 1 --format fhir > case-1.fhir.json
     """
-    from ..services.export import check_key, write_csv, write_json
+    from ..services.export import check_key, write_csv, write_fhir, write_json
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
     if fmt == "json":
         count = write_json(out, app.uow(), case_id, secret, app.now())
+    elif fmt == "fhir":
+        cases = write_fhir(out, app.uow, case_id, secret, app.now())
+        if sys.stderr.isatty():
+            click.echo(f"{cases} case(s) exported as a FHIR R5 Bundle", err=True)
+        return
     else:
         count = write_csv(out, app.uow(), case_id, secret)
     out.flush()

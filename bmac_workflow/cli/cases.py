@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from .app import App
-from .render import at_option, emit_json, json_option, status_text, timeline_line, when
+from .render import (
+    at_option,
+    case_argument,
+    emit_json,
+    json_option,
+    signed_by,
+    status_pairs,
+    status_title,
+    timeline_line,
+    when,
+)
 from .writing import fire
 
 
@@ -54,7 +64,7 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
 
 
 @case.command("assess")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--kl", type=int, required=True, help="Kellgren-Lawrence grade, 0-4.")
 @click.option("--icrs", type=int, required=True, help="ICRS cartilage grade, 0-4.")
 @click.option(
@@ -96,7 +106,7 @@ def assess(
 
 
 @case.command("cancel")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--reason", required=True, metavar="TEXT", help="Why the case stops.")
 @at_option
 @click.pass_obj
@@ -111,7 +121,7 @@ def cancel(app: App, case_id: int, reason: str, at: str | None) -> None:
 
 
 @case.command("close")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--reason", metavar="TEXT", help="Needed to close before the follow-up is finished.")
 @at_option
 @click.pass_obj
@@ -126,7 +136,7 @@ def close(app: App, case_id: int, reason: str | None, at: str | None) -> None:
 
 
 @case.command("status")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @json_option
 @click.pass_obj
 def status(app: App, case_id: int, as_json: bool) -> None:
@@ -139,7 +149,12 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     from ..services.queries import status as run
 
     result = run(case_id, app.now(), app.uow())
-    click.echo(status_text(result)) if not as_json else emit_json(result)
+    if as_json:
+        emit_json(result)
+        return
+    from .style import fields
+
+    fields(status_pairs(result), title=status_title(result))
 
 
 @case.command("list")
@@ -163,11 +178,17 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        click.echo(
-            f"{row['case_id']:>6}  {row['patient_ref']:<14} {row['knee']:<5}  "
-            f"{row['state']:<18} next: {row['next_step'] or '-':<16} {when(row['updated_at'])}"
-        )
+    from .style import table
+
+    table(
+        ["case", "patient", "knee", "state", "next", "updated"],
+        [
+            [r["case_id"], r["patient_ref"], r["knee"], r["state"], r["next_step"] or "-",
+             when(r["updated_at"])]
+            for r in rows
+        ],
+        right=("case",),
+    )  # fmt: skip
     shown = (page - 1) * limit + len(rows)
     more = max(total - shown, 0)
     click.echo(
@@ -176,7 +197,7 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
 
 
 @case.command("timeline")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @json_option
 @click.pass_obj
 def timeline(app: App, case_id: int, as_json: bool) -> None:
@@ -192,12 +213,25 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        click.echo(timeline_line(row))
+    from .style import is_rich, table
+
+    if not is_rich():
+        for row in rows:
+            click.echo(timeline_line(row))
+        return
+    table(
+        ["seq", "at", "action", "from", "to", "signed by", "data"],
+        [
+            [r["seq"], when(r["at"]), r["action"], r["from_state"], r["to_state"], signed_by(r),
+             ", ".join(f"{k}={v}" for k, v in r["data"].items())]
+            for r in rows
+        ],
+        right=("seq",),
+    )  # fmt: skip
 
 
 @case.command("correct")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option("--entry", "seq", type=int, required=True, metavar="SEQ", help="Entry to correct.")
 @click.option(
     "--set",

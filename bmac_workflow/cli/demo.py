@@ -59,6 +59,7 @@ def _run(url: str) -> None:
         ("nurse.kim", "Kim Ji-woo", "nurse", "1111"),
         ("nurse.choi", "Choi Min-seo", "nurse", "2222"),
         ("dr.park", "Park Seo-jun", "surgeon", "3333"),
+        ("audit.han", "Han Ye-jin", "auditor", "4444"),
     ):
         operators.add_operator(op_id, name, role, pin, admin, now, uow())
         click.echo(f"operator {op_id}: {name}, {role}")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 
 from .app import App
-from .render import at_option, emit_json, json_option, when
+from .render import at_option, case_argument, emit_json, json_option
 from .writing import fire
 
 _SPAN = re.compile(r"(\d+)\s*([dwh])")
@@ -34,7 +34,7 @@ def followup() -> None:
 
 
 @followup.command("record")
-@click.argument("case_id", metavar="CASE", type=int)
+@case_argument()
 @click.option(
     "--visit", required=True, type=click.Choice(["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"])
 )
@@ -81,11 +81,17 @@ def record(
 
 
 @followup.command("due")
-@click.option("--within", default="7d", show_default=True, metavar="SPAN", help="e.g. 7d, 2w.")
+@click.option(
+    "--within",
+    default="7d",
+    show_default=True,
+    metavar="SPAN",
+    help="Days ahead to look, e.g. 7d, 2w (overdue visits are always listed).",
+)
 @json_option
 @click.pass_obj
 def due(app: App, within: str, as_json: bool) -> None:
-    """List every visit due or overdue within the span.
+    """List every visit due or overdue by the end of the span, by local date.
 
     \b
     Example:
@@ -97,11 +103,17 @@ def due(app: App, within: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        late = f"{row['days_overdue']} days overdue" if row["days_overdue"] else "due"
-        click.echo(
-            f"{row['case_id']:>6}  {row['patient_ref']:<14} {row['knee']:<5} "
-            f"{row['visit']:<4} {when(row['due_at'])}  {late}"
-        )
     if not rows:
-        click.echo("no visits due", err=True)
+        click.echo(f"no visits due within {within}", err=True)
+        return
+    from .style import table
+
+    table(
+        ["case", "patient", "knee", "visit", "due", "late"],
+        [
+            [r["case_id"], r["patient_ref"], r["knee"], r["visit"], r["due_date"],
+             f"{r['days_overdue']} days overdue" if r["days_overdue"] else "-"]
+            for r in rows
+        ],
+        right=("case",),
+    )  # fmt: skip

@@ -6,8 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import click
-
 # Below this many items the job ends before a bar is worth drawing.
 THRESHOLD = 5000
 
@@ -18,13 +16,9 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
     if total < THRESHOLD or not sys.stderr.isatty():
         yield None
         return
-    try:
-        from rich.console import Console
-        from rich.progress import Progress
-    except ImportError:
-        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-            yield bar.update
-        return
+    from rich.console import Console
+    from rich.progress import Progress
+
     # stdout carries the report (and may be piped); the bar is for the person watching.
     with Progress(console=Console(file=sys.stderr), transient=True) as rich_bar:
         task = rich_bar.add_task(label, total=total)

@@ -27,6 +27,19 @@ def at_option(func: F) -> F:
     )(func)
 
 
+def case_argument(required: bool = True) -> Callable[[F], F]:
+    """The CASE argument of every case command; TAB completes it from the database."""
+    from .completion import complete_case_id
+
+    return click.argument(
+        "case_id",
+        metavar="CASE" if required else "[CASE]",
+        type=int,
+        required=required,
+        shell_complete=complete_case_id,
+    )
+
+
 def emit_json(value: Any) -> None:
     """Print JSON, stable and readable."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
@@ -37,48 +50,61 @@ def when(value: str | None) -> str:
     return local(value) if value else "-"
 
 
-def status_text(status: dict[str, Any]) -> str:
-    """The status object as lines a person reads."""
-    lines = [
-        f"case {status['case_id']}  patient {status['patient_ref']}  {status['knee']} knee",
-        f"state:       {status['state']}",
-        f"next:        {status['next_command'] or 'nothing: the case is finished'}",
-    ]
-    if status["assessment"]:
-        lines.append(f"assessment:  {status['assessment']}")
-    if status["override_reason"]:
-        lines.append(f"override:    {status['override_reason']}")
-    if status["insurance_eligible"] is not None:
-        flag = "yes" if status["insurance_eligible"] else "no"
-        lines.append(f"insurance:   {flag} ({status['insurance_basis']})")
-    if status["specimen_id"]:
-        lines.append(
-            f"specimen:    {status['specimen_id']} harvested {when(status['harvested_at'])}"
-        )
-    if status["window_minutes_left"] is not None:
-        left = status["window_minutes_left"]
-        lines.append(
-            f"window:      {left:g} min left to inject"
+def status_title(status: dict[str, Any]) -> str:
+    """The first line of a status: which case, which patient, which knee."""
+    return f"case {status['case_id']}  patient {status['patient_ref']}  {status['knee']} knee"
+
+
+def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The status object as (label, text) pairs a person reads; None where there is nothing."""
+    eligible = status["insurance_eligible"]
+    left = status["window_minutes_left"]
+    window = None
+    if left is not None:
+        window = (
+            f"{left:g} min left to inject"
             if left >= 0
-            else f"window:      passed {-left:g} min ago (a surgeon's override is needed)"
+            else f"passed {-left:g} min ago (a surgeon's override is needed)"
         )
-    if status["volumes_ml"]:
-        vols = ", ".join(f"{k.removesuffix('_ml')} {v:g}" for k, v in status["volumes_ml"].items())
-        lines.append(f"volumes mL:  {vols}")
-    if status["concentration_factor"]:
-        lines.append(f"factor:      {status['concentration_factor']:g}x")
-    if status["injected_at"]:
-        lines.append(f"injected:    {when(status['injected_at'])}")
-    if status["visits_recorded"]:
-        lines.append(f"visits:      {', '.join(status['visits_recorded'])}")
-    if status["next_visit"]:
-        nv = status["next_visit"]
-        lines.append(f"next visit:  {nv['visit']} due {when(nv['due_at'])}")
-    if status["end_reason"]:
-        lines.append(f"reason:      {status['end_reason']}")
-    lines.append(f"protocol:    {status['protocol_version']}")
-    lines.append(f"updated:     {when(status['updated_at'])} ({status['entries']} entries)")
-    return "\n".join(lines)
+    volumes = ", ".join(f"{k.removesuffix('_ml')} {v:g}" for k, v in status["volumes_ml"].items())
+    nv = status["next_visit"]
+    factor = status["concentration_factor"]
+    return [
+        ("state", status["state"]),
+        ("next", status["next_command"] or "nothing: the case is finished"),
+        ("assessment", status["assessment"]),
+        ("override", status["override_reason"]),
+        (
+            "insurance",
+            None
+            if eligible is None
+            else f"{'yes' if eligible else 'no'} ({status['insurance_basis']})",
+        ),
+        (
+            "specimen",
+            f"{status['specimen_id']} harvested {when(status['harvested_at'])}"
+            if status["specimen_id"]
+            else None,
+        ),
+        ("window", window),
+        ("volumes mL", volumes or None),
+        ("factor", f"{factor:g}x" if factor else None),
+        ("injected", when(status["injected_at"]) if status["injected_at"] else None),
+        ("visits", ", ".join(status["visits_recorded"]) or None),
+        ("next visit", f"{nv['visit']} due {when(nv['due_at'])}" if nv else None),
+        ("reason", status["end_reason"]),
+        ("protocol", status["protocol_version"]),
+        ("updated", f"{when(status['updated_at'])} ({status['entries']} entries)"),
+    ]
+
+
+def signed_by(row: dict[str, Any]) -> str:
+    """Who signed a timeline entry: printed name, id, role and meaning (and the verifier)."""
+    who = f"{row['operator_name']} ({row['operator']}, {row['role']}, {row['meaning']})"
+    if row["verifier"]:
+        v = row["verifier"]
+        who += f"; verified by {v['operator_name']} ({v['operator']}, {v['role']})"
+    return who
 
 
 def timeline_line(row: dict[str, Any]) -> str:
@@ -93,10 +119,7 @@ def timeline_line(row: dict[str, Any]) -> str:
         else f"-> {row['to_state']}"
     )
     data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
-    who = f"{row['operator_name']} ({row['operator']}, {row['role']}, {row['meaning']})"
-    if row["verifier"]:
-        v = row["verifier"]
-        who += f"; verified by {v['operator_name']} ({v['operator']}, {v['role']})"
+    who = signed_by(row)
     text = f"{row['seq']:>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
     if data:
         text += f"\n     {data}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from .app import App
-from .render import at_option
+from .render import at_option, case_argument
 from .writing import fire
 
-CASE = click.argument("case_id", metavar="CASE", type=int)
+CASE = case_argument()
 
 
 @click.group()

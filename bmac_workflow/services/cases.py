@@ -127,45 +127,45 @@ def _prepare(
     reason: str | None,
 ) -> tuple[dict[str, Any], states.Request]:
     """Validate the step's data (exit 5) and reduce it to the facts the guards decide on."""
-    if trigger in ("cancel", "close"):
-        if trigger == "cancel" and not (reason or "").strip():
-            raise InvalidData("--reason is required to cancel a case: say why it stopped")
-        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
-        return {}, states.Request(
-            role=signer.role, follow_up_complete=complete, close_reason=reason
-        )
-    model = validate(trigger, values, protocol, case.volumes_ml)
-    data = model.record()
     role = signer.role
+    if trigger in ("cancel", "close"):
+        if reason is not None and not reason.strip():
+            raise InvalidData("--reason is empty: say in words why the case ends")
+        if trigger == "cancel" and reason is None:
+            raise InvalidData("--reason is required to cancel a case: say why it stopped")
+        rules.refuse_rrn(reason, "--reason")
+        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
+        return {}, states.Request(role=role, follow_up_complete=complete, close_reason=reason)
+    data = validate(trigger, values, protocol, case.volumes_ml).record()
     if trigger == "assess":
-        outcome = rules.assess(
-            data["kl_grade"], data["icrs_grade"], data["imaging"], data["leg_deformity"], protocol
-        )
         override = data.get("override_reason")
-        if override and outcome.candidate:
-            raise InvalidData("--override-reason is only for a knee that is not a candidate")
-        data.update(
-            candidate=outcome.candidate,
-            reason=outcome.reason,
-            insurance_eligible=outcome.insurance_eligible and not override,
-            insurance_basis=(
-                "not insurance-eligible: candidacy overridden by a surgeon"
-                if override
-                else outcome.insurance_basis
-            ),
-            overridden=bool(override),
+        decision = rules.assessment_record(
+            data["kl_grade"],
+            data["icrs_grade"],
+            data["imaging"],
+            data["leg_deformity"],
+            override,
+            protocol,
         )
+        data.update(decision)
         return data, states.Request(
-            role=role, candidate=outcome.candidate, override_reason=override
+            role=role, candidate=decision["candidate"], override_reason=override
         )
     if trigger == "concentrate":
+        # Computed here, from the recorded volumes, so that nobody can type it in.
         data["concentration_factor"] = round(
             case.volumes_ml["aspirate_ml"] / data["concentrate_ml"], 2
         )
     if trigger == "inject":
-        minutes = rules.minutes_between(from_iso(case.harvested_at or ""), clinical)
-        data["minutes_since_harvest"] = round(minutes, 1)
+        # The window runs on clinical times (`--at`), not on when the entries were typed in.
+        # The guard decides on the exact minutes; the record keeps them to the hundredth.
+        exact = rules.minutes_between(from_iso(case.harvested_at or ""), clinical)
+        minutes = round(exact, 2)
+        override = data.get("override_reason")
+        data["minutes_since_harvest"] = minutes
         data["window_limit_min"] = protocol.window_minutes
+        # Decided on the unrounded minutes: 120 min 2 s is past a 120-min window (SPEC §3).
+        data["overridden"] = bool(override) and exact > protocol.window_minutes
         second = (
             verifier is not None
             and verifier.id != signer.id
@@ -174,11 +174,11 @@ def _prepare(
         )
         return data, states.Request(
             role=role,
-            override_reason=data.get("override_reason"),
+            override_reason=override,
             specimen_matches=data["specimen_id"] == case.specimen_id,
             knee_matches=data["knee"] == case.knee,
             verifier_is_second_person=second,
-            minutes_since_harvest=minutes,
+            minutes_since_harvest=exact,
             window_limit_min=protocol.window_minutes,
         )
     if trigger == "record_follow_up":
@@ -189,11 +189,7 @@ def _prepare(
 
 def _signer_signature(signer: Operator, trigger: str, data: dict[str, Any]) -> Signature:
     sig = signature(signer, trigger)
-    if data.get("overridden") or (
-        trigger == "inject"
-        and data.get("override_reason")
-        and data["minutes_since_harvest"] > data["window_limit_min"]
-    ):
+    if data.get("overridden"):
         sig = replace(sig, meaning="overridden")
     return sig
 
@@ -253,3 +249,32 @@ def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> C
         f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
         f"{first.at}; check `bmac case status {case.case_id}`"
     )
+
+
+def precheck(
+    case_id: int,
+    trigger: str,
+    values: dict[str, Any],
+    signer: Operator,
+    at: str | None,
+    now: datetime,
+    uow: UnitOfWork,
+    *,
+    reason: str | None = None,
+) -> None:
+    """Every check of `fire` that needs no second person, reading only (SPEC §5 order).
+
+    Run before a verifier is asked for their PIN: a step that cannot happen (no such case, the
+    wrong role, state or data, a specimen or knee that does not match, the window passed) is
+    refused with its own code, and the verifier's PIN is never tried on it.
+    """
+    with uow:
+        found = uow.repo.get_case(case_id)
+        if found is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        case, protocol = found[0], uow.repo.protocol(found[1])
+    states.check_permitted(trigger, signer.role)
+    states.check_allowed(case.state, trigger)
+    clinical = _clinical_time(at, case, now)
+    _, request = _prepare(trigger, values, case, protocol, signer, None, clinical, reason)
+    states.advance(case.state, trigger, replace(request, verifier_is_second_person=True))

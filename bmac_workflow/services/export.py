@@ -12,7 +12,7 @@ import csv
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from ..errors import InvalidData, NotFound
 from ..record import canonical
-from ..store.models import CheckpointRow, EntryRow
+from ..store.models import CaseRow, CheckpointRow, EntryRow
 from ..store.unit_of_work import UnitOfWork
 from ..timeutil import iso
 
@@ -154,3 +154,35 @@ def write_csv(out: IO[str], uow: UnitOfWork, case_id: int | None, key: str | Non
             )
             count += 1
     return count
+
+
+def write_fhir(
+    out: IO[str],
+    app_uow: Callable[[], UnitOfWork],
+    case_id: int | None,
+    key: str | None,
+    now: datetime,
+) -> int:
+    """Write a FHIR R5 Bundle of one case, or of every case; returns how many cases."""
+    from ..fhir import export_case, merge
+
+    if case_id is not None:
+        ids = [case_id]
+    else:
+        with app_uow() as uow:
+            ids = list(
+                uow.session.execute(
+                    select(CaseRow.id).where(CaseRow.version > 0).order_by(CaseRow.id)
+                ).scalars()
+            )
+    bundles = []
+    for cid in ids:
+        patient_ref = None
+        if key is not None:
+            with app_uow() as uow:
+                found = uow.repo.get_case(cid)
+                patient_ref = pseudonym(key, found[0].patient_ref) if found else None
+        bundles.append(export_case(cid, app_uow(), patient_ref=patient_ref))
+    bundle = bundles[0] if case_id is not None else merge(bundles, iso(now))
+    out.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    return len(bundles)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .. import rules, states
@@ -35,6 +35,7 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "insurance_basis": case.insurance_basis,
         "assessment": case.assessment,
         "override_reason": case.override_reason,
+        "baseline_vas": case.baseline_vas,
         "protocol_version": case.protocol_version,
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
@@ -44,17 +45,29 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "injected_at": case.injected_at,
         "volumes_ml": case.volumes_ml,
         "concentration_factor": case.concentration_factor,
+        "window_minutes": protocol.window_minutes,
         "window_minutes_left": None,
+        "window_closes_at": None,
         "visits_recorded": list(case.visits),
+        "arthroplasty": case.arthroplasty,
+        "follow_up_complete": None,
         "next_visit": None,
         "end_reason": case.end_reason,
     }
     if case.state in WAITING_FOR_INJECTION and case.harvested_at:
-        elapsed = rules.minutes_between(from_iso(case.harvested_at), now)
-        status["window_minutes_left"] = round(protocol.window_minutes - elapsed, 1)
+        # Counted from the harvest's clinical time, with the limit of the case's own protocol.
+        harvested = from_iso(case.harvested_at)
+        status["window_minutes_left"] = rules.window_minutes_left(harvested, now, protocol)
+        status["window_closes_at"] = iso(harvested + timedelta(minutes=protocol.window_minutes))
     if case.state == states.FOLLOW_UP and case.injected_at:
+        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
+        status["follow_up_complete"] = complete
         pending = rules.pending_visits(from_iso(case.injected_at), set(case.visits), protocol)
-        if pending:
+        if complete:
+            # Nothing more is scheduled: what remains is to close the case.
+            status["next_step"] = "close"
+            status["next_command"] = f"{states.COMMANDS['close']} {case.case_id}"
+        elif pending:
             status["next_visit"] = {"visit": pending[0].visit, "due_at": iso(pending[0].due_at)}
     return status
 
@@ -143,30 +156,49 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
 
 
 def due(within: timedelta, now: datetime, uow: UnitOfWork) -> list[dict[str, Any]]:
-    """Every follow-up visit due or overdue by now + `within`, earliest first."""
-    horizon = now + within
+    """Every follow-up visit due or overdue by the end of the day `within` from now, by date.
+
+    Dates are the clinic's local calendar days: a visit is listed when its due date is on or
+    before the horizon's date, and is late by whole days once its due date has passed. A visit
+    stays listed until it is recorded or the case is closed; a knee that went on to arthroplasty
+    has no more visits due.
+    """
+    today = _local_day(now)
+    horizon_day = _local_day(now + within)
+    horizon = _start_of_local_day(horizon_day + timedelta(days=1), now)
     rows = []
     with uow:
         protocols: dict[int, Protocol] = {}
         for case, protocol_id in uow.repo.cases_due_by(iso(horizon)):
+            if case.arthroplasty or case.injected_at is None:
+                continue
             if protocol_id not in protocols:
                 protocols[protocol_id] = uow.repo.protocol(protocol_id)
-            assert case.injected_at is not None
             pending = rules.pending_visits(
                 from_iso(case.injected_at), set(case.visits), protocols[protocol_id]
             )
             for visit in pending:
-                if visit.due_at > horizon:
+                due_day = _local_day(visit.due_at)
+                if due_day > horizon_day:
                     break
-                overdue = (now - visit.due_at).days if visit.due_at < now else 0
                 rows.append(
                     {
                         "case_id": case.case_id,
                         "patient_ref": case.patient_ref,
                         "knee": case.knee,
                         "visit": visit.visit,
+                        "due_date": due_day.isoformat(),
                         "due_at": iso(visit.due_at),
-                        "days_overdue": overdue,
+                        "days_overdue": rules.days_overdue(due_day, today),
                     }
                 )
     return sorted(rows, key=lambda r: (r["due_at"], r["case_id"]))
+
+
+def _local_day(value: datetime) -> date:
+    """The clinic's calendar day of an instant (the workstation's local time zone)."""
+    return value.astimezone().date()
+
+
+def _start_of_local_day(day: date, now: datetime) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=now.astimezone().tzinfo)

@@ -221,9 +221,9 @@ class Repository:
         return [(Entry.from_body(r.body), r.hash) for r in rows]
 
     # -- operators -------------------------------------------------------------------------
-    def operator(self, operator_id: str) -> Operator | None:
-        """The operator with this id, if any."""
-        row = self.session.get(OperatorRow, operator_id)
+    def operator(self, operator_id: str, lock: bool = False) -> Operator | None:
+        """The operator with this id, if any; `lock` holds its row until commit (PostgreSQL)."""
+        row = self.session.get(OperatorRow, operator_id, with_for_update=lock or None)
         if row is None:
             return None
         return Operator(

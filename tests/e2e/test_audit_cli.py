@@ -147,11 +147,12 @@ def test_a_pseudonymized_csv_export_hides_patients_and_still_verifies(
     assert "1 pseudonymized" in checked.stdout
 
 
-def test_only_auditors_and_admins_take_checkpoints(clinic: Clinic, bmac: Bmac) -> None:
-    refused = bmac("audit", "checkpoint", who="nurse")
-    assert refused.exit_code == 6
+def test_only_auditors_take_checkpoints(clinic: Clinic, bmac: Bmac) -> None:
+    for who in ("nurse", "admin"):
+        refused = bmac("audit", "checkpoint", who=who)
+        assert refused.exit_code == 6
     assert clinic.count("checkpoints") == 0
-    taken = bmac("audit", "checkpoint", who="admin")
+    taken = bmac("audit", "checkpoint", who="auditor")
     assert taken.exit_code == 0 and len(taken.stdout.strip()) == 64
     assert clinic.count("checkpoints") == 1
 

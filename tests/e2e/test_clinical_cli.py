@@ -1,0 +1,539 @@
+"""The clinical rules as a person meets them at the command line (SPEC §3-§5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from bmac_workflow import protocol as protocol_module
+from bmac_workflow.timeutil import iso, utcnow
+from tests.conftest import Bmac, Clinic
+
+ASSESS = ("--kl", "3", "--icrs", "4", "--imaging", "xray,mri", "--vas", "7")
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def fails(result: Result, code: int, *words: str) -> str:
+    """The command failed with `code` and one `error:` line holding `words`."""
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def at(value: datetime) -> tuple[str, str]:
+    return ("--at", iso(value))
+
+
+def open_case(bmac: Bmac, patient: str = "P-0042", knee: str = "left", *extra: str) -> str:
+    result = ok(bmac("case", "open", "--patient", patient, "--knee", knee, *extra, who="nurse"))
+    return result.stdout.strip()
+
+
+def status(bmac: Bmac, case: str) -> dict[str, Any]:
+    return dict(json.loads(ok(bmac("case", "status", case, "--json")).stdout))
+
+
+def timeline(bmac: Bmac, case: str) -> list[dict[str, Any]]:
+    return list(json.loads(ok(bmac("case", "timeline", case, "--json")).stdout))
+
+
+def processing(case: str, specimen: str = "SP-1") -> list[tuple[tuple[str, ...], str]]:
+    """Every step from the assessment to the concentrate, with who logs it."""
+    return [
+        (("case", "assess", case, *ASSESS), "surgeon"),
+        (
+            (
+                "step",
+                "collection",
+                case,
+                "--side",
+                "left",
+                "--aspirate-ml",
+                "60",
+                "--anticoagulant",
+                "heparin",
+                "--kit-lot",
+                "K-1",
+                "--specimen-id",
+                specimen,
+            ),
+            "nurse",
+        ),
+        (("step", "filtering", case, "--filter-lot", "F-1", "--filtered-ml", "55"), "nurse"),
+        (
+            (
+                "step",
+                "centrifugation",
+                case,
+                "--device",
+                "CF-1",
+                "--g-force",
+                "1500",
+                "--minutes",
+                "10",
+                "--spins",
+                "2",
+            ),
+            "nurse",
+        ),
+        (("step", "plasma-removal", case, "--plasma-removed-ml", "45"), "nurse"),
+        (("step", "concentration", case, "--concentrate-ml", "6"), "nurse"),
+    ]
+
+
+def injection(
+    case: str, knee: str = "left", specimen: str = "SP-1", ml: str = "5"
+) -> tuple[str, ...]:
+    return (
+        "step",
+        "injection",
+        case,
+        "--knee",
+        knee,
+        "--injected-ml",
+        ml,
+        "--guidance",
+        "ultrasound",
+        "--specimen-id",
+        specimen,
+        "--verifier",
+        "nurse2",
+    )
+
+
+def ready_to_inject(
+    bmac: Bmac, harvest: datetime, specimen: str = "SP-1", knee: str = "left"
+) -> str:
+    """A case whose harvest was at `harvest` (clinical time) and whose concentrate is ready."""
+    case = open_case(bmac, "P-0042", knee, *at(harvest - timedelta(minutes=30)))
+    for n, (args, who) in enumerate(processing(case, specimen)):
+        when = harvest + timedelta(minutes=5 * (n - 1))
+        ok(bmac(*args, *at(when), who=who))
+    return case
+
+
+# -- assessment ------------------------------------------------------------------------------
+
+
+def test_kl_4_is_ineligible_and_referred_for_arthroplasty_in_message_and_record(
+    bmac: Bmac,
+) -> None:
+    case = open_case(bmac)
+    args = ("case", "assess", case, "--kl", "4", "--icrs", "4", "--imaging", "xray,mri")
+    result = ok(bmac(*args, "--vas", "8", who="surgeon"))
+    assert "imaging_assessment -> ineligible" in result.stdout
+    assert "refer for arthroplasty" in result.stdout
+    seen = status(bmac, case)
+    assert seen["state"] == "ineligible"
+    assert "refer for arthroplasty" in seen["assessment"]
+    assert seen["insurance_eligible"] is False
+    assert "refer for arthroplasty" in timeline(bmac, case)[-1]["data"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("grades", "words"),
+    [
+        (("--kl", "1", "--icrs", "4"), "KL 1 is outside the candidate grades 2-3"),
+        (("--kl", "0", "--icrs", "4"), "KL 0 is outside the candidate grades 2-3"),
+        (("--kl", "3", "--icrs", "2"), "ICRS 2 is outside the candidate grades 3-4"),
+        (("--kl", "3", "--icrs", "4", "--deformity"), "deformity of the leg bones"),
+    ],
+)
+def test_a_knee_that_is_not_a_candidate_is_ineligible_with_the_reason(
+    bmac: Bmac, grades: tuple[str, ...], words: str
+) -> None:
+    case = open_case(bmac)
+    result = ok(
+        bmac("case", "assess", case, *grades, "--imaging", "xray,mri", "--vas", "5", who="surgeon")
+    )
+    assert words in result.stdout
+    seen = status(bmac, case)
+    assert seen["state"] == "ineligible" and words in seen["assessment"]
+    text = ok(bmac("case", "status", case)).stdout
+    assert words in text
+
+
+def test_status_shows_the_insurance_flag_and_its_basis(bmac: Bmac) -> None:
+    case = open_case(bmac)
+    result = ok(bmac("case", "assess", case, *ASSESS, who="surgeon"))
+    assert "insurance: yes (KL 3 on X-ray; ICRS 4 on MRI)" in result.stdout
+    seen = status(bmac, case)
+    assert seen["insurance_eligible"] is True
+    assert seen["insurance_basis"] == "KL 3 on X-ray; ICRS 4 on MRI"
+    assert seen["baseline_vas"] == 7
+    text = ok(bmac("case", "status", case)).stdout
+    assert "insurance:   yes (KL 3 on X-ray; ICRS 4 on MRI)" in text
+
+
+def test_a_candidate_graded_on_mri_alone_is_treated_but_not_insurance_eligible(
+    bmac: Bmac,
+) -> None:
+    case = open_case(bmac)
+    ok(
+        bmac(
+            "case",
+            "assess",
+            case,
+            "--kl",
+            "2",
+            "--icrs",
+            "3",
+            "--imaging",
+            "mri",
+            "--vas",
+            "6",
+            who="surgeon",
+        )
+    )
+    seen = status(bmac, case)
+    assert seen["state"] == "marrow_collection"
+    assert seen["insurance_eligible"] is False
+    assert "KL must be graded on X-ray" in seen["insurance_basis"]
+
+
+def test_a_surgeons_override_treats_a_non_candidate_marked_and_never_insured(bmac: Bmac) -> None:
+    case = open_case(bmac)
+    args = ("case", "assess", case, "--kl", "4", "--icrs", "4", "--imaging", "xray,mri")
+    ok(bmac(*args, "--vas", "8", "--override-reason", "declines arthroplasty", who="surgeon"))
+    seen = status(bmac, case)
+    assert seen["state"] == "marrow_collection"
+    assert seen["override_reason"] == "declines arthroplasty"
+    assert seen["insurance_eligible"] is False
+    row = timeline(bmac, case)[-1]
+    assert row["meaning"] == "overridden" and row["operator"] == "surgeon"
+    assert row["data"]["overridden"] is True
+    assert "override:    declines arthroplasty" in ok(bmac("case", "status", case)).stdout
+
+
+# -- chain of identity -------------------------------------------------------------------------
+
+
+def test_a_specimen_id_that_does_not_match_the_collection_is_refused(bmac: Bmac) -> None:
+    case = ready_to_inject(bmac, utcnow() - timedelta(minutes=40))
+    before = timeline(bmac, case)
+    fails(bmac(*injection(case, specimen="SP-2"), who="surgeon"), 5, "does not match")
+    assert timeline(bmac, case) == before
+    assert status(bmac, case)["state"] == "injection"
+
+
+def test_a_specimen_id_reused_on_a_second_case_is_refused(bmac: Bmac) -> None:
+    ready_to_inject(bmac, utcnow() - timedelta(minutes=40), specimen="SP-77")
+    second = open_case(bmac, "P-0043")
+    ok(bmac("case", "assess", second, *ASSESS, who="surgeon"))
+    args = processing(second, specimen="SP-77")[1][0]
+    fails(bmac(*args, who="nurse"), 5, "SP-77", "already used")
+    assert status(bmac, second)["state"] == "marrow_collection"
+    assert len(timeline(bmac, second)) == 2
+
+
+def test_an_injection_into_the_other_knee_is_refused(bmac: Bmac) -> None:
+    case = ready_to_inject(bmac, utcnow() - timedelta(minutes=40), knee="left")
+    fails(bmac(*injection(case, knee="right"), who="surgeon"), 5, "not the case's knee")
+    assert status(bmac, case)["state"] == "injection"
+
+
+# -- time window -------------------------------------------------------------------------------
+
+
+def test_an_injection_121_minutes_after_the_harvest_is_refused_and_writes_nothing(
+    bmac: Bmac,
+) -> None:
+    harvest = utcnow() - timedelta(hours=4)
+    case = ready_to_inject(bmac, harvest)
+    before = timeline(bmac, case)
+    late = at(harvest + timedelta(minutes=121))
+    fails(bmac(*injection(case), *late, who="surgeon"), 6, "window", "--override-reason")
+    assert timeline(bmac, case) == before
+    assert status(bmac, case)["state"] == "injection"
+
+
+def test_a_surgeons_override_past_the_window_shows_in_the_timeline_with_who_gave_it(
+    bmac: Bmac,
+) -> None:
+    harvest = utcnow() - timedelta(hours=4)
+    case = ready_to_inject(bmac, harvest)
+    late = at(harvest + timedelta(minutes=121))
+    reason = "theatre delayed by an emergency"
+    ok(bmac(*injection(case), *late, "--override-reason", reason, who="surgeon"))
+    row = timeline(bmac, case)[-1]
+    assert row["action"] == "inject" and row["to_state"] == "follow_up"
+    assert (row["operator"], row["role"], row["meaning"]) == ("surgeon", "surgeon", "overridden")
+    assert row["data"]["override_reason"] == reason
+    assert row["data"]["minutes_since_harvest"] == 121
+    assert row["data"]["overridden"] is True
+    assert row["verifier"]["operator"] == "nurse2"
+    text = ok(bmac("case", "timeline", case)).stdout
+    assert "overridden" in text and reason in text
+
+
+def test_status_shows_the_minutes_left_to_inject_in_text_and_json(bmac: Bmac) -> None:
+    case = ready_to_inject(bmac, utcnow() - timedelta(minutes=50))
+    left = status(bmac, case)["window_minutes_left"]
+    assert 69 <= left <= 70
+    assert "min left to inject" in ok(bmac("case", "status", case)).stdout
+    late = ready_to_inject(bmac, utcnow() - timedelta(minutes=150), specimen="SP-9")
+    assert status(bmac, late)["window_minutes_left"] <= -30
+    assert "window:      passed" in ok(bmac("case", "status", late)).stdout
+
+
+# -- clinical times ----------------------------------------------------------------------------
+
+
+def test_every_writing_command_takes_at_and_refuses_the_future_and_the_out_of_order(
+    bmac: Bmac,
+) -> None:
+    start = utcnow() - timedelta(days=40)
+    future = at(utcnow() + timedelta(hours=1))
+    case = open_case(bmac, "P-0042", "left", *at(start))
+    commands = [
+        *processing(case),
+        (injection(case), "surgeon"),
+        (("followup", "record", case, "--visit", "1w", "--vas", "4"), "nurse"),
+        (("case", "close", case, "--reason", "moved abroad"), "surgeon"),
+    ]
+    previous = start
+    for n, (args, who) in enumerate(commands, start=1):
+        fails(bmac(*args, *future, who=who), 5, "in the future")
+        fails(bmac(*args, *at(previous - timedelta(minutes=1)), who=who), 5, "previous entry")
+        when = start + timedelta(minutes=10 * n) if n < 8 else start + timedelta(days=8 + n)
+        ok(bmac(*args, *at(when), who=who))
+        row = timeline(bmac, case)[-1]
+        assert datetime.fromisoformat(row["at"]) == when
+        assert datetime.fromisoformat(row["recorded_at"]) > when
+        previous = when
+    cancelled = open_case(bmac, "P-0043", "left", *at(start))
+    fails(bmac("case", "cancel", cancelled, "--reason", "x", *future, who="surgeon"), 5, "future")
+    ok(
+        bmac(
+            "case", "cancel", cancelled, "--reason", "consent withdrawn", *at(start), who="surgeon"
+        )
+    )
+    fails(bmac("case", "open", "--patient", "P-1", "--knee", "left", *future, who="nurse"), 5)
+
+
+# -- follow-up and closing ---------------------------------------------------------------------
+
+
+def test_a_visit_recorded_twice_is_refused_unless_adhoc(bmac: Bmac) -> None:
+    harvest = utcnow() - timedelta(days=10)
+    case = ready_to_inject(bmac, harvest)
+    ok(bmac(*injection(case), *at(harvest + timedelta(minutes=60)), who="surgeon"))
+    record = ("followup", "record", case, "--vas", "3")
+    ok(
+        bmac(
+            *record,
+            "--visit",
+            "1w",
+            "--koos",
+            "60",
+            "--womac",
+            "20",
+            "--adverse-event",
+            "effusion",
+            "--adverse-event",
+            "stiffness",
+            who="nurse",
+        )
+    )
+    fails(bmac(*record, "--visit", "1w", who="nurse"), 4, "already recorded", "adhoc")
+    ok(bmac(*record, "--visit", "adhoc", who="nurse"))
+    ok(bmac(*record, "--visit", "adhoc", who="nurse"))
+    first = timeline(bmac, case)[-3]["data"]
+    assert first["adverse_events"] == ["effusion", "stiffness"]
+    assert (first["koos"], first["womac"], first["arthroplasty"]) == (60, 20, False)
+    fails(bmac(*record, "--visit", "1m", "--koos", "101", who="nurse"), 5, "--koos")
+    fails(bmac(*record, "--visit", "1m", "--womac", "97", who="nurse"), 5, "--womac")
+    fails(bmac(*record, "--visit", "1m", "--vas", "11", who="nurse"), 5, "--vas")
+
+
+def test_a_case_closes_after_the_schedule_an_arthroplasty_or_with_a_reason(bmac: Bmac) -> None:
+    harvest = utcnow() - timedelta(days=60)
+    case = ready_to_inject(bmac, harvest)
+    ok(bmac(*injection(case), *at(harvest + timedelta(minutes=60)), who="surgeon"))
+    fails(bmac("case", "close", case, who="surgeon"), 4, "--reason")
+    ok(
+        bmac(
+            "followup", "record", case, "--visit", "1m", "--vas", "7", "--arthroplasty", who="nurse"
+        )
+    )
+    assert status(bmac, case)["next_command"] == f"bmac case close {case}"
+    ok(bmac("case", "close", case, who="surgeon"))
+    assert status(bmac, case)["state"] == "closed"
+
+
+# -- exit codes and their order ----------------------------------------------------------------
+
+
+def test_checks_run_in_the_spec_order_and_the_first_failure_decides_the_code(
+    bmac: Bmac,
+) -> None:
+    waiting = open_case(bmac)  # imaging_assessment
+    late = ready_to_inject(bmac, utcnow() - timedelta(hours=5))  # window passed
+    filtering = ["step", "filtering", waiting, "--filter-lot", "F-1", "--filtered-ml", "999"]
+    # usage (2) before sign-in: a missing option with a wrong PIN on a missing case
+    fails(bmac("step", "filtering", "999", "--filter-lot", "F", who="nurse", pin="0000"), 2)
+    # sign-in (6) before the case exists: a wrong PIN on a missing case
+    fails(
+        bmac(
+            "step",
+            "filtering",
+            "999",
+            "--filter-lot",
+            "F",
+            "--filtered-ml",
+            "999",
+            who="nurse",
+            pin="0000",
+        ),
+        6,
+    )
+    # the case exists (3) before the role: an auditor on a missing case
+    fails(
+        bmac(
+            "case",
+            "assess",
+            "999",
+            "--kl",
+            "9",
+            "--icrs",
+            "4",
+            "--imaging",
+            "xray",
+            "--vas",
+            "5",
+            who="auditor",
+        ),
+        3,
+        "no case 999",
+    )
+    # role (6) before the state: a nurse assessing a case past its assessment
+    fails(
+        bmac(
+            "case",
+            "assess",
+            late,
+            "--kl",
+            "9",
+            "--icrs",
+            "4",
+            "--imaging",
+            "xray",
+            "--vas",
+            "5",
+            who="nurse",
+        ),
+        6,
+        "surgeon",
+    )
+    # state (4) before the data: filtering before the assessment, with a bad volume
+    fails(bmac(*filtering, who="nurse"), 4, "not allowed in state imaging_assessment")
+    # data (5) before the guards: too much injected, past the window, wrong specimen
+    fails(bmac(*injection(late, specimen="SP-X", ml="7"), who="surgeon"), 5, "--injected-ml")
+    # the guards: identity (5), then the verifier (6), then the window (6)
+    fails(bmac(*injection(late, specimen="SP-X"), who="surgeon"), 5, "does not match")
+    same = [*injection(late)[:-1], "surgeon"]
+    fails(bmac(*same, who="surgeon"), 6, "verifier")
+    fails(bmac(*injection(late), who="surgeon"), 6, "window")
+    assert len(timeline(bmac, waiting)) == 1
+    assert status(bmac, late)["state"] == "injection"
+
+
+@pytest.mark.parametrize("ref", ["900101-1234567", "P-900101-2345678", "9001011234567"])
+def test_a_patient_reference_shaped_like_a_registration_number_is_refused(
+    bmac: Bmac, clinic: Clinic, ref: str
+) -> None:
+    fails(
+        bmac("case", "open", "--patient", ref, "--knee", "left", who="nurse"),
+        5,
+        "resident registration number",
+    )
+    assert clinic.count("cases") == 0 and clinic.count("entries") == 0
+
+
+def test_a_reason_holding_a_registration_number_is_refused(bmac: Bmac) -> None:
+    case = open_case(bmac)
+    fails(
+        bmac("case", "cancel", case, "--reason", "duplicate of 850505-2345678", who="surgeon"),
+        5,
+        "registration number",
+    )
+    assert status(bmac, case)["state"] == "imaging_assessment"
+
+
+# -- the protocol file -------------------------------------------------------------------------
+
+
+SHIPPED = protocol_module.default_text()
+
+
+def protocol_file(tmp_path: Path, version: str, window: int) -> Path:
+    text = SHIPPED.replace('version = "bmac-knee-2026.1"', f'version = "{version}"')
+    text = text.replace("window_minutes = 120", f"window_minutes = {window}")
+    assert f'"{version}"' in text and f"= {window}\n" in text
+    path = tmp_path / f"{version}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_malformed_protocol_file_is_refused_naming_the_key(bmac: Bmac, tmp_path: Path) -> None:
+    path = protocol_file(tmp_path, "broken", 90)
+    path.write_text(path.read_text().replace("window_minutes = 90", "window_minutes = -1"))
+    env = {"BMAC_PROTOCOL": str(path)}
+    args = ("case", "open", "--patient", "P-1", "--knee", "left")
+    fails(bmac(*args, who="nurse", env=env), 5, "`injection.window_minutes`")
+    fails(bmac("--protocol", str(path), *args, who="nurse"), 5, "`injection.window_minutes`")
+
+
+def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
+    bmac: Bmac, clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harvest = utcnow() - timedelta(hours=5)
+    by_version: dict[str, str] = {}
+    for version, window in (("site-A", 90), ("site-B", 150)):
+        # Each version is, in turn, the default file the package ships.
+        text = protocol_file(tmp_path, version, window).read_text()
+        monkeypatch.setattr(protocol_module, "default_text", lambda text=text: text)
+        by_version[version] = ready_to_inject(bmac, harvest, specimen=f"SP-{version}")
+    # The default file is replaced again: the clinic now works to a 30-minute window.
+    replaced = SHIPPED.replace("window_minutes = 120", "window_minutes = 30")
+    monkeypatch.setattr(protocol_module, "default_text", lambda: replaced)
+    a, b = by_version["site-A"], by_version["site-B"]
+    assert status(bmac, a)["protocol_version"] == "site-A"
+    assert status(bmac, a)["window_minutes"] == 90
+    assert status(bmac, b)["window_minutes"] == 150
+    after_100 = at(harvest + timedelta(minutes=100))
+    fails(bmac(*injection(a, specimen="SP-site-A"), *after_100, who="surgeon"), 6, "90 min")
+    ok(bmac(*injection(b, specimen="SP-site-B"), *after_100, who="surgeon"))
+    assert clinic.count("protocols") == 2
+    opened = timeline(bmac, a)[0]["data"]
+    assert opened["protocol_version"] == "site-A" and len(opened["protocol_sha256"]) == 64
+
+
+def test_the_verifiers_pin_is_only_tried_once_the_injection_could_happen(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    waiting = open_case(bmac)
+    ready = ready_to_inject(bmac, utcnow() - timedelta(minutes=30))
+    wrong = {"BMAC_VERIFIER_PIN": "0000"}
+    fails(bmac(*injection("999"), who="surgeon", env=wrong), 3, "no case 999")
+    fails(bmac(*injection(waiting), who="surgeon", env=wrong), 4, "imaging_assessment")
+    fails(bmac(*injection(ready, ml="7"), who="surgeon", env=wrong), 5, "--injected-ml")
+    fails(bmac(*injection(ready, specimen="SP-X"), who="surgeon", env=wrong), 5, "match")
+    assert clinic.ops["nurse2"].failed_pins == 0
+    with clinic.uow(write=False) as uow:
+        nurse2 = uow.repo.operator("nurse2")
+    assert nurse2 is not None and nurse2.failed_pins == 0
+    fails(bmac(*injection(ready), who="surgeon", env=wrong), 6, "wrong PIN", "nurse2")
+    assert status(bmac, ready)["state"] == "injection"

@@ -1,0 +1,397 @@
+"""Every command of SPEC §5, run as every role: the exit code the role matrix promises (0 or 6),
+and nothing written by a refused one.
+
+One table, one row per command. To cover a new command, add one `Row`: its arguments (with the
+placeholders below), the roles SPEC §5 lets run it, the PERMISSIONS action that enforces it,
+and the state its case must be in. Placeholders: {case} the prepared case's id, {specimen} its
+specimen ID, {target} a fresh nurse to act on, {tmp} an empty directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import takewhile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import inspect, text
+
+from bmac_workflow import states
+from bmac_workflow.services import operators
+from bmac_workflow.timeutil import utcnow
+from tests.conftest import PINS, Clinic, advance_to
+
+NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
+ANYONE = frozenset(states.ROLES)
+CLINICAL = frozenset({NURSE, SURGEON})
+NEW_PIN = {"BMAC_NEW_PIN": "5150"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One command of SPEC §5 and who may run it."""
+
+    args: tuple[str, ...]
+    # The roles that may run it (SPEC §5). None: the command needs no operator at all.
+    roles: frozenset[str] | None
+    # The PIN-checked action of states.PERMISSIONS that enforces it; None for reading commands
+    # (they need no PIN) and for commands that need no operator.
+    permission: str | None = None
+    # The state the case of {case} is driven to along the happy path before the command runs.
+    case_in: str | None = None
+    # The case's harvest lies this long before now (for the window override).
+    harvest_ago: timedelta | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # Anything else to set up; returns more placeholders.
+    prepare: Callable[[Clinic], dict[str, str]] | None = None
+    # What it writes is a file, not rows (a backup); it runs on SQLite only.
+    writes_file: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.permission is not None
+
+
+def a_fresh_nurse(clinic: Clinic) -> dict[str, str]:
+    n = clinic.count("operators")
+    target = f"target{n}"
+    operators.add_operator(
+        target, "Target Nurse", NURSE, "6060", clinic.ops[ADMIN], utcnow(), clinic.uow()
+    )
+    return {"target": target}
+
+
+INJECTION = (
+    "--knee",
+    "left",
+    "--injected-ml",
+    "5",
+    "--guidance",
+    "ultrasound",
+    "--specimen-id",
+    "{specimen}",
+    "--verifier",
+    "nurse2",
+)
+
+ROWS: list[Row] = [
+    # -- no operator at all
+    Row(("db", "upgrade"), None),
+    Row(("demo",), None),
+    # -- reading: any role, no PIN
+    Row(("db", "current"), ANYONE),
+    Row(("operator", "list"), ANYONE),
+    Row(("operator", "roles"), ANYONE),
+    Row(("case", "list"), ANYONE, case_in="filtering"),
+    Row(("case", "status", "{case}"), ANYONE, case_in="filtering"),
+    Row(("case", "timeline", "{case}"), ANYONE, case_in="filtering"),
+    Row(("followup", "due", "--within", "30d"), ANYONE, case_in="follow_up"),
+    Row(("audit", "verify"), ANYONE, case_in="filtering"),
+    Row(("audit", "verify", "{case}"), ANYONE, case_in="filtering"),
+    # -- operators
+    Row(
+        ("operator", "add", "new.person", "--name", "New Person", "--role", "nurse"),
+        frozenset({ADMIN}),
+        "manage_operators",
+        env=NEW_PIN,
+    ),
+    Row(
+        ("operator", "deactivate", "{target}"),
+        frozenset({ADMIN}),
+        "manage_operators",
+        prepare=a_fresh_nurse,
+    ),
+    Row(
+        ("operator", "reset-pin", "{target}"),
+        frozenset({ADMIN}),
+        "manage_operators",
+        env=NEW_PIN,
+        prepare=a_fresh_nurse,
+    ),
+    # -- the case
+    Row(("case", "open", "--patient", "P-7001", "--knee", "left"), CLINICAL, "open"),
+    Row(
+        (
+            "case",
+            "assess",
+            "{case}",
+            "--kl",
+            "3",
+            "--icrs",
+            "4",
+            "--imaging",
+            "xray,mri",
+            "--vas",
+            "7",
+        ),
+        frozenset({SURGEON}),
+        "assess",
+        case_in="imaging_assessment",
+    ),
+    Row(
+        (
+            "case",
+            "assess",
+            "{case}",
+            "--kl",
+            "1",
+            "--icrs",
+            "4",
+            "--imaging",
+            "xray,mri",
+            "--vas",
+            "7",
+            "--override-reason",
+            "pain out of proportion",
+        ),
+        frozenset({SURGEON}),
+        "assess",
+        case_in="imaging_assessment",
+    ),
+    Row(
+        (
+            "step",
+            "collection",
+            "{case}",
+            "--side",
+            "left",
+            "--aspirate-ml",
+            "60",
+            "--anticoagulant",
+            "heparin",
+            "--kit-lot",
+            "K-1",
+            "--specimen-id",
+            "SP-M{case}",
+        ),
+        CLINICAL,
+        "collect",
+        case_in="marrow_collection",
+    ),
+    Row(
+        ("step", "filtering", "{case}", "--filter-lot", "F-1", "--filtered-ml", "55"),
+        CLINICAL,
+        "filter",
+        case_in="filtering",
+    ),
+    Row(
+        (
+            "step",
+            "centrifugation",
+            "{case}",
+            "--device",
+            "CF-1",
+            "--g-force",
+            "1500",
+            "--minutes",
+            "10",
+        ),
+        CLINICAL,
+        "centrifuge",
+        case_in="centrifugation",
+    ),
+    Row(
+        ("step", "plasma-removal", "{case}", "--plasma-removed-ml", "45"),
+        CLINICAL,
+        "remove_plasma",
+        case_in="plasma_removal",
+    ),
+    Row(
+        ("step", "concentration", "{case}", "--concentrate-ml", "6"),
+        CLINICAL,
+        "concentrate",
+        case_in="concentration",
+    ),
+    Row(
+        ("step", "injection", "{case}", *INJECTION),
+        frozenset({SURGEON}),
+        "inject",
+        case_in="injection",
+    ),
+    Row(
+        ("step", "injection", "{case}", *INJECTION, "--override-reason", "theatre delay"),
+        frozenset({SURGEON}),
+        "inject",
+        case_in="injection",
+        harvest_ago=timedelta(hours=4),
+    ),
+    Row(
+        ("followup", "record", "{case}", "--visit", "1w", "--vas", "4"),
+        CLINICAL,
+        "record_follow_up",
+        case_in="follow_up",
+    ),
+    Row(
+        ("case", "cancel", "{case}", "--reason", "patient withdrew consent"),
+        frozenset({SURGEON}),
+        "cancel",
+        case_in="filtering",
+    ),
+    Row(
+        ("case", "close", "{case}", "--reason", "lost to follow-up"),
+        frozenset({SURGEON}),
+        "close",
+        case_in="follow_up",
+    ),
+    Row(
+        (
+            "case",
+            "correct",
+            "{case}",
+            "--entry",
+            "4",
+            "--set",
+            "filter_lot=F-2",
+            "--reason",
+            "typo",
+        ),
+        CLINICAL,
+        "correct",
+        case_in="centrifugation",
+    ),
+    Row(("audit", "checkpoint"), frozenset({AUDITOR}), "audit_checkpoint", case_in="filtering"),
+    Row(("audit", "replay", "{case}"), ANYONE, case_in="filtering"),
+    Row(("audit", "export", "{case}", "--format", "json"), ANYONE, case_in="filtering"),
+    Row(("audit", "export", "{case}", "--format", "fhir"), ANYONE, case_in="follow_up"),
+    Row(("db", "backup", "{tmp}/backup.sqlite3"), frozenset({ADMIN}), "backup", writes_file=True),
+    Row(("report", "outcomes"), ANYONE, case_in="follow_up"),
+    Row(("diagram",), None),
+    Row(("completion", "bash"), None),
+]
+
+# Who runs the command: each role with the right PIN, then two ways of not signing in.
+NO_OPERATOR, NO_PIN = "(no operator)", "(operator, no PIN)"
+RUNNERS = [*states.ROLES, NO_OPERATOR, NO_PIN]
+
+
+def command_of(row: Row) -> str:
+    """The command a row runs, e.g. `case assess`."""
+    words = list(takewhile(lambda a: not a.startswith(("-", "{")), row.args))
+    return " ".join(words[:2])
+
+
+def row_id(row: Row) -> str:
+    extra = [a.strip("{}").upper() for a in row.args[2:3] if a.startswith("{")]
+    flags = ["override"] if "--override-reason" in row.args else []
+    return "-".join([*command_of(row).split(), *extra, *flags])
+
+
+def table_rows(clinic: Clinic) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but alembic's), to prove a refused command wrote nothing."""
+    names = sorted(set(inspect(clinic.engine).get_table_names()) - {"alembic_version"})
+    with clinic.engine.connect() as conn:
+        return {
+            name: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {name}"))), key=repr)
+            for name in names
+        }
+
+
+def prepare(clinic: Clinic, row: Row, tmp: Path) -> dict[str, str]:
+    values = {"tmp": str(tmp)}
+    if row.case_in is not None:
+        start = utcnow() - row.harvest_ago if row.harvest_ago else None
+        case_id = clinic.open(at=start - timedelta(minutes=30) if start else None)
+        advance_to(clinic, case_id, row.case_in, start=start)
+        values.update(case=str(case_id), specimen=f"SP-{case_id}")
+    if row.prepare is not None:
+        values.update(row.prepare(clinic))
+    return values
+
+
+def invoke(clinic: Clinic, row: Row, runner: str, values: dict[str, str]) -> Result:
+    from bmac_workflow.cli import cli
+
+    env: dict[str, str | None] = {
+        "BMAC_DATABASE_URL": clinic.url,
+        "BMAC_OPERATOR": None,
+        "BMAC_PIN": None,
+        "BMAC_VERIFIER_PIN": PINS["nurse2"],
+        "BMAC_NEW_PIN": None,
+        **row.env,
+    }
+    if runner in states.ROLES:
+        env.update(BMAC_OPERATOR=runner, BMAC_PIN=PINS[runner])
+    elif runner == NO_PIN:
+        env.update(BMAC_OPERATOR=NURSE)
+    args = [a.format(**values) for a in row.args]
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def expected_code(row: Row, runner: str) -> int:
+    if row.roles is None:
+        return 0
+    if runner in states.ROLES:
+        return 0 if runner in row.roles else 6
+    return 6 if row.writes else 0
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, id=row_id(r)) for r in ROWS])
+def test_each_role_gets_the_exit_code_of_the_role_matrix_and_a_refusal_writes_nothing(
+    clinic: Clinic, row: Row, tmp_path: Path
+) -> None:
+    if row.writes_file and clinic.engine.dialect.name != "sqlite":
+        pytest.skip("bmac db backup copies SQLite databases (PostgreSQL: pg_dump)")
+    wrong: list[str] = []
+    for runner in RUNNERS:
+        tmp = tmp_path / runner.strip("()").replace(" ", "-").replace(",", "")
+        tmp.mkdir()
+        values = prepare(clinic, row, tmp)
+        before = table_rows(clinic)
+        result = invoke(clinic, row, runner, values)
+        want = expected_code(row, runner)
+        after = table_rows(clinic)
+        if result.exit_code != want:
+            wrong.append(f"{runner}: exit {result.exit_code}, want {want}: {result.stderr}")
+        elif want == 6:
+            if after != before:
+                wrong.append(f"{runner}: refused, but the database changed")
+            lines = result.stderr.strip().splitlines()
+            if len(lines) != 1 or not lines[0].startswith("error: "):
+                wrong.append(f"{runner}: refused without one error line: {result.stderr!r}")
+        elif row.writes_file:
+            if not list(tmp.iterdir()):
+                wrong.append(f"{runner}: succeeded but wrote no file")
+        elif row.writes and after == before:
+            wrong.append(f"{runner}: succeeded but wrote nothing")
+        elif not row.writes and row.roles is not None and after != before:
+            wrong.append(f"{runner}: a reading command changed the database")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, id=row_id(r)) for r in ROWS if r.writes])
+def test_the_roles_of_each_writing_command_are_its_row_in_the_code_matrix(row: Row) -> None:
+    assert row.permission is not None and row.roles is not None
+    assert states.PERMISSIONS[row.permission] == row.roles
+
+
+def test_an_auditor_can_run_every_reading_command_and_no_writing_one() -> None:
+    # The table above says it row by row; this states the rule of the issue in one place.
+    for row in ROWS:
+        if row.roles is None:
+            continue
+        if row.permission == "audit_checkpoint":  # the one thing an auditor writes (SPEC §5)
+            assert row.roles == {AUDITOR}
+            continue
+        assert (AUDITOR in row.roles) == (not row.writes), row.args
+
+
+def test_every_command_of_the_cli_has_a_row() -> None:
+    import click
+
+    from bmac_workflow.cli import cli
+
+    ctx = click.Context(cli)
+    commands: set[str] = set()
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            commands |= {f"{name} {sub}" for sub in command.list_commands(ctx)}
+        else:
+            commands.add(name)
+    covered = {command_of(row) for row in ROWS}
+    missing = {c for c in commands if not any(r == c or r.startswith(c + " ") for r in covered)}
+    assert not missing, f"commands without a row: {sorted(missing)}"

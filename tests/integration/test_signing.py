@@ -1,0 +1,362 @@
+"""Sign-in, lockout and electronic signatures against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bmac_workflow.errors import BmacError, NotPermitted
+from bmac_workflow.people import Operator
+from bmac_workflow.protocol import Protocol
+from bmac_workflow.record import Entry, digest
+from bmac_workflow.services import operators
+from bmac_workflow.services.signing import sign_in
+from bmac_workflow.timeutil import iso, utcnow
+from tests.conftest import PINS, Clinic, advance_to, step_values
+
+WRONG = "not-the-pin"
+
+
+def events(clinic: Clinic, operator_id: str) -> list[dict[str, Any]]:
+    """The operator's history, oldest first."""
+    with clinic.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT action, at, by_operator, detail FROM operator_events "
+                "WHERE operator_id = :o ORDER BY id"
+            ),
+            {"o": operator_id},
+        ).mappings()
+        return [{**row, "detail": json.loads(row["detail"])} for row in rows]
+
+
+def stored(clinic: Clinic, operator_id: str) -> Operator:
+    with clinic.uow(write=False) as uow:
+        found = uow.repo.operator(operator_id)
+    assert found is not None
+    return found
+
+
+def try_pin(
+    clinic: Clinic, operator_id: str, pin: str, now: datetime, protocol: Protocol | None = None
+) -> BmacError | Operator:
+    try:
+        return sign_in(operator_id, pin, protocol or clinic.protocol, now, clinic.uow())
+    except BmacError as exc:
+        return exc
+
+
+def lock(clinic: Clinic, operator_id: str, now: datetime) -> None:
+    for _ in range(clinic.protocol.max_failed_pins):
+        assert isinstance(try_pin(clinic, operator_id, WRONG, now), NotPermitted)
+
+
+def actions(clinic: Clinic, operator_id: str) -> list[str]:
+    return [e["action"] for e in events(clinic, operator_id)]
+
+
+# -- sign-in and lockout -------------------------------------------------------------------
+
+
+def test_a_wrong_pin_is_refused_with_6_and_its_count_is_stored(clinic: Clinic) -> None:
+    result = try_pin(clinic, "nurse", WRONG, utcnow())
+    assert isinstance(result, NotPermitted) and result.exit_code == 6
+    assert "4 tries left" in result.message and WRONG not in result.message
+    assert stored(clinic, "nurse").failed_pins == 1
+
+
+def test_five_wrong_pins_lock_the_operator_and_record_the_lock_once(clinic: Clinic) -> None:
+    now = utcnow()
+    lock(clinic, "nurse", now)
+    nurse = stored(clinic, "nurse")
+    assert nurse.failed_pins == 5
+    assert nurse.locked_until == iso(now + timedelta(minutes=15))
+    locked = [e for e in events(clinic, "nurse") if e["action"] == "locked"]
+    assert len(locked) == 1
+    assert locked[0]["at"] == iso(now)
+    assert locked[0]["detail"] == {"failed_pins": 5, "locked_until": nurse.locked_until}
+
+
+def test_a_locked_operator_is_refused_with_the_right_pin_until_the_period_ends(
+    clinic: Clinic,
+) -> None:
+    now = utcnow()
+    lock(clinic, "nurse", now)
+    refused = try_pin(clinic, "nurse", PINS["nurse"], now + timedelta(minutes=14))
+    assert isinstance(refused, NotPermitted) and "locked" in refused.message
+    assert actions(clinic, "nurse") == ["added", "locked"]
+    later = now + timedelta(minutes=15, seconds=1)
+    signed = try_pin(clinic, "nurse", PINS["nurse"], later)
+    assert isinstance(signed, Operator) and signed.id == "nurse"
+    assert actions(clinic, "nurse") == ["added", "locked", "unlocked"]
+    unlocked = events(clinic, "nurse")[-1]
+    assert unlocked["at"] == iso(later)
+    assert unlocked["detail"]["reason"] == "lock period passed"
+    nurse = stored(clinic, "nurse")
+    assert (nurse.failed_pins, nurse.locked_until) == (0, None)
+
+
+def test_the_release_is_recorded_even_when_the_next_pin_is_wrong(clinic: Clinic) -> None:
+    now = utcnow()
+    lock(clinic, "nurse", now)
+    later = now + timedelta(minutes=20)
+    refused = try_pin(clinic, "nurse", WRONG, later)
+    assert isinstance(refused, NotPermitted) and "wrong PIN" in refused.message
+    assert actions(clinic, "nurse") == ["added", "locked", "unlocked"]
+    nurse = stored(clinic, "nurse")
+    assert (nurse.failed_pins, nurse.locked_until) == (1, None)
+
+
+def test_the_limit_and_the_period_come_from_the_protocol_file(clinic: Clinic) -> None:
+    strict = replace(clinic.protocol, max_failed_pins=3, lock_minutes=2)
+    now = utcnow()
+    for _ in range(3):
+        try_pin(clinic, "nurse", WRONG, now, strict)
+    assert stored(clinic, "nurse").locked_until == iso(now + timedelta(minutes=2))
+    assert isinstance(
+        try_pin(clinic, "nurse", PINS["nurse"], now + timedelta(minutes=3), strict), Operator
+    )
+
+
+def test_a_right_pin_clears_the_count_of_earlier_wrong_ones(clinic: Clinic) -> None:
+    now = utcnow()
+    for _ in range(4):
+        try_pin(clinic, "nurse", WRONG, now)
+    assert isinstance(try_pin(clinic, "nurse", PINS["nurse"], now), Operator)
+    assert stored(clinic, "nurse").failed_pins == 0
+    for _ in range(4):
+        try_pin(clinic, "nurse", WRONG, now)
+    assert stored(clinic, "nurse").locked_until is None
+
+
+def test_an_unknown_operator_cannot_sign_in(clinic: Clinic) -> None:
+    result = try_pin(clinic, "nobody", PINS["nurse"], utcnow())
+    assert isinstance(result, NotPermitted) and "no operator 'nobody'" in result.message
+
+
+def test_a_deactivated_operator_can_no_longer_sign_and_keeps_their_history(
+    clinic: Clinic,
+) -> None:
+    case_id = clinic.open()
+    now = utcnow()
+    operators.deactivate("nurse", clinic.ops["admin"], now, clinic.uow())
+    result = try_pin(clinic, "nurse", PINS["nurse"], now)
+    assert isinstance(result, NotPermitted) and "deactivated" in result.message
+    assert stored(clinic, "nurse").failed_pins == 0
+    with clinic.uow(write=False) as uow:
+        ((first, _),) = uow.repo.entries(case_id)
+    assert (first.signer.id, first.signer.name) == ("nurse", "Nurse Name")
+    assert actions(clinic, "nurse") == ["added", "deactivated"]
+
+
+def test_a_pin_reset_lifts_the_lock_and_records_who_released_it(clinic: Clinic) -> None:
+    now = utcnow()
+    lock(clinic, "nurse", now)
+    operators.reset_pin("nurse", "New-pin-5521", clinic.ops["admin"], now, clinic.uow())
+    assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
+    assert events(clinic, "nurse")[-1]["by_operator"] == "admin"
+    assert events(clinic, "nurse")[-1]["detail"]["reason"] == "PIN reset by an admin"
+    assert isinstance(try_pin(clinic, "nurse", "New-pin-5521", now), Operator)
+    assert isinstance(try_pin(clinic, "nurse", PINS["nurse"], now), NotPermitted)
+
+
+def test_a_pin_reset_after_an_unnoticed_lock_end_still_closes_the_lock(clinic: Clinic) -> None:
+    now = utcnow() - timedelta(hours=1)
+    lock(clinic, "nurse", now)
+    operators.reset_pin("nurse", "New-pin-5521", clinic.ops["admin"], utcnow(), clinic.uow())
+    assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
+    assert events(clinic, "nurse")[-1]["detail"]["reason"] == "lock period passed"
+
+
+def test_the_operator_history_is_append_only(clinic: Clinic) -> None:
+    from sqlalchemy.exc import DatabaseError
+
+    with pytest.raises(DatabaseError), clinic.engine.begin() as conn:
+        conn.execute(text("DELETE FROM operator_events WHERE action = 'added'"))
+    assert actions(clinic, "nurse") == ["added"]
+
+
+# -- signatures ----------------------------------------------------------------------------
+
+
+def entries(clinic: Clinic, case_id: int) -> list[tuple[Entry, str]]:
+    with clinic.uow(write=False) as uow:
+        return uow.repo.entries(case_id)
+
+
+def test_every_entry_of_a_full_case_is_signed_with_name_role_and_meaning(clinic: Clinic) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "follow_up")
+    clinic.fire(case_id, "record_follow_up", {"visit": "1w", "vas": 4})
+    clinic.fire(case_id, "close", who="surgeon", reason="lost to follow-up")
+    signed = [
+        (e.action, e.signer.id, e.signer.name, e.signer.role, e.signer.meaning)
+        for e, _ in entries(clinic, case_id)
+    ]
+    assert signed == [
+        ("open", "nurse", "Nurse Name", "nurse", "performed"),
+        ("assess", "surgeon", "Surgeon Name", "surgeon", "assessed"),
+        ("collect", "nurse", "Nurse Name", "nurse", "performed"),
+        ("filter", "nurse", "Nurse Name", "nurse", "performed"),
+        ("centrifuge", "nurse", "Nurse Name", "nurse", "performed"),
+        ("remove_plasma", "nurse", "Nurse Name", "nurse", "performed"),
+        ("concentrate", "nurse", "Nurse Name", "nurse", "performed"),
+        ("inject", "surgeon", "Surgeon Name", "surgeon", "performed"),
+        ("record_follow_up", "nurse", "Nurse Name", "nurse", "performed"),
+        ("close", "surgeon", "Surgeon Name", "surgeon", "performed"),
+    ]
+    inject = next(e for e, _ in entries(clinic, case_id) if e.action == "inject")
+    assert inject.verifier is not None
+    assert (
+        inject.verifier.id,
+        inject.verifier.name,
+        inject.verifier.role,
+        inject.verifier.meaning,
+    ) == ("nurse2", "Nurse2 Name", "nurse", "verified")
+    assert all(e.verifier is None for e, _ in entries(clinic, case_id) if e.action != "inject")
+
+
+def test_both_signatures_are_inside_the_hashed_canonical_form(clinic: Clinic) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "follow_up")
+    for entry, entry_hash in entries(clinic, case_id):
+        body = json.loads(entry.body())
+        assert digest(entry.body()) == entry_hash
+        assert set(body["signer"]) == {"id", "name", "role", "meaning"}
+        # Changing who signed, or what the signature meant, changes the hash.
+        for field, value in (("name", "Someone Else"), ("role", "admin"), ("meaning", "verified")):
+            forged = replace(entry, signer=replace(entry.signer, **{field: value}))
+            assert digest(forged.body()) != entry_hash
+        if entry.verifier is not None:
+            forged = replace(entry, verifier=replace(entry.verifier, id="surgeon"))
+            assert digest(forged.body()) != entry_hash
+
+
+def test_a_candidacy_override_is_signed_as_overridden(clinic: Clinic) -> None:
+    case_id = clinic.open()
+    values = {
+        **step_values("assess", case_id),
+        "kl_grade": 1,
+        "override_reason": "symptoms far beyond the imaging",
+    }
+    change = clinic.fire(case_id, "assess", values, who="surgeon")
+    assert change.case.state == "marrow_collection"
+    assert change.entry.signer.meaning == "overridden"
+    plain = clinic.open("P-0002")
+    assert (
+        clinic.fire(
+            plain, "assess", step_values("assess", plain), who="surgeon"
+        ).entry.signer.meaning
+        == "assessed"
+    )
+
+
+def test_an_injection_past_the_window_is_signed_as_overridden(clinic: Clinic) -> None:
+    start = utcnow() - timedelta(hours=4)
+    case_id = clinic.open(at=start)
+    advance_to(clinic, case_id, "injection", start=start + timedelta(minutes=1))
+    change = clinic.fire(
+        case_id,
+        "inject",
+        {**step_values("inject", case_id), "override_reason": "theatre delay"},
+        who="surgeon",
+        verifier=clinic.ops["nurse2"],
+    )
+    assert change.entry.signer.meaning == "overridden"
+    assert change.entry.verifier is not None and change.entry.verifier.meaning == "verified"
+
+
+def test_a_cancellation_is_signed_as_cancelled(clinic: Clinic) -> None:
+    case_id = clinic.open()
+    change = clinic.fire(case_id, "cancel", who="surgeon", reason="patient withdrew consent")
+    assert change.entry.signer.meaning == "cancelled"
+
+
+# -- the second person at the injection ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    ["surgeon", "auditor", "admin", "inactive nurse2"],
+    ids=["the-operator-themselves", "an-auditor", "an-admin", "a-deactivated-nurse"],
+)
+def test_an_injection_without_a_valid_second_person_is_refused_and_writes_nothing(
+    clinic: Clinic, verifier: str
+) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "injection")
+    person = (
+        replace(clinic.ops["nurse2"], active=False)
+        if verifier.startswith("inactive")
+        else clinic.ops[verifier]
+    )
+    before = clinic.counts()
+    with pytest.raises(NotPermitted) as info:
+        clinic.fire(
+            case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=person
+        )
+    assert info.value.exit_code == 6 and "verifier" in info.value.message
+    assert clinic.counts() == before
+
+
+def test_an_injection_with_no_verifier_at_all_is_refused(clinic: Clinic) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "injection")
+    with pytest.raises(NotPermitted):
+        clinic.fire(case_id, "inject", step_values("inject", case_id), who="surgeon")
+
+
+def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None:
+    now = utcnow()
+    operators.add_operator(
+        "dr.two", "Second Surgeon", "surgeon", "7777", clinic.ops["admin"], now, clinic.uow()
+    )
+    second = sign_in("dr.two", "7777", clinic.protocol, now, clinic.uow())
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "injection")
+    change = clinic.fire(
+        case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=second
+    )
+    assert change.entry.verifier is not None and change.entry.verifier.role == "surgeon"
+
+
+def test_an_override_just_past_the_window_is_still_signed_as_overridden(clinic: Clinic) -> None:
+    # 120 min 2 s after the harvest: past the 120-minute window, though it rounds to 120.0.
+    start = utcnow() - timedelta(hours=3)
+    case_id = clinic.open(at=start - timedelta(minutes=1))
+    advance_to(clinic, case_id, "injection", start=start)
+    with clinic.uow(write=False) as uow:
+        found = uow.repo.get_case(case_id)
+    assert found is not None and found[0].harvested_at is not None
+    harvest = datetime.fromisoformat(found[0].harvested_at)
+    values = {**step_values("inject", case_id), "override_reason": "theatre delay"}
+    change = clinic.fire(
+        case_id,
+        "inject",
+        values,
+        who="surgeon",
+        at=harvest + timedelta(minutes=120, seconds=2),
+        verifier=clinic.ops["nurse2"],
+    )
+    assert change.entry.signer.meaning == "overridden"
+
+
+def test_wrong_pins_typed_at_the_same_time_on_many_workstations_all_count(
+    clinic: Clinic,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lenient = replace(clinic.protocol, max_failed_pins=100)
+    now = utcnow()
+
+    def one(_: int) -> None:
+        assert isinstance(try_pin(clinic, "nurse", WRONG, now, lenient), NotPermitted)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(24)))
+    assert stored(clinic, "nurse").failed_pins == 24

@@ -1,0 +1,93 @@
+"""The protocol file: the shipped default, its hash, and every way a file can be malformed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bmac_workflow.errors import InvalidData
+from bmac_workflow.protocol import default_text, load, parse
+
+DEFAULT = default_text()
+
+
+def edited(old: str, new: str) -> str:
+    """The default protocol with one line changed (the line must exist)."""
+    assert re.search(old, DEFAULT, flags=re.M), old
+    return re.sub(old, new, DEFAULT, count=1, flags=re.M)
+
+
+def test_the_shipped_protocol_holds_the_spec_defaults() -> None:
+    protocol = load(None)
+    assert protocol.version == "bmac-knee-2026.1"
+    assert protocol.kl_grades == {2, 3}
+    assert protocol.icrs_grades == {3, 4}
+    assert protocol.kl_arthroplasty == 4
+    assert protocol.kl_modalities == {"xray"}
+    assert protocol.icrs_modalities == {"mri", "arthroscopy"}
+    assert protocol.window_minutes == 120
+    assert list(protocol.visits) == ["1w", "1m", "3m", "6m", "12m", "24m"]
+    assert protocol.visits["1w"] == 7 and protocol.visits["24m"] == 730
+    assert protocol.final_visit == "24m"
+
+
+def test_a_protocol_is_identified_by_the_hash_of_its_exact_content() -> None:
+    a = parse(DEFAULT)
+    b = parse(edited(r"^window_minutes = 120$", "window_minutes = 90"))
+    assert a.sha256 != b.sha256
+    assert a.sha256 == parse(DEFAULT).sha256
+    assert b.window_minutes == 90
+
+
+def test_a_protocol_file_is_selected_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(edited(r'^version = ".*"$', 'version = "site-b"'), encoding="utf-8")
+    assert load(str(path)).version == "site-b"
+
+
+def test_a_missing_protocol_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidData, match="cannot read protocol file"):
+        load(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        (r'^version = ".*"$', "", "version"),
+        (r'^version = ".*"$', "version = 2", "version"),
+        (r'^version = ".*"$', 'version = "  "', "version"),
+        (r"^window_minutes = 120$", "window_minutes = 0", "injection.window_minutes"),
+        (r"^window_minutes = 120$", "window_minutes = nan", "injection.window_minutes"),
+        (r"^window_minutes = 120$", "window_minutes = inf", "injection.window_minutes"),
+        (r"^window_minutes = 120$", 'window_minutes = "2h"', "injection.window_minutes"),
+        (r"^window_minutes = 120$", "window_minute = 120", "injection.window_minute"),
+        (r"^kl_grades = .*$", "kl_grades = [2, 5]", "eligibility.kl_grades"),
+        (r"^kl_grades = .*$", "kl_grades = []", "eligibility.kl_grades"),
+        (r"^kl_grades = .*$", "kl_grades = [true]", "eligibility.kl_grades"),
+        (r"^kl_arthroplasty = 4$", "kl_arthroplasty = 3", "eligibility.kl_arthroplasty"),
+        (r"^kl_modalities = .*$", 'kl_modalities = ["ct"]', "insurance.kl_modalities"),
+        (r"^final_visit = .*$", 'final_visit = "12m"', "follow_up.final_visit"),
+        (r"^final_visit = .*$", 'final_visit = "36m"', "follow_up.final_visit"),
+        (r'^visits = \{ "1w" = 7', 'visits = { "2w" = 14', "follow_up.visits"),
+        (r'^visits = \{ "1w" = 7', 'visits = { "1w" = -7', "follow_up.visits"),
+        (r"^aspirate_ml = .*$", "aspirate_ml = [240.0, 1.0]", "ranges.aspirate_ml"),
+        (r"^aspirate_ml = .*$", "aspirate_ml = [1.0]", "ranges.aspirate_ml"),
+        (r"^aspirate_ml = .*$", "aspirate_ml = [-1.0, 5.0]", "ranges.aspirate_ml"),
+        (r"^aspirate_ml = .*$", "aspirate_ml = [1.0, nan]", "ranges.aspirate_ml"),
+        (r"^aspirate_ml = .*$", "", "ranges.aspirate_ml"),
+        (r"^max_failed_pins = 5$", "max_failed_pins = 0", "signing.max_failed_pins"),
+        (r"^title = .*$", 'titel = "typo"', "titel"),
+    ],
+)
+def test_a_malformed_protocol_is_refused_naming_the_key(old: str, new: str, key: str) -> None:
+    with pytest.raises(InvalidData) as refused:
+        parse(edited(old, new))
+    assert f"`{key}`" in refused.value.message
+    assert refused.value.exit_code == 5
+
+
+def test_a_file_that_is_not_toml_is_refused() -> None:
+    with pytest.raises(InvalidData, match="not valid TOML"):
+        parse("version = ")
