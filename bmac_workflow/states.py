@@ -96,7 +96,7 @@ PERMISSION_COMMANDS: dict[str, str] = {
 }
 
 # Commands that need no operator at all (SPEC §5); reading commands need no PIN.
-NO_OPERATOR_COMMANDS = ("db upgrade", "demo", "diagram", "completion")
+NO_OPERATOR_COMMANDS = ("db upgrade", "db grant", "demo", "diagram", "completion")
 
 # What a signature can mean (21 CFR Part 11 §11.50(a)(3)).
 PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED = (

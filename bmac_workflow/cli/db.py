@@ -89,3 +89,8 @@ def backup(app: App, path: str) -> None:
             f"{len(copy.problems)} problem(s); run `bmac audit verify` on the source"
         )
     click.echo("copy opened and verified: every hash, link and case matches")
+
+
+from .db_grant import grant  # noqa: E402  (attached last: the module keeps its imports light)
+
+db.add_command(grant)

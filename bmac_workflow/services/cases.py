@@ -239,6 +239,9 @@ def next_due_at(case: CaseSnapshot, protocol: Protocol) -> str | None:
 
 
 def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> Conflict:
+    """Exit 7, naming who logged what first and when (local time, the moment it was logged)."""
+    from ..timeutil import local
+
     newer = [e for e, _ in repo.entries(case.case_id) if e.seq > expected]
     if not newer:
         return Conflict(
@@ -247,7 +250,7 @@ def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> C
     first = newer[0]
     return Conflict(
         f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
-        f"{first.at}; check `bmac case status {case.case_id}`"
+        f"{local(first.recorded_at)}; check `bmac case status {case.case_id}`"
     )
 
 

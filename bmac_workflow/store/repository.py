@@ -79,18 +79,28 @@ class Repository:
         ).scalar()
         if found is not None:
             return int(found)
-        return int(
-            self.session.execute(
-                insert(ProtocolRow)
-                .values(
-                    version=protocol.version,
-                    sha256=protocol.sha256,
-                    content=protocol.content,
-                    loaded_at=now,
+        try:
+            # A savepoint: on PostgreSQL another workstation may store the same protocol at the
+            # same moment; its row then wins and this transaction carries on with it.
+            with self.session.begin_nested():
+                return int(
+                    self.session.execute(
+                        insert(ProtocolRow)
+                        .values(
+                            version=protocol.version,
+                            sha256=protocol.sha256,
+                            content=protocol.content,
+                            loaded_at=now,
+                        )
+                        .returning(ProtocolRow.id)
+                    ).scalar_one()
                 )
-                .returning(ProtocolRow.id)
-            ).scalar_one()
-        )
+        except IntegrityError:
+            return int(
+                self.session.execute(
+                    select(ProtocolRow.id).where(ProtocolRow.sha256 == protocol.sha256)
+                ).scalar_one()
+            )
 
     def protocol(self, protocol_id: int) -> Protocol:
         """The protocol a case runs under, as stored when the case was opened."""

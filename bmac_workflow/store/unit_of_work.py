@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict
@@ -55,6 +55,13 @@ class UnitOfWork:
             raise Conflict(
                 "the database stayed busy: another workstation is writing; try again"
             ) from None
+        if isinstance(exc, IntegrityError) and _is_duplicate(exc):
+            # The last guard of a race the services did not foresee: two workstations wrote the
+            # same key at the same moment. Nothing was written; a retry sees the winner's row.
+            raise Conflict(
+                "another workstation wrote the same record at the same moment; nothing was "
+                "written: check and try again"
+            ) from None
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
@@ -64,6 +71,18 @@ class UnitOfWork:
             self.connection.commit()
 
 
+# SQLSTATEs of PostgreSQL's concurrency failures: serialization, deadlock, lock not available.
+_RETRYABLE = {"40001", "40P01", "55P03"}
+
+
 def _is_busy(exc: OperationalError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+        return True
     text = str(exc.orig).lower()
     return "locked" in text or "busy" in text or "could not serialize" in text
+
+
+def _is_duplicate(exc: IntegrityError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) == "23505":
+        return True
+    return "unique constraint failed" in str(exc.orig).lower()

@@ -260,6 +260,20 @@ ROWS: list[Row] = [
     Row(("db", "backup", "{tmp}/backup.sqlite3"), frozenset({ADMIN}), "backup", writes_file=True),
     Row(("report", "outcomes"), ANYONE, case_in="follow_up"),
     Row(("diagram",), None),
+    Row(
+        (
+            "db",
+            "grant",
+            "--app-role",
+            "bmac_app",
+            "--auditor-role",
+            "bmac_auditor",
+            "--schema",
+            "public",
+            "--print",
+        ),
+        None,
+    ),
     Row(("completion", "bash"), None),
 ]
 

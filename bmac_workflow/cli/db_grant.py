@@ -1,0 +1,79 @@
+"""`bmac db grant`: set up the PostgreSQL roles the workstations and the auditors connect as."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App
+
+
+@click.command("grant")
+@click.option("--app-role", required=True, metavar="NAME", help="Role the workstations use.")
+@click.option("--auditor-role", required=True, metavar="NAME", help="Read-only auditor role.")
+@click.option(
+    "--schema", metavar="NAME", help="Schema of the bmac tables (default: the current schema)."
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the SQL instead of running it.")
+@click.pass_obj
+def grant(app: App, app_role: str, auditor_role: str, schema: str | None, print_only: bool) -> None:
+    """Create two PostgreSQL roles: an application role that can never UPDATE, DELETE or
+    TRUNCATE the log, and an auditor role that can only read.
+
+    Run it as the owner of the tables (the role that ran `bmac db upgrade`), and again after
+    every `bmac db upgrade`. The roles are created without a password: set one with
+    `ALTER ROLE name PASSWORD '...'` or use your server's authentication.
+
+    \b
+    Example:
+      bmac --db postgresql+psycopg://postgres@127.0.0.1/clinic db grant \\
+           --app-role bmac_app --auditor-role bmac_auditor
+    """
+    from ..errors import InvalidData
+    from ..store import pg_roles
+
+    if print_only and schema:
+        _echo_sql(_statements(app_role, auditor_role, schema))
+        return
+    engine = app.engine()
+    if engine.dialect.name != "postgresql":
+        raise InvalidData(
+            "db grant is for a PostgreSQL server: SQLite has no roles (protect the file instead)"
+        )
+    with engine.begin() as conn:
+        schema = schema or str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+        statements = _statements(app_role, auditor_role, schema)
+        if print_only:
+            _echo_sql(statements)
+            return
+        owners: dict[str, str] = {
+            str(t): str(o) for t, o in conn.exec_driver_sql(pg_roles.owners_query(schema))
+        }
+        if not owners:
+            raise InvalidData(f"no bmac tables in schema {schema}: run `bmac db upgrade` first")
+        if app_role in owners.values():
+            raise InvalidData(
+                f"role {app_role} owns the bmac tables and could disable the append-only "
+                "triggers: run `bmac db upgrade` as another role and choose a new --app-role"
+            )
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    click.echo(
+        f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on cases and operators "
+        "only; no UPDATE, DELETE or TRUNCATE on the log"
+    )
+    click.echo(f"{auditor_role}: SELECT only (schema {schema})")
+
+
+def _statements(app_role: str, auditor_role: str, schema: str) -> list[str]:
+    from ..errors import InvalidData
+    from ..store.pg_roles import grant_statements
+
+    try:
+        return grant_statements(app_role, auditor_role, schema)
+    except ValueError as exc:
+        raise InvalidData(str(exc)) from None
+
+
+def _echo_sql(statements: list[str]) -> None:
+    for statement in statements:
+        click.echo(f"{statement};")

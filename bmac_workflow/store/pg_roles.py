@@ -1,0 +1,90 @@
+"""PostgreSQL roles for a clinic server: the SQL that grants the application and the auditor
+exactly what they need, and no more.
+
+The log tables are append-only by trigger, but a table's owner (or a superuser) can disable
+triggers. So the workstations connect as an application role that owns nothing, may SELECT and
+INSERT, may UPDATE only the two tables that hold current state, and may never UPDATE, DELETE or
+TRUNCATE the log. The auditor role may only SELECT. Pure text: this module touches no database.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The append-only tables: the case log, the operators' history, the audit checkpoints.
+LOG_TABLES = ("entries", "operator_events", "checkpoints")
+# Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
+STATE_TABLES = ("cases", "operators")
+OTHER_TABLES = ("protocols",)
+APP_TABLES = LOG_TABLES + STATE_TABLES + OTHER_TABLES
+# Read by every command to check the schema revision; written only by `bmac db upgrade`.
+VERSION_TABLE = "alembic_version"
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_name(name: str, what: str) -> str:
+    """A role or schema name that is safe to quote into SQL, or ValueError saying why."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{what} {name!r} must start with a letter or '_' and hold only letters, digits "
+            "and '_' (at most 63)"
+        )
+    return name
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _create_role(role: str) -> str:
+    # CREATE ROLE has no IF NOT EXISTS; a DO block keeps the script safe to run again.
+    return (
+        "DO $$ BEGIN "
+        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {_q(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; "
+        "END IF; END $$"
+    )
+
+
+def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]:
+    """The statements that create (if missing) and restrict both roles on `schema`.
+
+    Safe to run again, e.g. after `bmac db upgrade`: it revokes everything first, then grants.
+    """
+    app, auditor, sch = (
+        check_name(app_role, "--app-role"),
+        check_name(auditor_role, "--auditor-role"),
+        check_name(schema, "schema"),
+    )
+    if app == auditor:
+        raise ValueError("--app-role and --auditor-role must be two different roles")
+
+    def table(name: str) -> str:
+        return f"{_q(sch)}.{_q(name)}"
+
+    both = f"{_q(app)}, {_q(auditor)}"
+    return [
+        _create_role(app),
+        _create_role(auditor),
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(sch)} FROM {both}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {_q(sch)} FROM {both}",
+        f"GRANT USAGE ON SCHEMA {_q(sch)} TO {both}",
+        # The application: read everything, append to every table, change current state only.
+        f"GRANT SELECT, INSERT ON {', '.join(table(t) for t in APP_TABLES)} TO {_q(app)}",
+        f"GRANT UPDATE ON {', '.join(table(t) for t in STATE_TABLES)} TO {_q(app)}",
+        f"GRANT SELECT ON {table(VERSION_TABLE)} TO {_q(app)}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_q(sch)} TO {_q(app)}",
+        # The auditor: reads, and its sessions are read-only by default as a second fence.
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {_q(sch)} TO {_q(auditor)}",
+        f"ALTER ROLE {_q(auditor)} SET default_transaction_read_only = on",
+    ]
+
+
+def owners_query(schema: str) -> str:
+    """SQL listing the owner of each bmac table in `schema` (the app role must own none)."""
+    names = ", ".join(f"'{t}'" for t in APP_TABLES)
+    return (
+        "SELECT tablename, tableowner FROM pg_tables "
+        f"WHERE schemaname = '{check_name(schema, 'schema')}' AND tablename IN ({names})"
+    )

@@ -1,0 +1,1 @@
+"""Programs the concurrency tests run in child processes (real processes, real locks)."""
