@@ -10,7 +10,7 @@ from .. import rules, states
 from ..errors import Conflict, InvalidData, NotFound
 from ..people import Operator
 from ..protocol import Protocol
-from ..record import GENESIS, CaseSnapshot, Entry, Signature, apply
+from ..record import GENESIS, CaseSnapshot, Entry, Signature, apply, evolve
 from ..steps import validate
 from ..store.repository import Repository
 from ..store.unit_of_work import UnitOfWork
@@ -224,7 +224,7 @@ def _clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> 
 
 def _commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
     entry_hash = uow.repo.append(entry)
-    after = replace(apply(case, entry, entry.data), head_hash=entry_hash)
+    after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
     uow.repo.save_case(after, case.version if case else 0, next_due_at(after, protocol))
     uow.commit()
     return Change(after, entry)

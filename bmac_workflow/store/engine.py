@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE = "bmac_write"
@@ -39,7 +41,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions take the write lock at BEGIN (SQLite)."""
-    return engine.execution_options(**{WRITE: True})
+    # Made once per engine and kept on it: every writing command asks for it.
+    made: Engine | None = engine.__dict__.get(WRITE)
+    if made is None:
+        made = engine.__dict__[WRITE] = engine.execution_options(**{WRITE: True})
+    return made
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -58,5 +64,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    immediate = conn.get_execution_options().get(WRITE)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
+    # On the DBAPI connection: every step begins once, and SQLAlchemy's statement machinery
+    # cost more than SQLite's BEGIN. Errors (busy) come back as SQLAlchemy's own classes.
+    dbapi = conn.connection.driver_connection
+    try:
+        dbapi.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error, dialect=conn.dialect) from exc

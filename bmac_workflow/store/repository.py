@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,13 @@ from ..errors import Conflict, InvalidData
 from ..people import Operator
 from ..protocol import Protocol, parse
 from ..record import CaseSnapshot, Entry, digest
+from .hotpath import Statement
 from .models import CaseRow, CheckpointRow, EntryRow, OperatorEventRow, OperatorRow, ProtocolRow
+
+
+def facts_text(snapshot: CaseSnapshot) -> str:
+    """The case row's `facts` column: the snapshot as JSON text."""
+    return json.dumps(snapshot.facts(), sort_keys=True)
 
 
 @lru_cache(maxsize=32)
@@ -23,11 +29,47 @@ def _parse_protocol(content: str) -> Protocol:
     return parse(content)
 
 
+# The statements of the step-commit path (see hotpath.py for why they skip SQLAlchemy's
+# per-call work).
+_CASE_QUERY = select(CaseRow.facts, CaseRow.protocol_id).where(CaseRow.id == bindparam("case_id"))
+_CASE = Statement(_CASE_QUERY)
+_CASE_LOCKED = Statement(_CASE_QUERY.with_for_update())
+_CASE_VERSION = Statement(select(CaseRow.version).where(CaseRow.id == bindparam("case_id")))
+_PROTOCOL = Statement(select(ProtocolRow.content).where(ProtocolRow.id == bindparam("protocol_id")))
+_SPECIMEN = Statement(select(CaseRow.id).where(CaseRow.specimen_id == bindparam("specimen_id")))
+_APPEND = Statement(insert(EntryRow).inline(), ["case_id", "seq", "body", "hash"])
+_SAVE_FIELDS = ["state", "version", "head_hash", "updated_at", "specimen_id", "next_due_at"]
+_SAVE_CASE = Statement(
+    update(CaseRow).where(
+        CaseRow.id == bindparam("b_case_id"), CaseRow.version == bindparam("b_expected")
+    ),
+    [*_SAVE_FIELDS, "facts"],
+)
+# `followup due` reads thousands of rows at a big clinic: no per-row SQLAlchemy work either.
+_DUE = Statement(
+    select(CaseRow.facts, CaseRow.protocol_id)
+    .where(CaseRow.next_due_at <= bindparam("horizon"))
+    .order_by(CaseRow.next_due_at)
+)
+# Protocol rows never change (a new content is a new row), so a connection may keep them.
+_PROTOCOLS = "bmac_protocols"
+
+
 class Repository:
     """Reads and writes cases, entries, operators and protocols inside one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, connection: Connection | None = None) -> None:
         self.session = session
+        self._connection = connection
+
+    def _conn(self) -> Connection:
+        """The connection the unit of work's transaction runs on, in that transaction."""
+        conn = self._connection
+        if conn is None:
+            return self.session.connection()
+        if not conn.in_transaction():
+            conn.begin()  # BEGIN IMMEDIATE on SQLite for a writing unit of work
+        return conn
 
     # -- protocols -------------------------------------------------------------------------
     def protocol_id(self, protocol: Protocol, now: str) -> int:
@@ -62,10 +104,14 @@ class Repository:
 
     def protocol(self, protocol_id: int) -> Protocol:
         """The protocol a case runs under, as stored when the case was opened."""
-        content = self.session.execute(
-            select(ProtocolRow.content).where(ProtocolRow.id == protocol_id)
-        ).scalar_one()
-        return _parse_protocol(content)
+        conn = self._conn()
+        cache: dict[int, Protocol] = conn.info.setdefault(_PROTOCOLS, {})
+        if protocol_id not in cache:
+            row = _PROTOCOL.run(conn, {"protocol_id": protocol_id}).fetchone()
+            if row is None:
+                raise LookupError(f"no protocol {protocol_id}")
+            cache[protocol_id] = _parse_protocol(row[0])
+        return cache[protocol_id]
 
     # -- cases -----------------------------------------------------------------------------
     def reserve_case(self, patient_ref: str, knee: str, protocol_id: int, now: str) -> int:
@@ -90,42 +136,42 @@ class Repository:
 
     def get_case(self, case_id: int, lock: bool = False) -> tuple[CaseSnapshot, int] | None:
         """The case and its protocol id; `lock` holds its row until commit (PostgreSQL)."""
-        query = select(CaseRow.facts, CaseRow.protocol_id).where(CaseRow.id == case_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.session.execute(query).first()
-        if row is None or row.facts == "{}":  # a case whose opening never committed
+        query = _CASE_LOCKED if lock else _CASE
+        row = query.run(self._conn(), {"case_id": case_id}).fetchone()
+        if row is None or row[0] == "{}":  # a case whose opening never committed
             return None
-        return CaseSnapshot.from_facts(json.loads(row.facts)), int(row.protocol_id)
+        return CaseSnapshot.from_facts(json.loads(row[0])), int(row[1])
 
     def case_version(self, case_id: int) -> int | None:
         """The case's entry count, or None when there is no such case."""
-        return self.session.execute(select(CaseRow.version).where(CaseRow.id == case_id)).scalar()
+        row = _CASE_VERSION.run(self._conn(), {"case_id": case_id}).fetchone()
+        return None if row is None else int(row[0])
 
     def save_case(
         self, snapshot: CaseSnapshot, expected_version: int, next_due_at: str | None
     ) -> None:
         """Write the case's new state, only if nobody changed it since `expected_version`."""
         try:
-            result = self.session.execute(
-                update(CaseRow)
-                .where(CaseRow.id == snapshot.case_id, CaseRow.version == expected_version)
-                .values(
-                    state=snapshot.state,
-                    version=snapshot.version,
-                    head_hash=snapshot.head_hash,
-                    updated_at=snapshot.updated_at,
-                    specimen_id=snapshot.specimen_id,
-                    next_due_at=next_due_at,
-                    facts=json.dumps(snapshot.facts(), sort_keys=True),
-                )
+            result = _SAVE_CASE.run(
+                self._conn(),
+                {
+                    "b_case_id": snapshot.case_id,
+                    "b_expected": expected_version,
+                    "state": snapshot.state,
+                    "version": snapshot.version,
+                    "head_hash": snapshot.head_hash,
+                    "updated_at": snapshot.updated_at,
+                    "specimen_id": snapshot.specimen_id,
+                    "next_due_at": next_due_at,
+                    "facts": facts_text(snapshot),
+                },
             )
         except IntegrityError:
             raise InvalidData(
                 f"specimen ID {snapshot.specimen_id} is already used by another case: "
                 "scan the label again; every specimen ID is unique"
             ) from None
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise Conflict(
                 f"case {snapshot.case_id} changed under you: check `bmac case status "
                 f"{snapshot.case_id}`"
@@ -133,9 +179,8 @@ class Repository:
 
     def case_with_specimen(self, specimen_id: str) -> int | None:
         """The case that collected `specimen_id`, if any."""
-        return self.session.execute(
-            select(CaseRow.id).where(CaseRow.specimen_id == specimen_id)
-        ).scalar()
+        row = _SPECIMEN.run(self._conn(), {"specimen_id": specimen_id}).fetchone()
+        return None if row is None else int(row[0])
 
     def list_cases(
         self, state: str | None, limit: int, offset: int = 0
@@ -152,12 +197,8 @@ class Repository:
 
     def cases_due_by(self, horizon: str) -> list[tuple[CaseSnapshot, int]]:
         """Cases in follow-up whose earliest unrecorded visit is due by `horizon`."""
-        rows = self.session.execute(
-            select(CaseRow.facts, CaseRow.protocol_id)
-            .where(CaseRow.next_due_at <= horizon)
-            .order_by(CaseRow.next_due_at)
-        )
-        return [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
+        rows = _DUE.run(self._conn(), {"horizon": horizon}).fetchall()
+        return [(CaseSnapshot.from_facts(json.loads(facts)), int(pid)) for facts, pid in rows]
 
     def case_rows(self) -> Iterator[Any]:
         """Every case row as stored (for the audit)."""
@@ -169,10 +210,9 @@ class Repository:
         body = entry.body()
         entry_hash = digest(body)
         try:
-            self.session.execute(
-                insert(EntryRow).values(
-                    case_id=entry.case_id, seq=entry.seq, body=body, hash=entry_hash
-                )
+            _APPEND.run(
+                self._conn(),
+                {"case_id": entry.case_id, "seq": entry.seq, "body": body, "hash": entry_hash},
             )
         except IntegrityError:
             raise Conflict(

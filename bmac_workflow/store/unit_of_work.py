@@ -14,7 +14,14 @@ from .repository import Repository
 
 
 class UnitOfWork:
-    """A session and its repository; `write=True` takes the write lock at BEGIN on SQLite."""
+    """A connection, a session on it and the repository; `write=True` takes the write lock at
+    BEGIN on SQLite.
+
+    The transaction belongs to the connection, not to the session: the step-commit path runs
+    its statements on the connection alone, and SQLAlchemy's session bookkeeping (a quarter of
+    a step's cost, benchmarks/run.py) is paid only by the use cases that use the session. The
+    session joins the same transaction, so both see and commit the same work.
+    """
 
     def __init__(self, engine: Engine, write: bool = False) -> None:
         self.engine = engine
@@ -22,8 +29,14 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         bind = writer(self.engine) if self.write else self.engine
-        self.session = Session(bind, expire_on_commit=False, autoflush=False)
-        self.repo = Repository(self.session)
+        self.connection = bind.connect()
+        self.session = Session(
+            self.connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="control_fully",
+        )
+        self.repo = Repository(self.session, self.connection)
         return self
 
     def __exit__(
@@ -32,8 +45,12 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.close()
+            if self.connection.in_transaction():
+                self.connection.rollback()
+        finally:
+            self.connection.close()
         if isinstance(exc, OperationalError) and _is_busy(exc):
             raise Conflict(
                 "the database stayed busy: another workstation is writing; try again"
@@ -48,7 +65,10 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
-        self.session.commit()
+        if self.session.in_transaction():
+            self.session.commit()
+        if self.connection.in_transaction():
+            self.connection.commit()
 
 
 # SQLSTATEs of PostgreSQL's concurrency failures: serialization, deadlock, lock not available.

@@ -1,0 +1,206 @@
+"""Step commit through the service layer vs a raw sqlite3 floor of the same SQL shape.
+
+Ours: `services.cases.fire` (read the case, validate the step, run the guards on the machine,
+append the hashed entry, write the case row, commit) in its own write unit of work, as
+`bmac step ...` does once the operator is signed in. The floor: one raw sqlite3 connection with
+the same pragmas (WAL, synchronous=FULL) doing SELECT, UPDATE, INSERT in one BEGIN IMMEDIATE
+transaction, with the least work a hash chain needs (json + sha256). Both run on copies of one
+prepared database, in alternating blocks so that the machine's mood hits both alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bmac_workflow.record import canonical
+from bmac_workflow.services.cases import fire, open_case
+from bmac_workflow.store.engine import make_engine
+from bmac_workflow.store.migrate import upgrade
+from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.timeutil import iso, utcnow
+
+from .common import Figure
+from .generate import NURSE, STEP_VALUES, SURGEON
+
+NURSE_STEPS = ["collect", "filter", "centrifuge", "remove_plasma", "concentrate"]
+NEXT_STATE = {
+    "collect": "filtering",
+    "filter": "centrifugation",
+    "centrifuge": "plasma_removal",
+    "remove_plasma": "concentration",
+    "concentrate": "injection",
+}
+
+
+def step_values(trigger: str, case_id: int) -> dict[str, Any]:
+    """The data a nurse types for `trigger` on a case (a specimen ID of its own)."""
+    values = dict(STEP_VALUES[trigger])
+    if "specimen_id" in values:
+        values["specimen_id"] = f"SP-{case_id:07d}"
+    return values
+
+
+def prepare(url: str, cases: int) -> list[int]:
+    """A migrated database with `cases` cases opened and assessed, waiting for collection."""
+    from bmac_workflow.protocol import load
+
+    engine = make_engine(url)
+    upgrade(engine)
+    protocol = load(None)
+    ids = []
+    for number in range(cases):
+        change = open_case(
+            f"P-{number:07d}", "left", protocol, NURSE, None, utcnow(), UnitOfWork(engine, True)
+        )
+        case_id = change.case.case_id
+        fire(
+            case_id,
+            "assess",
+            STEP_VALUES["assess"],
+            SURGEON,
+            None,
+            utcnow(),
+            UnitOfWork(engine, True),
+        )
+        ids.append(case_id)
+    engine.dispose()
+    return ids
+
+
+def ours(engine: Any) -> Callable[[int, str], None]:
+    """One step through the service layer."""
+
+    def step(case_id: int, trigger: str) -> None:
+        fire(
+            case_id,
+            trigger,
+            step_values(trigger, case_id),
+            NURSE,
+            None,
+            utcnow(),
+            UnitOfWork(engine, write=True),
+        )
+
+    return step
+
+
+def raw_connection(path: Path) -> sqlite3.Connection:
+    """A raw sqlite3 connection with the durability the product uses."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "busy_timeout = 10000",
+        "journal_mode = WAL",
+        "synchronous = FULL",
+        "foreign_keys = ON",
+    ):
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+def floor(db: sqlite3.Connection) -> Callable[[int, str], None]:
+    """One step the rawest way: SELECT, UPDATE, INSERT in one BEGIN IMMEDIATE transaction."""
+    signer = {"id": NURSE.id, "name": NURSE.name, "role": NURSE.role, "meaning": "performed"}
+
+    def step(case_id: int, trigger: str) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        facts_text, version, head = db.execute(
+            "SELECT facts, version, head_hash FROM cases WHERE id = ?", (case_id,)
+        ).fetchone()
+        facts = json.loads(facts_text)
+        now = iso(utcnow())
+        state = NEXT_STATE[trigger]
+        body = canonical(
+            {
+                "case_id": case_id,
+                "seq": version + 1,
+                "action": trigger,
+                "from_state": facts["state"],
+                "to_state": state,
+                "at": now,
+                "recorded_at": now,
+                "signer": signer,
+                "data": step_values(trigger, case_id),
+                "prev_hash": head,
+            }
+        )
+        entry_hash = hashlib.sha256(body.encode()).hexdigest()
+        facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
+        db.execute(
+            "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ? "
+            "WHERE id = ? AND version = ?",
+            (
+                state,
+                version + 1,
+                entry_hash,
+                now,
+                json.dumps(facts, sort_keys=True),
+                case_id,
+                version,
+            ),
+        )
+        db.execute(
+            "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)",
+            (case_id, version + 1, body, entry_hash),
+        )
+        db.execute("COMMIT")
+
+    return step
+
+
+def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[str]]:
+    """The step-commit figure: mean time per step, ours vs the floor, alternating blocks."""
+    from bmac_workflow.audit import verify
+
+    cases = max(1, steps // len(NURSE_STEPS))
+    mine_path, floor_path = workdir / "commit.sqlite3", workdir / "commit-floor.sqlite3"
+    ids = prepare(f"sqlite:///{mine_path}", cases)
+    with sqlite3.connect(mine_path) as src, sqlite3.connect(floor_path) as dst:
+        src.backup(dst)
+    work = [(case_id, trigger) for trigger in NURSE_STEPS for case_id in ids]
+    engine = make_engine(f"sqlite:///{mine_path}")
+    db = raw_connection(floor_path)
+    runners = {"ours": ours(engine), "floor": floor(db)}
+    spent = {"ours": 0.0, "floor": 0.0}
+    for first in range(0, len(work), block):
+        for name in ("ours", "floor"):
+            run = runners[name]
+            start = time.perf_counter()
+            for case_id, trigger in work[first : first + block]:
+                run(case_id, trigger)
+            spent[name] += time.perf_counter() - start
+    db.close()
+    notes = []
+    problems = verify(UnitOfWork(engine))
+    if problems:
+        notes.append(f"verify found {len(problems)} problems after the run: {problems[0]}")
+    engine.dispose()
+    per_step = {name: seconds / len(work) * 1000 for name, seconds in spent.items()}
+    figure = Figure(
+        "step_commit_sqlite",
+        per_step["ours"],
+        "ms/step",
+        per_step["floor"],
+        "raw sqlite3",
+        "speed",
+        0.6,
+        note=f"{len(work)} steps, WAL + synchronous=FULL",
+    )
+    return figure, notes
+
+
+def ours_only(workdir: Path, steps: int) -> None:
+    """Only our side of the figure (for a profile): `steps` steps on a fresh database."""
+    path = workdir / "commit-profile.sqlite3"
+    ids = prepare(f"sqlite:///{path}", max(1, steps // len(NURSE_STEPS)))
+    engine = make_engine(f"sqlite:///{path}")
+    run = ours(engine)
+    for trigger in NURSE_STEPS:
+        for case_id in ids:
+            run(case_id, trigger)
+    engine.dispose()

@@ -1,0 +1,473 @@
+"""A synthetic clinic: many cases with valid hash chains, built with the real record code.
+
+Every entry is a `record.Entry` whose data is copied from a real case driven through the
+services once (so the data has exactly the shape the code writes today), chained with
+`prev_hash`, folded with `record.apply`, and bulk-inserted with executemany in big
+transactions. `bmac audit verify` accepts the result.
+
+    python benchmarks/generate.py /tmp/clinic.sqlite3 --cases 100000 --entries 1500000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bmac_workflow.people import Operator, hash_pin
+from bmac_workflow.protocol import Protocol, load
+from bmac_workflow.record import (
+    GENESIS,
+    CaseSnapshot,
+    Entry,
+    Signature,
+    apply,
+    canonical,
+    digest,
+)
+from bmac_workflow.services.cases import fire, next_due_at, open_case
+from bmac_workflow.store.engine import make_engine
+from bmac_workflow.store.migrate import upgrade
+from bmac_workflow.store.repository import facts_text
+from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.timeutil import iso, utcnow
+
+PIN = "2468"
+NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True, "")
+NURSE2 = Operator("nurse2.bench", "Second Nurse", "nurse", True, "")
+SURGEON = Operator("dr.bench", "Bench Surgeon", "surgeon", True, "")
+OPERATORS = (NURSE, NURSE2, SURGEON)
+PROCESSING = ["collect", "filter", "centrifuge", "remove_plasma", "concentrate", "inject"]
+
+# The data of each step of a happy case, as a person would type it.
+STEP_VALUES: dict[str, dict[str, Any]] = {
+    "assess": {
+        "kl_grade": 3,
+        "icrs_grade": 4,
+        "imaging": ["xray", "mri"],
+        "leg_deformity": False,
+        "baseline_vas": 7,
+    },
+    "collect": {
+        "side": "left",
+        "aspirate_ml": 60,
+        "anticoagulant": "heparin",
+        "kit_lot": "K-2026-11",
+        "specimen_id": "SP-T",
+    },
+    "filter": {"filter_lot": "F-2026-11", "filtered_ml": 55},
+    "centrifuge": {"device_id": "CF-1", "g_force": 1500, "duration_min": 10, "spins": 2},
+    "remove_plasma": {"plasma_removed_ml": 45, "rbc_removed": True},
+    "concentrate": {"concentrate_ml": 6},
+    "inject": {
+        "knee": "left",
+        "injected_ml": 5,
+        "guidance": "ultrasound",
+        "specimen_id": "SP-T",
+        "verifier_id": NURSE2.id,
+    },
+}
+SIGNER = {"assess": SURGEON, "inject": SURGEON, "cancel": SURGEON, "close": SURGEON}
+
+
+@dataclass(frozen=True)
+class Template:
+    """One real entry's action, data, signatures and reason, to copy into generated cases."""
+
+    action: str
+    to_state: str
+    data: dict[str, Any]
+    signer: Signature
+    verifier: Signature | None
+    reason: str | None
+
+    @property
+    def signer_plain(self) -> dict[str, Any]:
+        """The signer as the body stores it."""
+        return asdict(self.signer)
+
+    @property
+    def verifier_plain(self) -> dict[str, Any] | None:
+        """The verifier as the body stores it."""
+        return None if self.verifier is None else asdict(self.verifier)
+
+
+def real_templates(protocol: Protocol) -> dict[str, Template]:
+    """Drive real cases through the services once, on a scratch database, and keep their
+    entries as templates (keyed by action; `assess_ineligible` for the non-candidate)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/templates.sqlite3")
+        upgrade(engine)
+
+        def run(case_id: int, trigger: str, values: dict[str, Any], **kw: Any) -> None:
+            who = SIGNER.get(trigger, NURSE)
+            uow = UnitOfWork(engine, write=True)
+            fire(case_id, trigger, values, who, None, utcnow(), uow, **kw)
+
+        def opened(patient: str) -> int:
+            change = open_case(patient, "left", protocol, NURSE, None, utcnow(), UnitOfWork(engine))
+            return change.case.case_id
+
+        happy = opened("P-T1")
+        for trigger, values in STEP_VALUES.items():
+            run(happy, trigger, values, verifier=NURSE2 if trigger == "inject" else None)
+        for visit in [*protocol.visits, "adhoc"]:
+            run(happy, "record_follow_up", {"visit": visit, "vas": 3})
+        run(happy, "close", {})
+        ineligible = opened("P-T2")
+        run(ineligible, "assess", {**STEP_VALUES["assess"], "kl_grade": 4})
+        cancelled = opened("P-T3")
+        run(cancelled, "cancel", {}, reason="patient withdrew consent")
+        lost = opened("P-T4")
+        for trigger, values in STEP_VALUES.items():
+            values = {**values, "specimen_id": "SP-T4"} if "specimen_id" in values else values
+            run(lost, trigger, values, verifier=NURSE2 if trigger == "inject" else None)
+        run(lost, "close", {}, reason="lost to follow-up")
+        found: dict[str, Template] = {}
+        with UnitOfWork(engine) as uow:
+            named = {happy: "", ineligible: "_ineligible", cancelled: "", lost: "_lost"}
+            for case_id, suffix in named.items():
+                for entry, _ in uow.repo.entries(case_id):
+                    special = entry.action in ("assess", "close")
+                    found.setdefault(
+                        entry.action + (suffix if special else ""),
+                        Template(
+                            entry.action,
+                            entry.to_state,
+                            entry.data,
+                            entry.signer,
+                            entry.verifier,
+                            entry.reason,
+                        ),
+                    )
+            check_bodies([e for c in named for e, _ in uow.repo.entries(c)])
+        engine.dispose()
+    return found
+
+
+Event = tuple[str, datetime, dict[str, Any]]
+ENTRY_FIELDS = [f.name for f in fields(Entry)]
+RECORDED_AFTER = timedelta(seconds=40)
+CHECK_EVERY = 500  # one case in this many has its bodies compared with `Entry.body()`
+SIGNATURE_FIELDS = [f.name for f in fields(Signature)]
+
+
+def _as_dict(entry: Entry) -> dict[str, Any]:
+    """`Entry.as_dict` without `asdict`'s deep copy (the data is fresh per entry): five times
+    faster, and `check_bodies` proves it gives the very same canonical text."""
+    out = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+    for name, value in out.items():
+        if type(value) is Signature:
+            out[name] = {f: getattr(value, f) for f in SIGNATURE_FIELDS}
+    return out
+
+
+def check_bodies(entries: list[Entry], bodies: list[str] | None = None) -> None:
+    """Refuse to generate if a fast-built body ever differs from the real `Entry.body()`."""
+    for index, entry in enumerate(entries):
+        if entry.__dict__.keys() != set(ENTRY_FIELDS):
+            raise SystemExit("generator out of date: Entry has other fields now")
+        fast = bodies[index] if bodies is not None else canonical(_as_dict(entry))
+        if fast != entry.body():
+            raise SystemExit(f"generator out of date: the {entry.action} body is not the real one")
+
+
+def plan(
+    case_id: int, seed: int, now: datetime, span_days: float, protocol: Protocol, adhoc: int = 0
+) -> list[Event]:
+    """What happened to one case, as (template, clinical time, data changes), up to `now`.
+
+    Cases open over the last `span_days`; how far each got depends on its age, as in a clinic
+    that keeps up: assessed days later, treated weeks later, visits when due. A few are
+    ineligible, cancelled, left mid-processing, lost to follow-up or go on to arthroplasty.
+    """
+    rng = random.Random(seed * 1_000_003 + case_id)
+    t = now - timedelta(days=rng.uniform(0, span_days))
+    events: list[Event] = [("open", t, {})]
+    fate = rng.random()
+    t += timedelta(days=rng.uniform(1, 14))
+    if t > now:
+        return events
+    if fate < 0.05:
+        return [*events, ("assess_ineligible", t, {})]
+    events.append(("assess", t, {}))
+    t += timedelta(days=rng.uniform(1, 30))
+    stop = rng.randrange(len(PROCESSING)) if fate < 0.10 else None
+    for index, action in enumerate(PROCESSING):
+        if t > now:
+            return events
+        if index == stop:
+            return [*events, ("cancel", t, {})] if fate < 0.08 else events
+        events.append((action, t, {}))
+        t += timedelta(minutes=12)
+    injected = events[-1][1]
+    lost_after = rng.randrange(len(protocol.visits)) if rng.random() < 0.03 else None
+    arthroplasty_at = rng.randrange(2, len(protocol.visits)) if rng.random() < 0.03 else None
+    visits = sorted(protocol.visits.items(), key=lambda kv: kv[1])
+    for index, (visit, days) in enumerate(visits):
+        at = max(injected + timedelta(days=days, hours=rng.uniform(-48, 48)), t)
+        if at > now:
+            break
+        if index == lost_after:
+            # The clinic closes a case lost to follow-up two months after the missed visit.
+            if at + timedelta(days=60) <= now:
+                events.append(("close_lost", at + timedelta(days=60), {}))
+            break
+        replaced = index == arthroplasty_at
+        events.append(
+            (
+                "record_follow_up",
+                at,
+                {"visit": visit, "vas": round(rng.uniform(0, 6), 1), "arthroplasty": replaced},
+            )
+        )
+        t = at + timedelta(minutes=1)
+        if replaced or index == len(visits) - 1:
+            if t + timedelta(days=1) <= now:
+                events.append(("close", t + timedelta(days=1), {}))
+            break
+    if adhoc:
+        last = events[-1][1]
+        extra = []
+        for _ in range(adhoc):
+            at = injected + (last - injected) * rng.random()
+            extra.append(("record_follow_up", at, {"visit": "adhoc", "vas": 4.0}))
+        closing = events.pop() if events[-1][0].startswith("close") else None
+        events = sorted(events + extra, key=lambda e: e[1])
+        if closing:
+            events.append(closing)
+    return events
+
+
+def build_case(
+    case_id: int,
+    events: list[Event],
+    templates: dict[str, Template],
+    protocol: Protocol,
+    protocol_id: int,
+) -> tuple[tuple[Any, ...], list[tuple[int, int, str, str]]]:
+    """The case row and entry rows of one planned case, chained and folded like the services."""
+    rng = random.Random(case_id)
+    knee = "left" if rng.random() < 0.5 else "right"
+    specimen = f"SP-{case_id:07d}"
+    snapshot: CaseSnapshot | None = None
+    previous, rows, entries = GENESIS, [], []
+    for seq, (key, at, changes) in enumerate(events, start=1):
+        if key == "open":
+            template = templates["open"]
+            data = {**template.data, "patient_ref": f"P-{case_id:07d}", "knee": knee}
+        else:
+            template = templates[key]
+            data = {**template.data, **changes}
+            if "specimen_id" in data:
+                data["specimen_id"] = specimen
+            if key == "inject":
+                data["knee"] = knee
+        naive = at.replace(tzinfo=None)  # UTC: isoformat is iso() at a fifth of the cost
+        plain = {
+            "case_id": case_id,
+            "seq": seq,
+            "action": template.action,
+            "from_state": snapshot.state if snapshot else None,
+            "to_state": template.to_state,
+            "at": naive.isoformat(timespec="microseconds") + "Z",
+            "recorded_at": (naive + RECORDED_AFTER).isoformat(timespec="microseconds") + "Z",
+            "signer": template.signer,
+            "data": data,
+            "prev_hash": previous,
+            "verifier": template.verifier,
+            "reason": template.reason,
+            "corrects": None,
+        }
+        entry = object.__new__(Entry)  # the fields exactly; `check_case` compares bodies
+        entry.__dict__.update(plain)
+        plain["signer"] = template.signer_plain
+        plain["verifier"] = template.verifier_plain
+        body = canonical(plain)
+        previous = digest(body)
+        rows.append((case_id, seq, body, previous))
+        entries.append(entry)
+        snapshot = apply(snapshot, entry, data)
+    assert snapshot is not None
+    snapshot = replace(snapshot, head_hash=previous)
+    if case_id % CHECK_EVERY == 1:
+        check_bodies(entries, [row[2] for row in rows])
+    case_row = (
+        case_id,
+        snapshot.patient_ref,
+        snapshot.knee,
+        snapshot.state,
+        snapshot.version,
+        snapshot.head_hash,
+        protocol_id,
+        snapshot.opened_at,
+        snapshot.updated_at,
+        snapshot.specimen_id,
+        next_due_at(snapshot, protocol),
+        facts_text(snapshot),
+    )
+    return case_row, rows
+
+
+@dataclass(frozen=True)
+class Built:
+    """What the generator built and how long it took."""
+
+    path: Path
+    cases: int
+    entries: int
+    seconds: float
+    case_ids: dict[str, list[int]]
+
+
+def _natural(chunk: range) -> list[tuple[int, bool]]:
+    """Each case's entry count before ad hoc visits, and whether it was injected (a worker)."""
+    job = _JOB
+    found = []
+    for case_id in chunk:
+        events = plan(case_id, job["seed"], job["now"], job["span_days"], job["protocol"])
+        found.append((len(events), any(e[0] == "inject" for e in events)))
+    return found
+
+
+def adhoc_counts(natural: list[tuple[int, bool]], entries: int, seed: int) -> list[int]:
+    """How many ad hoc visits each case gets so that the log holds `entries` in all."""
+    injected = [index for index, (_, was_injected) in enumerate(natural) if was_injected]
+    counts = [0] * len(natural)
+    missing = entries - sum(n for n, _ in natural)
+    if missing > 0 and injected:
+        rng = random.Random(seed)
+        for index in rng.choices(injected, k=missing):
+            counts[index] += 1
+    return counts
+
+
+def build(
+    path: Path,
+    cases: int,
+    entries: int,
+    seed: int = 7,
+    span_days: float = 900,
+    batch: int = 30_000,
+    workers: int = 2,
+) -> Built:
+    """Create a migrated database at `path` holding `cases` cases and about `entries` entries."""
+    start = time.perf_counter()
+    protocol = load(None)
+    templates = real_templates(protocol)
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    now = utcnow()
+    with UnitOfWork(engine, write=True) as uow:
+        protocol_id = uow.repo.protocol_id(protocol, iso(now))
+        pin_hash = hash_pin(PIN)
+        for operator in OPERATORS:
+            uow.repo.add_operator(replace(operator, pin_hash=pin_hash), iso(now))
+        uow.commit()
+    engine.dispose()
+    _JOB.update(
+        seed=seed,
+        now=now,
+        span_days=span_days,
+        protocol=protocol,
+        templates=templates,
+        protocol_id=protocol_id,
+    )
+    db = sqlite3.connect(path, isolation_level=None)
+    # Loading, not clinic work: no fsync per batch; the file is checkpointed at the end.
+    db.execute("PRAGMA synchronous = OFF")
+    by_state: dict[str, list[int]] = {}
+    total = 0
+    chunks = list(_chunks(range(1, cases + 1), max(1, batch // 15)))
+    # Both cores build chains (fork: the workers inherit _JOB); this process inserts.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        natural = [n for part in pool.map(_natural, chunks) for n in part]
+        extra = adhoc_counts(natural, entries, seed)
+        jobs = [(chunk, extra[chunk.start - 1 : chunk.stop - 1]) for chunk in chunks]
+        for case_rows, entry_rows in pool.imap(_build_chunk, jobs):
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO cases (id, patient_ref, knee, state, version, head_hash, "
+                "protocol_id, opened_at, updated_at, specimen_id, next_due_at, facts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                case_rows,
+            )
+            db.executemany(
+                "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", entry_rows
+            )
+            db.execute("COMMIT")
+            total += len(entry_rows)
+            for row in case_rows:
+                by_state.setdefault(row[3], []).append(row[0])
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    _JOB.clear()
+    return Built(path, cases, total, time.perf_counter() - start, by_state)
+
+
+_JOB: dict[str, Any] = {}
+
+
+def _build_chunk(
+    job_part: tuple[range, list[int]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]]]:
+    job = _JOB
+    chunk, extra = job_part
+    case_rows, entry_rows = [], []
+    for case_id, adhoc in zip(chunk, extra, strict=True):
+        events = plan(
+            case_id,
+            job["seed"],
+            job["now"],
+            job["span_days"],
+            job["protocol"],
+            adhoc,
+        )
+        case_row, rows = build_case(
+            case_id, events, job["templates"], job["protocol"], job["protocol_id"]
+        )
+        case_rows.append(case_row)
+        entry_rows += rows
+    return case_rows, entry_rows
+
+
+def _chunks(values: range, size: int) -> Iterator[range]:
+    for first in range(0, len(values), size):
+        yield values[first : first + size]
+
+
+def main() -> None:
+    """Build a synthetic clinic database from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--entries", type=int, default=1_500_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.path.exists():
+        parser.error(f"{args.path} exists: give a new file")
+    built = build(args.path, args.cases, args.entries, args.seed)
+    counts = {state: len(ids) for state, ids in sorted(built.case_ids.items())}
+    print(f"{built.cases} cases, {built.entries} entries in {built.seconds:.1f} s: {counts}")
+    print(
+        json.dumps(
+            {"url": f"sqlite:///{built.path}", "operators": [o.id for o in OPERATORS], "pin": PIN}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""PostgreSQL: 8 worker processes logging steps on distinct cases at once, through the service
+layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT).
+Each side runs in a schema of its own, dropped afterwards; then every entry is counted and the
+record verified: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
+
+from bmac_workflow.record import canonical
+from bmac_workflow.store.engine import make_engine
+from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.timeutil import iso, utcnow
+
+from .commit import NEXT_STATE, NURSE_STEPS, ours, prepare, step_values
+from .common import Figure
+from .generate import NURSE
+
+
+@contextmanager
+def schema(base_url: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """A fresh schema: (SQLAlchemy URL whose search_path is it, its name); dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options=-csearch_path%3D{name}", name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+def _conninfo(base_url: str) -> str:
+    url = make_url(base_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _run_ours(url: str, ids: list[int], barrier: Any, out: Any) -> None:
+    engine = make_engine(url)
+    with engine.connect():
+        pass
+    step = ours(engine)
+    barrier.wait()
+    start, done, errors = time.perf_counter(), 0, []
+    for trigger in NURSE_STEPS:
+        for case_id in ids:
+            try:
+                step(case_id, trigger)
+                done += 1
+            except Exception as exc:  # a benchmark reports failures, it does not stop on them
+                errors.append(f"{type(exc).__name__}: {exc}")
+    out.put((done, time.perf_counter() - start, errors[:3]))
+    engine.dispose()
+
+
+def _run_floor(conninfo: str, schema_name: str, ids: list[int], barrier: Any, out: Any) -> None:
+    import psycopg
+
+    conn = psycopg.connect(conninfo, options=f"-csearch_path={schema_name}")
+    signer = {"id": NURSE.id, "name": NURSE.name, "role": NURSE.role, "meaning": "performed"}
+    barrier.wait()
+    start, done = time.perf_counter(), 0
+    for trigger in NURSE_STEPS:
+        for case_id in ids:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT facts, version, head_hash FROM cases WHERE id = %s FOR UPDATE",
+                    (case_id,),
+                )
+                facts_text, version, head = cur.fetchone()  # type: ignore[misc]
+                facts = json.loads(facts_text)
+                now = iso(utcnow())
+                state = NEXT_STATE[trigger]
+                body = canonical(
+                    {
+                        "case_id": case_id,
+                        "seq": version + 1,
+                        "action": trigger,
+                        "from_state": facts["state"],
+                        "to_state": state,
+                        "at": now,
+                        "recorded_at": now,
+                        "signer": signer,
+                        "data": step_values(trigger, case_id),
+                        "prev_hash": head,
+                    }
+                )
+                entry_hash = hashlib.sha256(body.encode()).hexdigest()
+                facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
+                cur.execute(
+                    "UPDATE cases SET state = %s, version = %s, head_hash = %s, updated_at = %s,"
+                    " facts = %s WHERE id = %s AND version = %s",
+                    (
+                        state,
+                        version + 1,
+                        entry_hash,
+                        now,
+                        json.dumps(facts, sort_keys=True),
+                        case_id,
+                        version,
+                    ),
+                )
+                cur.execute(
+                    "INSERT INTO entries (case_id, seq, body, hash) VALUES (%s, %s, %s, %s)",
+                    (case_id, version + 1, body, entry_hash),
+                )
+            conn.commit()
+            done += 1
+    out.put((done, time.perf_counter() - start, []))
+    conn.close()
+
+
+def _race(target: Any, args_for: list[tuple[Any, ...]]) -> tuple[int, float, list[str]]:
+    """Start one process per argument tuple, release them together, wait for all."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(args_for) + 1)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, barrier, out)) for args in args_for]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    start = time.perf_counter()
+    results = [out.get() for _ in procs]
+    wall = time.perf_counter() - start
+    for proc in procs:
+        proc.join()
+    return sum(r[0] for r in results), wall, [e for r in results for e in r[2]]
+
+
+def _check(url: str, expected: int) -> list[str]:
+    """Entries lost or duplicated, and anything `audit verify` finds."""
+    from bmac_workflow.audit import verify
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        total, distinct = conn.execute(
+            text("SELECT count(*), count(DISTINCT (case_id, seq)) FROM entries")
+        ).one()
+    problems = verify(UnitOfWork(engine))
+    engine.dispose()
+    notes = []
+    if total != expected:
+        notes.append(
+            f"{expected - total} entries lost"
+            if total < expected
+            else f"{total - expected} entries too many"
+        )
+    if distinct != total:
+        notes.append(f"{total - distinct} duplicated entries")
+    if problems:
+        notes.append(f"verify: {len(problems)} problems, first {problems[0]}")
+    return notes
+
+
+def measure(base_url: str, workers: int, cases_each: int) -> tuple[Figure, list[str]]:
+    """The PostgreSQL figure: steps a second with `workers` processes, ours vs raw psycopg."""
+    cases = workers * cases_each
+    with (
+        schema(base_url, "bench_app") as (app_url, _),
+        schema(base_url, "bench_floor") as (floor_url, floor_schema),
+    ):
+        app_ids = prepare(app_url, cases)
+        floor_ids = prepare(floor_url, cases)
+        mine = _race(_run_ours, [(app_url, app_ids[w::workers]) for w in range(workers)])
+        base = _race(
+            _run_floor,
+            [(_conninfo(base_url), floor_schema, floor_ids[w::workers]) for w in range(workers)],
+        )
+        notes = [f"ours failed: {e}" for e in mine[2]]
+        steps = cases * len(NURSE_STEPS)
+        notes += _check(app_url, cases * 2 + steps)
+    per_step = {"ours": mine[1] / max(mine[0], 1) * 1000, "floor": base[1] / max(base[0], 1) * 1000}
+    lost = "0 lost, 0 duplicated" if not notes else "; ".join(notes)
+    figure = Figure(
+        "pg_8_workers",
+        per_step["ours"],
+        "ms/step",
+        per_step["floor"],
+        "raw psycopg",
+        "speed",
+        0.5,
+        note=f"{workers} processes, {mine[0]} steps ({mine[0] / mine[1]:.0f}/s); {lost}",
+    )
+    return figure, notes
