@@ -46,6 +46,35 @@ def step_values(trigger: str, case_id: int) -> dict[str, Any]:
     return values
 
 
+def floor_rows(
+    case_id: int, trigger: str, signer: dict[str, str], facts_text: str, version: int, head: str
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The floor's work for one step between its SELECT and its writes: the canonical body,
+    its SHA-256 and the case's new snapshot, as the UPDATE's and the INSERT's parameters."""
+    facts = json.loads(facts_text)
+    now = iso(utcnow())
+    state = NEXT_STATE[trigger]
+    body = canonical(
+        {
+            "case_id": case_id,
+            "seq": version + 1,
+            "action": trigger,
+            "from_state": facts["state"],
+            "to_state": state,
+            "at": now,
+            "recorded_at": now,
+            "signer": signer,
+            "data": step_values(trigger, case_id),
+            "prev_hash": head,
+        }
+    )
+    entry_hash = hashlib.sha256(body.encode()).hexdigest()
+    facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
+    update = (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True), case_id,
+              version)  # fmt: skip
+    return update, (case_id, version + 1, body, entry_hash)
+
+
 def prepare(url: str, cases: int) -> list[int]:
     """A migrated database with `cases` cases opened and assessed, waiting for collection."""
     from bmac_workflow.protocol import load
@@ -112,42 +141,13 @@ def floor(db: sqlite3.Connection) -> Callable[[int, str], None]:
         facts_text, version, head = db.execute(
             "SELECT facts, version, head_hash FROM cases WHERE id = ?", (case_id,)
         ).fetchone()
-        facts = json.loads(facts_text)
-        now = iso(utcnow())
-        state = NEXT_STATE[trigger]
-        body = canonical(
-            {
-                "case_id": case_id,
-                "seq": version + 1,
-                "action": trigger,
-                "from_state": facts["state"],
-                "to_state": state,
-                "at": now,
-                "recorded_at": now,
-                "signer": signer,
-                "data": step_values(trigger, case_id),
-                "prev_hash": head,
-            }
-        )
-        entry_hash = hashlib.sha256(body.encode()).hexdigest()
-        facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
+        update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
         db.execute(
             "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ? "
             "WHERE id = ? AND version = ?",
-            (
-                state,
-                version + 1,
-                entry_hash,
-                now,
-                json.dumps(facts, sort_keys=True),
-                case_id,
-                version,
-            ),
+            update,
         )
-        db.execute(
-            "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)",
-            (case_id, version + 1, body, entry_hash),
-        )
+        db.execute("INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", insert)
         db.execute("COMMIT")
 
     return step

@@ -5,8 +5,6 @@ record verified: nothing lost, nothing duplicated."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
 import time
 import uuid
@@ -16,12 +14,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
-from bmac_workflow.record import canonical
 from bmac_workflow.store.engine import make_engine
 from bmac_workflow.store.unit_of_work import UnitOfWork
-from bmac_workflow.timeutil import iso, utcnow
 
-from .commit import NEXT_STATE, NURSE_STEPS, ours, prepare, step_values
+from .commit import NURSE_STEPS, floor_rows, ours, prepare
 from .common import Figure
 from .generate import NURSE
 
@@ -80,41 +76,15 @@ def _run_floor(conninfo: str, schema_name: str, ids: list[int], barrier: Any, ou
                     (case_id,),
                 )
                 facts_text, version, head = cur.fetchone()  # type: ignore[misc]
-                facts = json.loads(facts_text)
-                now = iso(utcnow())
-                state = NEXT_STATE[trigger]
-                body = canonical(
-                    {
-                        "case_id": case_id,
-                        "seq": version + 1,
-                        "action": trigger,
-                        "from_state": facts["state"],
-                        "to_state": state,
-                        "at": now,
-                        "recorded_at": now,
-                        "signer": signer,
-                        "data": step_values(trigger, case_id),
-                        "prev_hash": head,
-                    }
-                )
-                entry_hash = hashlib.sha256(body.encode()).hexdigest()
-                facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
+                update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
                 cur.execute(
                     "UPDATE cases SET state = %s, version = %s, head_hash = %s, updated_at = %s,"
                     " facts = %s WHERE id = %s AND version = %s",
-                    (
-                        state,
-                        version + 1,
-                        entry_hash,
-                        now,
-                        json.dumps(facts, sort_keys=True),
-                        case_id,
-                        version,
-                    ),
+                    update,
                 )
                 cur.execute(
                     "INSERT INTO entries (case_id, seq, body, hash) VALUES (%s, %s, %s, %s)",
-                    (case_id, version + 1, body, entry_hash),
+                    insert,
                 )
             conn.commit()
             done += 1

@@ -1,4 +1,4 @@
-"""`bmac --help` stays light: no SQLAlchemy, alembic or transitions at start."""
+"""`--help`, `--version` and TAB stay light: no database, state machine, rich or plotting import."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("sqlalchemy", "alembic", "transitions", "pydantic")
+HEAVY = ("sqlalchemy", "alembic", "transitions", "pydantic", "rich", "matplotlib", "fhir")
 
 PROBE = """
 import sys
@@ -28,6 +28,9 @@ print("LOADED", sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})
         ["bmac", "case", "--help"],
         ["bmac", "step", "injection", "-h"],
         ["bmac", "--version"],
+        ["bmac", "report", "outcomes", "--help"],
+        ["bmac", "diagram", "-h"],
+        ["bmac", "completion", "bash"],
     ],
 )
 def test_help_imports_no_database_or_state_machine_library(argv: list[str]) -> None:
