@@ -57,7 +57,6 @@ def test_a_case_that_does_not_exist_exits_3(bmac: Bmac) -> None:
 def test_the_png_has_one_line_per_case_and_the_cohort_mean(
     bmac: Bmac, clinic: Clinic, cohort: list[int], tmp_path: Path
 ) -> None:
-    pytest.importorskip("matplotlib")
     out = tmp_path / "out.png"
     result = bmac("report", "outcomes", "--png", str(out))
     assert result.exit_code == 0, result.stderr
