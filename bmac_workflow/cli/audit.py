@@ -51,12 +51,11 @@ def verify(app: App, case_id: int | None, against: str | None) -> None:
       bmac audit verify 1
       bmac audit verify --against "$(bmac audit checkpoint)"
     """
-    from sqlalchemy import func, select
 
     from ..audit import verify as run
     from ..errors import NotFound
     from ..services.auditing import parse_digest, verify_against
-    from ..store.models import EntryRow
+    from ..services.export import entry_count
     from .progress import progress_bar
 
     if against is not None:
@@ -64,10 +63,7 @@ def verify(app: App, case_id: int | None, against: str | None) -> None:
     with app.uow() as uow:
         if case_id is not None and uow.repo.case_version(case_id) is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
-        count = select(func.count()).select_from(EntryRow)
-        if case_id is not None:
-            count = count.where(EntryRow.case_id == case_id)
-        total = int(uow.session.execute(count).scalar_one())
+        total = entry_count(uow, case_id)
     with progress_bar(total, "verifying") as advance:
         problems = run(app.uow(), case_id, progress=advance)
     if against is not None:
@@ -184,19 +180,26 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
       BMAC_PSEUDONYM_KEY=keep-this-key-safe bmac audit export 1 --format csv --pseudonymize
       bmac audit export 1 --format fhir > case-1.fhir.json
     """
-    from ..services.export import check_key, write_csv, write_fhir, write_json
+    from ..services.export import check_key, entry_count, write_csv, write_fhir, write_json
+    from .progress import progress_bar
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
     if fmt == "json":
-        count = write_json(out, app.uow(), case_id, secret, app.now())
+        with app.uow() as uow:
+            total = entry_count(uow, case_id)
+        with progress_bar(total, "exporting") as advance:
+            count = write_json(out, app.uow(), case_id, secret, app.now(), advance)
     elif fmt == "fhir":
         cases = write_fhir(out, app.uow, case_id, secret, app.now())
         if sys.stderr.isatty():
             click.echo(f"{cases} case(s) exported as a FHIR R5 Bundle", err=True)
         return
     else:
-        count = write_csv(out, app.uow(), case_id, secret)
+        with app.uow() as uow:
+            total = entry_count(uow, case_id)
+        with progress_bar(total, "exporting") as advance:
+            count = write_csv(out, app.uow(), case_id, secret, advance)
     out.flush()
     if sys.stderr.isatty():
         click.echo(f"{count} entries exported", err=True)

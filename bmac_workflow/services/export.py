@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..errors import InvalidData, NotFound
 from ..record import canonical
 from ..store.models import CaseRow, CheckpointRow, EntryRow
 from ..store.unit_of_work import UnitOfWork
 from ..timeutil import iso
+
+Progress = Callable[[int], None]
 
 FORMAT = "bmac-export/1"
 MIN_KEY_CHARS = 16
@@ -66,7 +68,17 @@ def check_case(uow: UnitOfWork, case_id: int | None) -> None:
         raise NotFound(f"no case {case_id}: see `bmac case list`")
 
 
-def entries(uow: UnitOfWork, case_id: int | None, key: str | None) -> Iterator[dict[str, Any]]:
+def entry_count(uow: UnitOfWork, case_id: int | None) -> int:
+    """How many entries the record (or one case) holds: the length of a progress bar."""
+    query = select(func.count()).select_from(EntryRow)
+    if case_id is not None:
+        query = query.where(EntryRow.case_id == case_id)
+    return int(uow.session.execute(query).scalar_one())
+
+
+def entries(
+    uow: UnitOfWork, case_id: int | None, key: str | None, progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """Every entry (of one case, or all), oldest first per case, as exported."""
     query = select(EntryRow.case_id, EntryRow.seq, EntryRow.body, EntryRow.hash).order_by(
         EntryRow.case_id, EntryRow.seq
@@ -86,6 +98,8 @@ def entries(uow: UnitOfWork, case_id: int | None, key: str | None) -> Iterator[d
                 body["data"]["patient_ref"] = pseudonym(key, body["data"]["patient_ref"])
                 item["body"] = canonical(body)
                 item["pseudonymized"] = ["data.patient_ref"]
+        if progress is not None:
+            progress(1)
         yield item
 
 
@@ -104,7 +118,12 @@ def checkpoints(uow: UnitOfWork) -> list[dict[str, Any]]:
 
 
 def write_json(
-    out: IO[str], uow: UnitOfWork, case_id: int | None, key: str | None, now: datetime
+    out: IO[str],
+    uow: UnitOfWork,
+    case_id: int | None,
+    key: str | None,
+    now: datetime,
+    progress: Progress | None = None,
 ) -> int:
     """Stream the JSON export to `out`; returns how many entries it holds."""
     with uow:
@@ -117,7 +136,7 @@ def write_json(
         }
         out.write(json.dumps(header, ensure_ascii=False)[:-1] + ',\n"entries": [\n')
         count = 0
-        for item in entries(uow, case_id, key):
+        for item in entries(uow, case_id, key, progress):
             out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))
             count += 1
         marks = checkpoints(uow) if case_id is None else []
@@ -125,14 +144,20 @@ def write_json(
     return count
 
 
-def write_csv(out: IO[str], uow: UnitOfWork, case_id: int | None, key: str | None) -> int:
+def write_csv(
+    out: IO[str],
+    uow: UnitOfWork,
+    case_id: int | None,
+    key: str | None,
+    progress: Progress | None = None,
+) -> int:
     """Stream the CSV export to `out`, one row per entry; returns how many rows."""
     with uow:
         check_case(uow, case_id)
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         count = 0
-        for item in entries(uow, case_id, key):
+        for item in entries(uow, case_id, key, progress):
             body = json.loads(item["body"])
             writer.writerow(
                 [

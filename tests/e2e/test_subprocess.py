@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -25,8 +24,8 @@ def test_the_demo_runs_a_full_case_and_exits_0() -> None:
     assert "inject" in result.stdout and "audit verify: clean" in result.stdout
 
 
-def test_a_real_process_opens_a_case_and_reads_it_back(tmp_path: Path) -> None:
-    env = {"BMAC_DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}", "BMAC_NEW_PIN": "2468"}
+def test_a_real_process_opens_a_case_and_reads_it_back(db_url: str) -> None:
+    env = {"BMAC_DATABASE_URL": db_url, "BMAC_NEW_PIN": "2468"}
     assert (
         run("operator", "add", "admin", "--name", "Admin", "--role", "admin", env=env).returncode
         == 0

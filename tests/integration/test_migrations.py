@@ -40,11 +40,11 @@ def test_downgrade_to_base_and_upgrade_again_leaves_a_database_at_head(engine: E
     )
 
 
-def test_a_brand_new_database_is_created_by_the_first_command(sqlite_url: str) -> None:
-    result = Bmac(sqlite_url)("case", "list", "--json")
+def test_a_brand_new_database_is_created_by_the_first_command(db_url: str) -> None:
+    result = Bmac(db_url)("case", "list", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "[]"
-    assert migrate.current(make_engine(sqlite_url)) == migrate.HEAD
+    assert migrate.current(make_engine(db_url)) == migrate.HEAD
 
 
 def test_a_database_at_another_revision_says_to_run_db_upgrade(db_url: str) -> None:
@@ -58,17 +58,17 @@ def test_a_database_at_another_revision_says_to_run_db_upgrade(db_url: str) -> N
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_a_foreign_database_is_refused_not_migrated(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
+def test_a_foreign_database_is_refused_not_migrated(db_url: str) -> None:
+    engine = make_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE patients (id INTEGER)"))
-    result = Bmac(sqlite_url)("case", "list")
+    result = Bmac(db_url)("case", "list")
     assert result.exit_code == 1
     assert "not created by bmac" in result.stderr
 
 
-def test_db_upgrade_and_current_report_the_revision(sqlite_url: str) -> None:
-    bmac = Bmac(sqlite_url)
+def test_db_upgrade_and_current_report_the_revision(db_url: str) -> None:
+    bmac = Bmac(db_url)
     first = bmac("db", "upgrade")
     assert first.exit_code == 0 and "to revision 0001" in first.stdout
     assert "already at revision" in bmac("db", "upgrade").stdout
