@@ -27,6 +27,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bmac_workflow.cli.progress import progress_bar
 from bmac_workflow.people import Operator, hash_pin
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.record import (
@@ -393,7 +394,10 @@ def build(
     total = 0
     chunks = list(_chunks(range(1, cases + 1), max(1, batch // 15)))
     # Both cores build chains (fork: the workers inherit _JOB); this process inserts.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with (
+        multiprocessing.get_context("fork").Pool(workers) as pool,
+        progress_bar(cases, "generating cases") as advance,
+    ):
         natural = [n for part in pool.map(_natural, chunks) for n in part]
         extra = adhoc_counts(natural, entries, seed)
         jobs = [(chunk, extra[chunk.start - 1 : chunk.stop - 1]) for chunk in chunks]
@@ -410,6 +414,8 @@ def build(
             )
             db.execute("COMMIT")
             total += len(entry_rows)
+            if advance is not None:  # a bar on stderr, only at a terminal
+                advance(len(case_rows))
             for row in case_rows:
                 by_state.setdefault(row[3], []).append(row[0])
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
