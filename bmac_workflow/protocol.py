@@ -11,7 +11,6 @@ import hashlib
 import math
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +205,9 @@ def parse(content: str) -> Protocol:
 
 def default_text() -> str:
     """The protocol shipped in the package."""
+    # Imported here: reading commands run on stored protocols and need not pay for it at start.
+    from importlib import resources
+
     return resources.files("bmac_workflow").joinpath(DEFAULT_FILE).read_text(encoding="utf-8")
 
 
