@@ -66,7 +66,12 @@ def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
             if left >= 0
             else f"passed {-left:g} min ago (a surgeon's override is needed)"
         )
-    volumes = ", ".join(f"{k.removesuffix('_ml')} {v:g}" for k, v in status["volumes_ml"].items())
+    from ..record import VOLUMES  # the order of the chain (the stored snapshot sorts its keys)
+
+    vols = status["volumes_ml"]
+    volumes = ", ".join(
+        f"{k.removesuffix('_ml').replace('_', ' ')} {vols[k]:g}" for k in VOLUMES if k in vols
+    )
     nv = status["next_visit"]
     factor = status["concentration_factor"]
     return [

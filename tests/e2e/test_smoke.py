@@ -53,3 +53,15 @@ def test_list_filters_by_state_and_refuses_an_unknown_state(bmac: Bmac, clinic: 
     assert "1 shown, 1 more" in paged.stderr
     wrong = bmac("case", "list", "--state", "done")
     assert wrong.exit_code == 2 and wrong.stderr.startswith("error: ")
+
+
+def test_status_text_shows_the_volumes_in_the_order_of_the_chain(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    from tests.conftest import advance_to
+
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "injection")
+    text = bmac("case", "status", str(case_id)).stdout
+    assert "volumes mL:  aspirate 60, filtered 55, plasma removed 45, concentrate 6" in text
+    assert "window:" in text and "min left to inject" in text
