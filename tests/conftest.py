@@ -159,6 +159,10 @@ class Clinic:
         }
 
 
+# The CLI options of a valid collection, less the specimen ID (which each test chooses).
+COLLECTION = ("--side", "left", "--aspirate-ml", "60", "--anticoagulant", "heparin", "--kit-lot",
+              "K-1")  # fmt: skip
+
 # The data of each step that a happy case uses, in order, with who performs it.
 HAPPY_STEPS: list[tuple[str, str, dict[str, Any]]] = [
     (

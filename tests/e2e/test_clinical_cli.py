@@ -12,7 +12,7 @@ from click.testing import Result
 
 from bmac_workflow import protocol as protocol_module
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import Bmac, Clinic
+from tests.conftest import COLLECTION, Bmac, Clinic
 
 ASSESS = ("--kl", "3", "--icrs", "4", "--imaging", "xray,mri", "--vas", "7")
 
@@ -58,14 +58,7 @@ def processing(case: str, specimen: str = "SP-1") -> list[tuple[tuple[str, ...],
                 "step",
                 "collection",
                 case,
-                "--side",
-                "left",
-                "--aspirate-ml",
-                "60",
-                "--anticoagulant",
-                "heparin",
-                "--kit-lot",
-                "K-1",
+                *COLLECTION,
                 "--specimen-id",
                 specimen,
             ),

@@ -23,7 +23,7 @@ from sqlalchemy import inspect, text
 from bmac_workflow import states
 from bmac_workflow.services import operators
 from bmac_workflow.timeutil import utcnow
-from tests.conftest import PINS, Clinic, advance_to
+from tests.conftest import COLLECTION, PINS, Clinic, advance_to
 
 NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
 ANYONE = frozenset(states.ROLES)
@@ -157,14 +157,7 @@ ROWS: list[Row] = [
             "step",
             "collection",
             "{case}",
-            "--side",
-            "left",
-            "--aspirate-ml",
-            "60",
-            "--anticoagulant",
-            "heparin",
-            "--kit-lot",
-            "K-1",
+            *COLLECTION,
             "--specimen-id",
             "SP-M{case}",
         ),

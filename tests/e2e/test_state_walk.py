@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from bmac_workflow import states
-from tests.conftest import Bmac, Clinic, advance_to
+from tests.conftest import COLLECTION, Bmac, Clinic, advance_to
 from tests.unit.test_states import legal_destination
 
 
@@ -38,14 +38,7 @@ def command_for(trigger: str, case_id: int) -> tuple[list[str], str]:
                 "step",
                 "collection",
                 c,
-                "--side",
-                "left",
-                "--aspirate-ml",
-                "60",
-                "--anticoagulant",
-                "heparin",
-                "--kit-lot",
-                "K-1",
+                *COLLECTION,
                 "--specimen-id",
                 f"SP-{uuid.uuid4().hex[:8]}",
             ],

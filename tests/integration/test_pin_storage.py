@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, make_url, text
 
+from tests.conftest import COLLECTION
+
 # Long and distinctive, so that finding one in a dump cannot be a coincidence.
 PINS = {
     "admin": "Adm1n-pin-40417",
@@ -114,14 +116,7 @@ def a_busy_day(day: Day) -> None:
         "step",
         "collection",
         case,
-        "--side",
-        "left",
-        "--aspirate-ml",
-        "60",
-        "--anticoagulant",
-        "heparin",
-        "--kit-lot",
-        "K-1",
+        *COLLECTION,
         "--specimen-id",
         "SP-1",
         **nurse,
