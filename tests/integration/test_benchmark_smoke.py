@@ -8,20 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.run import FIGURES
+
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = (
-    "step_commit_sqlite",
-    "audit_verify",
-    "audit_verify_1proc",
-    "start_help",
-    "start_case_status",
-    "generate",
-    "case_list_state",
-    "case_timeline",
-    "followup_due",
-    "db_size_per_1k",
-    "pg_8_workers",
-)
 
 
 def test_the_benchmark_prints_every_figure_with_its_floor_at_a_tiny_size(tmp_path: Path) -> None:
