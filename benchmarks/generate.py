@@ -39,7 +39,8 @@ from bmac_workflow.record import (
     canonical,
     digest,
 )
-from bmac_workflow.services.cases import fire, next_due_at, open_case
+from bmac_workflow.rules import visits_due
+from bmac_workflow.services.cases import fire, open_case
 from bmac_workflow.store.engine import make_engine
 from bmac_workflow.store.migrate import upgrade
 from bmac_workflow.store.repository import facts_text
@@ -259,7 +260,7 @@ def build_case(
     templates: dict[str, Template],
     protocol: Protocol,
     protocol_id: int,
-) -> tuple[tuple[Any, ...], list[tuple[int, int, str, str]]]:
+) -> tuple[tuple[Any, ...], list[tuple[int, int, str, str]], list[tuple[int, str, str]]]:
     """The case row and entry rows of one planned case, chained and folded like the services."""
     rng = random.Random(case_id)
     knee = "left" if rng.random() < 0.5 else "right"
@@ -317,10 +318,10 @@ def build_case(
         snapshot.opened_at,
         snapshot.updated_at,
         snapshot.specimen_id,
-        next_due_at(snapshot, protocol),
         facts_text(snapshot),
     )
-    return case_row, rows
+    due = [(case_id, v.visit, iso(v.due_at)) for v in visits_due(snapshot, protocol)]
+    return case_row, rows, due
 
 
 @dataclass(frozen=True)
@@ -401,13 +402,16 @@ def build(
         natural = [n for part in pool.map(_natural, chunks) for n in part]
         extra = adhoc_counts(natural, entries, seed)
         jobs = [(chunk, extra[chunk.start - 1 : chunk.stop - 1]) for chunk in chunks]
-        for case_rows, entry_rows in pool.imap(_build_chunk, jobs):
+        for case_rows, entry_rows, due_rows in pool.imap(_build_chunk, jobs):
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO cases (id, patient_ref, knee, state, version, head_hash, "
-                "protocol_id, opened_at, updated_at, specimen_id, next_due_at, facts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "protocol_id, opened_at, updated_at, specimen_id, facts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 case_rows,
+            )
+            db.executemany(
+                "INSERT INTO due_visits (case_id, visit, due_at) VALUES (?, ?, ?)", due_rows
             )
             db.executemany(
                 "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", entry_rows
@@ -429,10 +433,12 @@ _JOB: dict[str, Any] = {}
 
 def _build_chunk(
     job_part: tuple[range, list[int]],
-) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]], list[tuple[int, str, str]]]:
     job = _JOB
     chunk, extra = job_part
-    case_rows, entry_rows = [], []
+    case_rows: list[tuple[Any, ...]] = []
+    entry_rows: list[tuple[int, int, str, str]] = []
+    due_rows: list[tuple[int, str, str]] = []
     for case_id, adhoc in zip(chunk, extra, strict=True):
         events = plan(
             case_id,
@@ -442,12 +448,13 @@ def _build_chunk(
             job["protocol"],
             adhoc,
         )
-        case_row, rows = build_case(
+        case_row, rows, due = build_case(
             case_id, events, job["templates"], job["protocol"], job["protocol_id"]
         )
         case_rows.append(case_row)
         entry_rows += rows
-    return case_rows, entry_rows
+        due_rows += due
+    return case_rows, entry_rows, due_rows
 
 
 def _chunks(values: range, size: int) -> Iterator[range]:

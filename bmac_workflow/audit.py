@@ -11,9 +11,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from .protocol import Protocol
 from .record import GENESIS, CaseSnapshot, Entry, canonical, digest, fold
-from .store.models import CaseRow, EntryRow
+from .rules import visits_due
+from .store.models import CaseRow, DueVisitRow, EntryRow
 from .store.unit_of_work import UnitOfWork
+from .timeutil import iso
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,16 @@ def check_chain(
     return problems, entries, previous
 
 
-def check_case_row(row: Any, case_id: int, entries: list[Entry], head: str) -> list[Problem]:
+def check_case_row(
+    row: Any,
+    case_id: int,
+    entries: list[Entry],
+    head: str,
+    worklist: tuple[Protocol, set[tuple[str, str]]] | None = None,
+) -> list[Problem]:
     """Compare a case row (anything with its `state`, `version`, `head_hash` and `facts`) with
-    the replay of its log."""
+    the replay of its log; with `worklist` (the case's protocol and its stored (visit, due at)
+    rows), also the follow-up visits `followup due` lists for it."""
     if row is None:
         return [Problem(case_id, None, "entries exist for a case row that is missing")]
     if not entries:
@@ -99,7 +109,26 @@ def check_case_row(row: Any, case_id: int, entries: list[Entry], head: str) -> l
         problems.append(
             Problem(case_id, replayed.version, "case row data differs from a replay of its log")
         )
+    if worklist is not None:
+        problems += _check_worklist(case_id, replayed, *worklist)
     return problems
+
+
+def _check_worklist(
+    case_id: int, replayed: CaseSnapshot, protocol: Protocol, stored: set[tuple[str, str]]
+) -> list[Problem]:
+    """A visit missing from the worklist is a patient nobody calls back: name each difference."""
+    expected = {(v.visit, iso(v.due_at)) for v in visits_due(replayed, protocol)}
+    if stored == expected:
+        return []
+    missing = ", ".join(f"{v} due {at}" for v, at in sorted(expected - stored))
+    extra = ", ".join(f"{v} due {at}" for v, at in sorted(stored - expected))
+    what = "; ".join(
+        part
+        for part in (missing and f"missing {missing}", extra and f"not in the log {extra}")
+        if part
+    )
+    return [Problem(case_id, replayed.version, f"follow-up worklist differs from the log: {what}")]
 
 
 def _fact_defaults() -> dict[str, Any]:
@@ -310,29 +339,47 @@ def _verify_range(
         )
         # The columns the check reads, not ORM objects: a tenth of the cost per case.
         cases = select(
-            CaseRow.id, CaseRow.state, CaseRow.version, CaseRow.head_hash, CaseRow.facts
+            CaseRow.id,
+            CaseRow.state,
+            CaseRow.version,
+            CaseRow.head_hash,
+            CaseRow.facts,
+            CaseRow.protocol_id,
         ).order_by(CaseRow.id)
+        due = select(DueVisitRow.case_id, DueVisitRow.visit, DueVisitRow.due_at)
         if case_id is not None:
             query = query.where(EntryRow.case_id == case_id)
             cases = cases.where(CaseRow.id == case_id)
+            due = due.where(DueVisitRow.case_id == case_id)
         if low is not None:
             query = query.where(EntryRow.case_id >= low)
             cases = cases.where(CaseRow.id >= low)
+            due = due.where(DueVisitRow.case_id >= low)
         if high is not None:
             query = query.where(EntryRow.case_id <= high)
             cases = cases.where(CaseRow.id <= high)
+            due = due.where(DueVisitRow.case_id <= high)
         rows_by_id = {row.id: row for row in uow.session.execute(cases)}
+        due_by_id: dict[int, set[tuple[str, str]]] = {}
+        for cid, visit, due_at in uow.session.execute(due):
+            due_by_id.setdefault(cid, set()).add((visit, due_at))
         seen: set[int] = set()
         for cid, rows in _grouped(_stream(uow.session.connection(), query)):
             seen.add(cid)
             chain_problems, entries, head = check_chain(cid, rows)
             problems += chain_problems
-            problems += check_case_row(rows_by_id.get(cid), cid, entries, head)
+            row = rows_by_id.get(cid)
+            worklist = None
+            if row is not None:
+                worklist = (uow.repo.protocol(row.protocol_id), due_by_id.pop(cid, set()))
+            problems += check_case_row(row, cid, entries, head, worklist)
             if progress:
                 progress(len(rows))
         for cid, row in rows_by_id.items():
             if cid not in seen and row.version > 0:
                 problems.append(Problem(cid, None, "case row has no entries in the log"))
+        for cid in sorted(set(due_by_id) - seen):
+            problems.append(Problem(cid, None, "follow-up worklist lists a case with no log"))
     return problems
 
 

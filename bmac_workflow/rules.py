@@ -5,10 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidData
 from .protocol import MODALITIES, Protocol
+from .timeutil import from_iso
+
+if TYPE_CHECKING:
+    from .record import CaseSnapshot
+
+# The state whose visits are scheduled (states.FOLLOW_UP; not imported: rules stay free of the
+# state machine's library, and a test keeps the two equal).
+FOLLOW_UP = "follow_up"
 
 MODALITY_NAMES = {"xray": "X-ray", "mri": "MRI", "arthroscopy": "arthroscopy"}
 REFER_FOR_ARTHROPLASTY = "refer for arthroplasty"
@@ -168,6 +176,14 @@ def pending_visits(injected_at: datetime, recorded: set[str], protocol: Protocol
         ),
         key=lambda v: v.due_at,
     )
+
+
+def visits_due(case: CaseSnapshot, protocol: Protocol) -> list[DueVisit]:
+    """The visits the `followup due` worklist holds for a case: those not yet recorded while it
+    is in follow-up, none once the knee went on to arthroplasty."""
+    if case.state != FOLLOW_UP or case.injected_at is None or case.arthroplasty:
+        return []
+    return pending_visits(from_iso(case.injected_at), set(case.visits), protocol)
 
 
 def days_overdue(due_on: date, today: date) -> int:

@@ -27,8 +27,12 @@ def parse_at(text: str) -> datetime:
 
 
 def iso(value: datetime) -> str:
-    """The canonical stored form: UTC, microseconds, `Z`."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The canonical stored form: UTC, microseconds, `Z` (`%Y-%m-%dT%H:%M:%S.%fZ`).
+
+    Written with isoformat, not strftime: the same text at a quarter of the cost, and a step
+    writes several times.
+    """
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_iso(text: str) -> datetime:

@@ -155,6 +155,7 @@ class Clinic:
                 "operator_events",
                 "protocols",
                 "checkpoints",
+                "due_visits",
             )
         }
 

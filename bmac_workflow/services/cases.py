@@ -225,17 +225,12 @@ def _clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> 
 def _commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
     entry_hash = uow.repo.append(entry)
     after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
-    uow.repo.save_case(after, case.version if case else 0, next_due_at(after, protocol))
+    uow.repo.save_case(after, case)
+    if states.FOLLOW_UP in (after.state, case.state if case else None):
+        # Only entering, staying in or leaving follow-up changes which visits are due.
+        uow.repo.set_due_visits(after.case_id, rules.visits_due(after, protocol))
     uow.commit()
     return Change(after, entry)
-
-
-def next_due_at(case: CaseSnapshot, protocol: Protocol) -> str | None:
-    """When the earliest unrecorded follow-up visit falls due, while the case is in follow-up."""
-    if case.state != states.FOLLOW_UP or case.injected_at is None:
-        return None
-    pending = rules.pending_visits(from_iso(case.injected_at), set(case.visits), protocol)
-    return iso(pending[0].due_at) if pending else None
 
 
 def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> Conflict:

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .. import states
+from .. import rules, states
 from ..errors import Conflict, InvalidData, NotPermitted
 from ..people import Operator
 from ..record import CaseSnapshot, Entry, effective_data, replay
 from ..store.unit_of_work import UnitOfWork
 from ..timeutil import iso
-from .cases import _clinical_time, _load, next_due_at, signature
+from .cases import _clinical_time, _load, signature
 from .correction_rules import changes_for, check_volume_chain, rederived_factor, refuse_path_change
 
 NO_DATA = {"cancel", "close", "correct"}
@@ -116,7 +116,9 @@ def correct(
         after = replay([*log, *added])
         assert after is not None
         after = replace(after, head_hash=head)
-        uow.repo.save_case(after, case.version, next_due_at(after, protocol))
+        uow.repo.save_case(after, case)
+        # A corrected injection time or visit name moves the worklist: always rewritten here.
+        uow.repo.set_due_visits(after.case_id, rules.visits_due(after, protocol))
         uow.commit()
     return Correction(after, added)
 

@@ -161,38 +161,27 @@ def due(within: timedelta, now: datetime, uow: UnitOfWork) -> list[dict[str, Any
     Dates are the clinic's local calendar days: a visit is listed when its due date is on or
     before the horizon's date, and is late by whole days once its due date has passed. A visit
     stays listed until it is recorded or the case is closed; a knee that went on to arthroplasty
-    has no more visits due.
+    has no more visits due (the worklist rows, `rules.visits_due`).
     """
     today = _local_day(now)
-    horizon_day = _local_day(now + within)
-    horizon = _start_of_local_day(horizon_day + timedelta(days=1), now)
-    rows = []
+    horizon = _start_of_local_day(_local_day(now + within) + timedelta(days=1), now)
     with uow:
-        protocols: dict[int, Protocol] = {}
-        for case, protocol_id in uow.repo.cases_due_by(iso(horizon)):
-            if case.arthroplasty or case.injected_at is None:
-                continue
-            if protocol_id not in protocols:
-                protocols[protocol_id] = uow.repo.protocol(protocol_id)
-            pending = rules.pending_visits(
-                from_iso(case.injected_at), set(case.visits), protocols[protocol_id]
-            )
-            for visit in pending:
-                due_day = _local_day(visit.due_at)
-                if due_day > horizon_day:
-                    break
-                rows.append(
-                    {
-                        "case_id": case.case_id,
-                        "patient_ref": case.patient_ref,
-                        "knee": case.knee,
-                        "visit": visit.visit,
-                        "due_date": due_day.isoformat(),
-                        "due_at": iso(visit.due_at),
-                        "days_overdue": rules.days_overdue(due_day, today),
-                    }
-                )
-    return sorted(rows, key=lambda r: (r["due_at"], r["case_id"]))
+        rows = uow.repo.visits_due_before(iso(horizon))
+    listed = []
+    for case_id, patient_ref, knee, visit, due_at in rows:
+        due_day = _local_day(from_iso(due_at))
+        listed.append(
+            {
+                "case_id": case_id,
+                "patient_ref": patient_ref,
+                "knee": knee,
+                "visit": visit,
+                "due_date": due_day.isoformat(),
+                "due_at": due_at,
+                "days_overdue": rules.days_overdue(due_day, today),
+            }
+        )
+    return listed
 
 
 def _local_day(value: datetime) -> date:

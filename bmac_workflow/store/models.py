@@ -3,7 +3,16 @@ which sorts correctly and reads the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -73,10 +82,24 @@ class CaseRow(Base):
     opened_at: Mapped[str] = mapped_column(Time)
     updated_at: Mapped[str] = mapped_column(Time)
     specimen_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    next_due_at: Mapped[str | None] = mapped_column(Time, index=True)
     facts: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_cases_state_id", "state", "id"),)
+
+
+class DueVisitRow(Base):
+    """A follow-up visit not yet recorded, with when it falls due: the `followup due` worklist.
+
+    Like the case row, a cache of the replay of the log (rewritten with the case's row, checked
+    by `audit verify`), kept as rows so that the worklist is one indexed range read.
+    """
+
+    __tablename__ = "due_visits"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    visit: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[str] = mapped_column(Time, index=True)
+
+    __table_args__ = (PrimaryKeyConstraint("case_id", "visit"),)
 
 
 class EntryRow(Base):

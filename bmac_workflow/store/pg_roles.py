@@ -3,8 +3,9 @@ exactly what they need, and no more.
 
 The log tables are append-only by trigger, but a table's owner (or a superuser) can disable
 triggers. So the workstations connect as an application role that owns nothing, may SELECT and
-INSERT, may UPDATE only the two tables that hold current state, and may never UPDATE, DELETE or
-TRUNCATE the log. The auditor role may only SELECT. Pure text: this module touches no database.
+INSERT, may UPDATE only the two tables that hold current state, may DELETE only the follow-up
+worklist's rows (rewritten with each case), and may never UPDATE, DELETE or TRUNCATE the log.
+The auditor role may only SELECT. Pure text: this module touches no database.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import re
 LOG_TABLES = ("entries", "operator_events", "checkpoints")
 # Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
 STATE_TABLES = ("cases", "operators")
+# Rows of current state that come and go: a case's visits not yet recorded.
+WORKLIST_TABLES = ("due_visits",)
 OTHER_TABLES = ("protocols",)
-APP_TABLES = LOG_TABLES + STATE_TABLES + OTHER_TABLES
+APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES + OTHER_TABLES
 # Read by every command to check the schema revision; written only by `bmac db upgrade`.
 VERSION_TABLE = "alembic_version"
 
@@ -73,6 +76,7 @@ def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]
         # The application: read everything, append to every table, change current state only.
         f"GRANT SELECT, INSERT ON {', '.join(table(t) for t in APP_TABLES)} TO {_q(app)}",
         f"GRANT UPDATE ON {', '.join(table(t) for t in STATE_TABLES)} TO {_q(app)}",
+        f"GRANT DELETE ON {', '.join(table(t) for t in WORKLIST_TABLES)} TO {_q(app)}",
         f"GRANT SELECT ON {table(VERSION_TABLE)} TO {_q(app)}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_q(sch)} TO {_q(app)}",
         # The auditor: reads, and its sessions are read-only by default as a second fence.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,8 +15,18 @@ from ..errors import Conflict, InvalidData
 from ..people import Operator
 from ..protocol import Protocol, parse
 from ..record import CaseSnapshot, Entry, digest
+from ..rules import DueVisit
+from ..timeutil import iso
 from .hotpath import Statement
-from .models import CaseRow, CheckpointRow, EntryRow, OperatorEventRow, OperatorRow, ProtocolRow
+from .models import (
+    CaseRow,
+    CheckpointRow,
+    DueVisitRow,
+    EntryRow,
+    OperatorEventRow,
+    OperatorRow,
+    ProtocolRow,
+)
 
 
 def facts_text(snapshot: CaseSnapshot) -> str:
@@ -38,35 +48,56 @@ _CASE_VERSION = Statement(select(CaseRow.version).where(CaseRow.id == bindparam(
 _PROTOCOL = Statement(select(ProtocolRow.content).where(ProtocolRow.id == bindparam("protocol_id")))
 _SPECIMEN = Statement(select(CaseRow.id).where(CaseRow.specimen_id == bindparam("specimen_id")))
 _APPEND = Statement(insert(EntryRow).inline(), ["case_id", "seq", "body", "hash"])
-_SAVE_FIELDS = ["state", "version", "head_hash", "updated_at", "specimen_id", "next_due_at"]
-_SAVE_CASE = Statement(
-    update(CaseRow).where(
-        CaseRow.id == bindparam("b_case_id"), CaseRow.version == bindparam("b_expected")
-    ),
-    [*_SAVE_FIELDS, "facts"],
-)
+_SAVE_FIELDS = ["state", "version", "head_hash", "updated_at", "facts"]
+
+
+def _save_statement(fields: list[str]) -> Statement:
+    return Statement(
+        update(CaseRow).where(
+            CaseRow.id == bindparam("b_case_id"), CaseRow.version == bindparam("b_expected")
+        ),
+        fields,
+    )
+
+
+_SAVE_CASE = _save_statement(_SAVE_FIELDS)
+# The specimen ID is written only when it changes: naming it in the UPDATE makes SQLite rewrite
+# its unique index's page too, a fifth more WAL to fsync at every step (benchmarks/run.py).
+_SAVE_CASE_AND_SPECIMEN = _save_statement([*_SAVE_FIELDS, "specimen_id"])
+_CLEAR_DUE = Statement(delete(DueVisitRow).where(DueVisitRow.case_id == bindparam("case_id")))
+_ADD_DUE = Statement(insert(DueVisitRow), ["case_id", "visit", "due_at"])
 # `followup due` reads thousands of rows at a big clinic: no per-row SQLAlchemy work either.
 _DUE = Statement(
-    select(CaseRow.facts, CaseRow.protocol_id)
-    .where(CaseRow.next_due_at <= bindparam("horizon"))
-    .order_by(CaseRow.next_due_at)
+    select(
+        DueVisitRow.case_id,
+        CaseRow.patient_ref,
+        CaseRow.knee,
+        DueVisitRow.visit,
+        DueVisitRow.due_at,
+    )
+    .join(CaseRow, CaseRow.id == DueVisitRow.case_id)
+    .where(DueVisitRow.due_at < bindparam("horizon"))
+    .order_by(DueVisitRow.due_at, DueVisitRow.case_id)
 )
 # Protocol rows never change (a new content is a new row), so a connection may keep them.
 _PROTOCOLS = "bmac_protocols"
 
 
 class Repository:
-    """Reads and writes cases, entries, operators and protocols inside one session."""
+    """Reads and writes cases, entries, operators and protocols inside one unit of work."""
 
-    def __init__(self, session: Session, connection: Connection | None = None) -> None:
-        self.session = session
+    def __init__(self, connection: Connection, session: Callable[[], Session]) -> None:
         self._connection = connection
+        self._session = session
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's session (made on first use) for the statements that need one."""
+        return self._session()
 
     def _conn(self) -> Connection:
         """The connection the unit of work's transaction runs on, in that transaction."""
         conn = self._connection
-        if conn is None:
-            return self.session.connection()
         if not conn.in_transaction():
             conn.begin()  # BEGIN IMMEDIATE on SQLite for a writing unit of work
         return conn
@@ -147,22 +178,22 @@ class Repository:
         row = _CASE_VERSION.run(self._conn(), {"case_id": case_id}).fetchone()
         return None if row is None else int(row[0])
 
-    def save_case(
-        self, snapshot: CaseSnapshot, expected_version: int, next_due_at: str | None
-    ) -> None:
-        """Write the case's new state, only if nobody changed it since `expected_version`."""
+    def save_case(self, snapshot: CaseSnapshot, before: CaseSnapshot | None) -> None:
+        """Write the case's new state, only if nobody changed it since `before` (None: the
+        case's first entry)."""
+        specimen_changed = before is None or before.specimen_id != snapshot.specimen_id
+        statement = _SAVE_CASE_AND_SPECIMEN if specimen_changed else _SAVE_CASE
         try:
-            result = _SAVE_CASE.run(
+            result = statement.run(
                 self._conn(),
                 {
                     "b_case_id": snapshot.case_id,
-                    "b_expected": expected_version,
+                    "b_expected": before.version if before else 0,
                     "state": snapshot.state,
                     "version": snapshot.version,
                     "head_hash": snapshot.head_hash,
                     "updated_at": snapshot.updated_at,
                     "specimen_id": snapshot.specimen_id,
-                    "next_due_at": next_due_at,
                     "facts": facts_text(snapshot),
                 },
             )
@@ -195,10 +226,18 @@ class Repository:
         cases = [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
         return cases, int(self.session.execute(count).scalar_one())
 
-    def cases_due_by(self, horizon: str) -> list[tuple[CaseSnapshot, int]]:
-        """Cases in follow-up whose earliest unrecorded visit is due by `horizon`."""
-        rows = _DUE.run(self._conn(), {"horizon": horizon}).fetchall()
-        return [(CaseSnapshot.from_facts(json.loads(facts)), int(pid)) for facts, pid in rows]
+    def set_due_visits(self, case_id: int, visits: list[DueVisit]) -> None:
+        """Replace the case's rows of the `followup due` worklist with `visits`."""
+        conn = self._conn()
+        _CLEAR_DUE.run(conn, {"case_id": case_id})
+        for visit in visits:
+            row = {"case_id": case_id, "visit": visit.visit, "due_at": iso(visit.due_at)}
+            _ADD_DUE.run(conn, row)
+
+    def visits_due_before(self, horizon: str) -> list[tuple[int, str, str, str, str]]:
+        """(case id, patient ref, knee, visit, due at) of every visit due before `horizon`,
+        earliest first."""
+        return list(_DUE.run(self._conn(), {"horizon": horizon}).fetchall())
 
     def case_rows(self) -> Iterator[Any]:
         """Every case row as stored (for the audit)."""

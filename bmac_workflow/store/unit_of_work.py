@@ -19,25 +19,37 @@ class UnitOfWork:
 
     The transaction belongs to the connection, not to the session: the step-commit path runs
     its statements on the connection alone, and SQLAlchemy's session bookkeeping (a quarter of
-    a step's cost, benchmarks/run.py) is paid only by the use cases that use the session. The
-    session joins the same transaction, so both see and commit the same work.
+    a step's cost, benchmarks/run.py) is paid only by the use cases that use the session: it is
+    made on first use. The session joins the same transaction, so both see and commit the same
+    work.
     """
 
     def __init__(self, engine: Engine, write: bool = False) -> None:
         self.engine = engine
         self.write = write
+        self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
         bind = writer(self.engine) if self.write else self.engine
         self.connection = bind.connect()
-        self.session = Session(
-            self.connection,
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="control_fully",
-        )
-        self.repo = Repository(self.session, self.connection)
+        self._session = None
+        self.repo = Repository(self.connection, self._get_session)
         return self
+
+    @property
+    def session(self) -> Session:
+        """The ORM session on this unit of work's connection and transaction."""
+        return self._get_session()
+
+    def _get_session(self) -> Session:
+        if self._session is None:
+            self._session = Session(
+                self.connection,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="control_fully",
+            )
+        return self._session
 
     def __exit__(
         self,
@@ -46,7 +58,9 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self.session.close()
+            if self._session is not None:
+                self._session.close()
+                self._session = None
             if self.connection.in_transaction():
                 self.connection.rollback()
         finally:
@@ -65,8 +79,8 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
-        if self.session.in_transaction():
-            self.session.commit()
+        if self._session is not None and self._session.in_transaction():
+            self._session.commit()
         if self.connection.in_transaction():
             self.connection.commit()
 

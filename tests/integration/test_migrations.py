@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 from bmac_workflow.store import migrate
 from bmac_workflow.store.engine import make_engine
 from bmac_workflow.store.models import Base
-from tests.conftest import Bmac
+from tests.conftest import Bmac, Clinic, advance_to
 
 
 def test_the_head_constant_is_alembics_head() -> None:
@@ -70,6 +70,40 @@ def test_a_foreign_database_is_refused_not_migrated(db_url: str) -> None:
 def test_db_upgrade_and_current_report_the_revision(db_url: str) -> None:
     bmac = Bmac(db_url)
     first = bmac("db", "upgrade")
-    assert first.exit_code == 0 and "to revision 0001" in first.stdout
+    assert first.exit_code == 0 and f"to revision {migrate.HEAD}" in first.stdout
     assert "already at revision" in bmac("db", "upgrade").stdout
     assert bmac("db", "current").stdout.startswith(f"{migrate.HEAD} (head)")
+
+
+def test_0002_moves_the_follow_up_worklist_into_rows_and_back(clinic: Clinic, bmac: Bmac) -> None:
+    """Down to 0001 the worklist is each case's earliest visit; up again, the same rows."""
+    from alembic import command
+
+    injected = [clinic.open(patient=f"P-{n:04d}") for n in range(3)]
+    for case_id in injected:
+        advance_to(clinic, case_id, "follow_up")
+    clinic.fire(injected[1], "record_follow_up", {"visit": "1w", "vas": 3})
+    waiting = clinic.open(patient="P-0009")
+    advance_to(clinic, waiting, "filtering")
+
+    def worklist() -> list[tuple[int, str, str]]:
+        with clinic.engine.connect() as conn:
+            rows = conn.execute(text("SELECT case_id, visit, due_at FROM due_visits ORDER BY 1, 3"))
+            return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    before = worklist()
+    assert [c for c, _, _ in before] == [injected[0]] * 6 + [injected[1]] * 5 + [injected[2]] * 6
+    with clinic.engine.begin() as conn:
+        command.downgrade(migrate._config(conn), "0001")
+    with clinic.engine.connect() as conn:
+        earliest = dict(conn.execute(text("SELECT id, next_due_at FROM cases")).all())
+    assert earliest == {
+        injected[0]: before[0][2],
+        injected[1]: before[6][2],
+        injected[2]: before[11][2],
+        waiting: None,
+    }
+    migrate.upgrade(clinic.engine)
+    assert worklist() == before
+    verified = bmac("audit", "verify")
+    assert verified.exit_code == 0, verified.stdout

@@ -45,6 +45,11 @@ def as_role(url: str, role: str) -> str:
     return f"{head}options={options}{quote(' ')}-crole%3D{role}"
 
 
+def schema_of(url: str) -> str:
+    """The test's own schema, from its URL's search_path option."""
+    return url.rpartition("search_path%3D")[2].split("&")[0].split("%20")[0]
+
+
 def refused(engine: Engine, sql: str) -> str:
     """Run `sql` and return the SQLSTATE of the refusal (fails the test if it is allowed)."""
     with engine.connect() as conn:
@@ -67,6 +72,9 @@ def test_the_app_role_works_the_workflow_but_can_never_rewrite_the_log(
     app, auditor = roles
     case_id = clinic.open()
     advance_to(clinic, case_id, "filtering")
+    followed = clinic.open(patient="P-0002")
+    advance_to(clinic, followed, "follow_up")
+    logged = clinic.count("entries")
 
     granted = bmac("db", "grant", "--app-role", app, "--auditor-role", auditor)
     assert granted.exit_code == 0, granted.stderr
@@ -86,6 +94,10 @@ def test_the_app_role_works_the_workflow_but_can_never_rewrite_the_log(
         who="nurse",
     )
     assert filtered.exit_code == 0, filtered.stderr
+    # A visit recorded rewrites the case's worklist rows: DELETE there is the app's to do.
+    visit = as_app("followup", "record", str(followed), "--visit", "1w", "--vas", "4", who="nurse")
+    assert visit.exit_code == 0, visit.stderr
+    assert clinic.count("due_visits") == 5
 
     engine = create_engine(as_role(clinic.url, app))
     try:
@@ -96,12 +108,14 @@ def test_the_app_role_works_the_workflow_but_can_never_rewrite_the_log(
         # Only a table's owner may switch its append-only triggers off.
         assert refused(engine, "ALTER TABLE entries DISABLE TRIGGER ALL") == "42501"
         assert refused(engine, "DELETE FROM cases") == "42501"
+        assert refused(engine, "TRUNCATE due_visits") == "42501"
+        assert refused(engine, "UPDATE due_visits SET visit = visit") == "42501"
         assert refused(engine, "DROP TABLE entries") == "42501"
         assert refused(engine, "UPDATE alembic_version SET version_num = 'x'") == "42501"
     finally:
         engine.dispose()
     assert bmac("audit", "verify").exit_code == 0
-    assert clinic.count("entries") == 3 + 1 + 1  # open, assess, collect; the new case; filtering
+    assert clinic.count("entries") == logged + 3  # the new case, filtering, the visit
 
 
 @ON_POSTGRESQL
@@ -166,9 +180,10 @@ def test_db_grant_print_shows_the_sql_and_changes_nothing(
     assert printed.exit_code == 0
     grants = [line for line in printed.stdout.splitlines() if line.startswith("GRANT")]
     assert any(line.startswith("GRANT UPDATE ON") and '."cases"' in line for line in grants)
-    assert not any(
-        word in line for line in grants for word in ("DELETE", "TRUNCATE", "ALL PRIVILEGES")
-    )
+    assert not any(word in line for line in grants for word in ("TRUNCATE", "ALL PRIVILEGES"))
+    # DELETE only on the follow-up worklist, whose rows come and go with each case.
+    deletes = [line for line in grants if "DELETE" in line]
+    assert deletes == [f'GRANT DELETE ON "{schema_of(clinic.url)}"."due_visits" TO "{app}";']
     assert not any("UPDATE" in line and '."entries"' in line for line in grants)
     with clinic.engine.connect() as conn:
         found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": app})

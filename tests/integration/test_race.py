@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -162,7 +163,7 @@ def test_a_case_row_written_from_a_stale_version_is_refused(clinic: Clinic) -> N
         found = uow.repo.get_case(case_id)
         assert found is not None
         with pytest.raises(Conflict, match=f"case {case_id} changed under you"):
-            uow.repo.save_case(found[0], 1, None)
+            uow.repo.save_case(found[0], replace(found[0], version=1))
     assert clinic.count("entries") == 2
 
 

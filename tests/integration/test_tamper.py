@@ -16,7 +16,9 @@ from sqlalchemy import text
 
 from bmac_workflow.audit import verify
 from bmac_workflow.record import Entry, digest, replay
+from bmac_workflow.rules import visits_due
 from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.timeutil import iso
 from tests.conftest import Bmac, Clinic, advance_to
 
 
@@ -61,7 +63,8 @@ def rewrite(clinic: Clinic, case_id: int, seq: int, body: str, rehash: bool) -> 
 
 
 def resave_row(clinic: Clinic, case_id: int) -> None:
-    """Make the case row agree with whatever the log now says (a careful forger)."""
+    """Make the case row and its worklist agree with whatever the log now says (a careful
+    forger)."""
     with clinic.engine.connect() as conn:
         bodies = (
             conn.execute(
@@ -81,6 +84,15 @@ def resave_row(clinic: Clinic, case_id: int) -> None:
         f=json.dumps(snapshot.facts(), sort_keys=True),
         c=case_id,
     )
+    sql(clinic, "DELETE FROM due_visits WHERE case_id = :c", c=case_id)
+    for visit in visits_due(snapshot, clinic.protocol):
+        sql(
+            clinic,
+            "INSERT INTO due_visits (case_id, visit, due_at) VALUES (:c, :v, :d)",
+            c=case_id,
+            v=visit.visit,
+            d=iso(visit.due_at),
+        )
 
 
 def altered(bmac: Bmac, *args: str) -> list[str]:
@@ -144,6 +156,28 @@ def test_a_changed_case_state_is_found(record: Clinic, bmac: Bmac) -> None:
     sql(record, "UPDATE cases SET state = 'closed' WHERE id = 2")
     lines = altered(bmac)
     assert any(line.startswith("case 2, seq 8, case row state 'closed' differs") for line in lines)
+
+
+def test_a_visit_removed_from_the_follow_up_worklist_is_found(record: Clinic, bmac: Bmac) -> None:
+    # Not the log, but what the clinic calls patients back from: a quiet deletion hides a visit.
+    sql(record, "DELETE FROM due_visits WHERE case_id = 2 AND visit = '3m'")
+    lines = altered(bmac)
+    assert len(lines) == 1
+    assert lines[0].startswith("case 2, seq 8, follow-up worklist differs from the log: missing 3m")
+    assert bmac("followup", "due", "--within", "365d", "--json").stdout.count('"3m"') == 1
+
+
+def test_a_visit_moved_or_added_in_the_worklist_is_found(record: Clinic, bmac: Bmac) -> None:
+    sql(record, "UPDATE due_visits SET due_at = '2099-01-01T00:00:00.000000Z' WHERE case_id = 1")
+    sql(
+        record,
+        "INSERT INTO due_visits (case_id, visit, due_at) "
+        "VALUES (2, 'adhoc', '2026-01-01T00:00:00.000000Z')",
+    )
+    lines = altered(bmac)
+    assert [line.split(",")[0] for line in lines] == ["case 1", "case 2"]
+    assert "1w due 2099-01-01T00:00:00.000000Z" in lines[0].split("; not in the log ")[1]
+    assert lines[1].endswith("not in the log adhoc due 2026-01-01T00:00:00.000000Z")
 
 
 def test_a_deleted_last_entry_is_caught_against_a_checkpoint(record: Clinic, bmac: Bmac) -> None:

@@ -152,3 +152,9 @@ def test_follow_up_ends_with_the_final_visit_or_an_arthroplasty() -> None:
     assert not rules.follow_up_complete({"1w", "1m", "3m", "6m", "12m"}, False, PROTOCOL)
     assert rules.follow_up_complete({"24m"}, False, PROTOCOL)
     assert rules.follow_up_complete({"1w"}, True, PROTOCOL)
+
+
+def test_the_worklist_rule_names_the_machines_follow_up_state() -> None:
+    from bmac_workflow import states
+
+    assert rules.FOLLOW_UP == states.FOLLOW_UP
