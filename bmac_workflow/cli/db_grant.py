@@ -59,7 +59,7 @@ def grant(app: App, app_role: str, auditor_role: str, schema: str | None, print_
             conn.exec_driver_sql(statement)
     click.echo(
         f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on cases and operators "
-        "only; no UPDATE, DELETE or TRUNCATE on the log"
+        "only, DELETE on the follow-up worklist only; no UPDATE, DELETE or TRUNCATE on the log"
     )
     click.echo(f"{auditor_role}: SELECT only (schema {schema})")
 
