@@ -47,6 +47,10 @@ from bmac_workflow.store.repository import facts_text
 from bmac_workflow.store.unit_of_work import UnitOfWork
 from bmac_workflow.timeutil import iso, utcnow
 
+# The rows one case contributes: (case, seq, body, hash) and (case, visit, due at, patient, knee).
+EntryRowValues = tuple[int, int, str, str]
+DueRowValues = tuple[int, str, str, str, str]
+
 PIN = "2468"
 NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True, "")
 NURSE2 = Operator("nurse2.bench", "Second Nurse", "nurse", True, "")
@@ -260,7 +264,7 @@ def build_case(
     templates: dict[str, Template],
     protocol: Protocol,
     protocol_id: int,
-) -> tuple[tuple[Any, ...], list[tuple[int, int, str, str]], list[tuple[int, str, str]]]:
+) -> tuple[tuple[Any, ...], list[EntryRowValues], list[DueRowValues]]:
     """The case row and entry rows of one planned case, chained and folded like the services."""
     rng = random.Random(case_id)
     knee = "left" if rng.random() < 0.5 else "right"
@@ -320,7 +324,10 @@ def build_case(
         snapshot.specimen_id,
         facts_text(snapshot),
     )
-    due = [(case_id, v.visit, iso(v.due_at)) for v in visits_due(snapshot, protocol)]
+    due = [
+        (case_id, v.visit, iso(v.due_at), snapshot.patient_ref, snapshot.knee)
+        for v in visits_due(snapshot, protocol)
+    ]
     return case_row, rows, due
 
 
@@ -411,7 +418,9 @@ def build(
                 case_rows,
             )
             db.executemany(
-                "INSERT INTO due_visits (case_id, visit, due_at) VALUES (?, ?, ?)", due_rows
+                "INSERT INTO due_visits (case_id, visit, due_at, patient_ref, knee) "
+                "VALUES (?, ?, ?, ?, ?)",
+                due_rows,
             )
             db.executemany(
                 "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", entry_rows
@@ -433,12 +442,12 @@ _JOB: dict[str, Any] = {}
 
 def _build_chunk(
     job_part: tuple[range, list[int]],
-) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]], list[tuple[int, str, str]]]:
+) -> tuple[list[tuple[Any, ...]], list[EntryRowValues], list[DueRowValues]]:
     job = _JOB
     chunk, extra = job_part
     case_rows: list[tuple[Any, ...]] = []
-    entry_rows: list[tuple[int, int, str, str]] = []
-    due_rows: list[tuple[int, str, str]] = []
+    entry_rows: list[EntryRowValues] = []
+    due_rows: list[DueRowValues] = []
     for case_id, adhoc in zip(chunk, extra, strict=True):
         events = plan(
             case_id,

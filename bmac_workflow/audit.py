@@ -74,11 +74,11 @@ def check_case_row(
     case_id: int,
     entries: list[Entry],
     head: str,
-    worklist: tuple[Protocol, set[tuple[str, str]]] | None = None,
+    worklist: tuple[Protocol, set[WorklistRow]] | None = None,
 ) -> list[Problem]:
     """Compare a case row (anything with its `state`, `version`, `head_hash` and `facts`) with
-    the replay of its log; with `worklist` (the case's protocol and its stored (visit, due at)
-    rows), also the follow-up visits `followup due` lists for it."""
+    the replay of its log; with `worklist` (the case's protocol and its stored worklist rows),
+    also the follow-up visits `followup due` lists for it."""
     if row is None:
         return [Problem(case_id, None, "entries exist for a case row that is missing")]
     if not entries:
@@ -114,15 +114,29 @@ def check_case_row(
     return problems
 
 
+# A worklist row as the audit compares it: (visit, due at, patient ref, knee).
+WorklistRow = tuple[str, str, str, str]
+
+
 def _check_worklist(
-    case_id: int, replayed: CaseSnapshot, protocol: Protocol, stored: set[tuple[str, str]]
+    case_id: int, replayed: CaseSnapshot, protocol: Protocol, stored: set[WorklistRow]
 ) -> list[Problem]:
     """A visit missing from the worklist is a patient nobody calls back: name each difference."""
-    expected = {(v.visit, iso(v.due_at)) for v in visits_due(replayed, protocol)}
+    expected = {
+        (v.visit, iso(v.due_at), replayed.patient_ref, replayed.knee)
+        for v in visits_due(replayed, protocol)
+    }
     if stored == expected:
         return []
-    missing = ", ".join(f"{v} due {at}" for v, at in sorted(expected - stored))
-    extra = ", ".join(f"{v} due {at}" for v, at in sorted(stored - expected))
+
+    def shown(rows: set[WorklistRow]) -> str:
+        own = (replayed.patient_ref, replayed.knee)
+        return ", ".join(
+            f"{visit} due {at}" + ("" if (patient, knee) == own else f" for {patient} {knee}")
+            for visit, at, patient, knee in sorted(rows)
+        )
+
+    missing, extra = shown(expected - stored), shown(stored - expected)
     what = "; ".join(
         part
         for part in (missing and f"missing {missing}", extra and f"not in the log {extra}")
@@ -346,7 +360,13 @@ def _verify_range(
             CaseRow.facts,
             CaseRow.protocol_id,
         ).order_by(CaseRow.id)
-        due = select(DueVisitRow.case_id, DueVisitRow.visit, DueVisitRow.due_at)
+        due = select(
+            DueVisitRow.case_id,
+            DueVisitRow.visit,
+            DueVisitRow.due_at,
+            DueVisitRow.patient_ref,
+            DueVisitRow.knee,
+        )
         if case_id is not None:
             query = query.where(EntryRow.case_id == case_id)
             cases = cases.where(CaseRow.id == case_id)
@@ -360,9 +380,9 @@ def _verify_range(
             cases = cases.where(CaseRow.id <= high)
             due = due.where(DueVisitRow.case_id <= high)
         rows_by_id = {row.id: row for row in uow.session.execute(cases)}
-        due_by_id: dict[int, set[tuple[str, str]]] = {}
-        for cid, visit, due_at in uow.session.execute(due):
-            due_by_id.setdefault(cid, set()).add((visit, due_at))
+        due_by_id: dict[int, set[WorklistRow]] = {}
+        for cid, *rest in uow.session.execute(due):
+            due_by_id.setdefault(cid, set()).add(tuple(rest))  # type: ignore[arg-type]
         seen: set[int] = set()
         for cid, rows in _grouped(_stream(uow.session.connection(), query)):
             seen.add(cid)

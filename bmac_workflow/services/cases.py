@@ -228,7 +228,7 @@ def _commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: 
     uow.repo.save_case(after, case)
     if states.FOLLOW_UP in (after.state, case.state if case else None):
         # Only entering, staying in or leaving follow-up changes which visits are due.
-        uow.repo.set_due_visits(after.case_id, rules.visits_due(after, protocol))
+        uow.repo.set_due_visits(after, rules.visits_due(after, protocol))
     uow.commit()
     return Change(after, entry)
 

@@ -118,7 +118,7 @@ def correct(
         after = replace(after, head_hash=head)
         uow.repo.save_case(after, case)
         # A corrected injection time or visit name moves the worklist: always rewritten here.
-        uow.repo.set_due_visits(after.case_id, rules.visits_due(after, protocol))
+        uow.repo.set_due_visits(after, rules.visits_due(after, protocol))
         uow.commit()
     return Correction(after, added)
 

@@ -91,15 +91,21 @@ class DueVisitRow(Base):
     """A follow-up visit not yet recorded, with when it falls due: the `followup due` worklist.
 
     Like the case row, a cache of the replay of the log (rewritten with the case's row, checked
-    by `audit verify`), kept as rows so that the worklist is one indexed range read.
+    by `audit verify`). It carries the patient and knee so that the worklist is one range read
+    of one covering index, in the order it is listed, touching no case row.
     """
 
     __tablename__ = "due_visits"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     visit: Mapped[str] = mapped_column(String(32))
-    due_at: Mapped[str] = mapped_column(Time, index=True)
+    due_at: Mapped[str] = mapped_column(Time)
+    patient_ref: Mapped[str] = mapped_column(String(64))
+    knee: Mapped[str] = mapped_column(String(8))
 
-    __table_args__ = (PrimaryKeyConstraint("case_id", "visit"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("case_id", "visit"),
+        Index("ix_due_visits_worklist", "due_at", "case_id", "visit", "patient_ref", "knee"),
+    )
 
 
 class EntryRow(Base):

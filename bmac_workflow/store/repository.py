@@ -34,6 +34,17 @@ def facts_text(snapshot: CaseSnapshot) -> str:
     return json.dumps(snapshot.facts(), sort_keys=True)
 
 
+def due_visit_row(case: CaseSnapshot, visit: DueVisit) -> dict[str, Any]:
+    """The worklist row of one visit of a case."""
+    return {
+        "case_id": case.case_id,
+        "visit": visit.visit,
+        "due_at": iso(visit.due_at),
+        "patient_ref": case.patient_ref,
+        "knee": case.knee,
+    }
+
+
 @lru_cache(maxsize=32)
 def _parse_protocol(content: str) -> Protocol:
     return parse(content)
@@ -65,17 +76,16 @@ _SAVE_CASE = _save_statement(_SAVE_FIELDS)
 # its unique index's page too, a fifth more WAL to fsync at every step (benchmarks/run.py).
 _SAVE_CASE_AND_SPECIMEN = _save_statement([*_SAVE_FIELDS, "specimen_id"])
 _CLEAR_DUE = Statement(delete(DueVisitRow).where(DueVisitRow.case_id == bindparam("case_id")))
-_ADD_DUE = Statement(insert(DueVisitRow), ["case_id", "visit", "due_at"])
+_ADD_DUE = Statement(insert(DueVisitRow), ["case_id", "visit", "due_at", "patient_ref", "knee"])
 # `followup due` reads thousands of rows at a big clinic: no per-row SQLAlchemy work either.
 _DUE = Statement(
     select(
         DueVisitRow.case_id,
-        CaseRow.patient_ref,
-        CaseRow.knee,
+        DueVisitRow.patient_ref,
+        DueVisitRow.knee,
         DueVisitRow.visit,
         DueVisitRow.due_at,
     )
-    .join(CaseRow, CaseRow.id == DueVisitRow.case_id)
     .where(DueVisitRow.due_at < bindparam("horizon"))
     .order_by(DueVisitRow.due_at, DueVisitRow.case_id)
 )
@@ -226,13 +236,12 @@ class Repository:
         cases = [(CaseSnapshot.from_facts(json.loads(r.facts)), int(r.protocol_id)) for r in rows]
         return cases, int(self.session.execute(count).scalar_one())
 
-    def set_due_visits(self, case_id: int, visits: list[DueVisit]) -> None:
+    def set_due_visits(self, case: CaseSnapshot, visits: list[DueVisit]) -> None:
         """Replace the case's rows of the `followup due` worklist with `visits`."""
         conn = self._conn()
-        _CLEAR_DUE.run(conn, {"case_id": case_id})
+        _CLEAR_DUE.run(conn, {"case_id": case.case_id})
         for visit in visits:
-            row = {"case_id": case_id, "visit": visit.visit, "due_at": iso(visit.due_at)}
-            _ADD_DUE.run(conn, row)
+            _ADD_DUE.run(conn, due_visit_row(case, visit))
 
     def visits_due_before(self, horizon: str) -> list[tuple[int, str, str, str, str]]:
         """(case id, patient ref, knee, visit, due at) of every visit due before `horizon`,

@@ -17,8 +17,8 @@ from sqlalchemy import text
 from bmac_workflow.audit import verify
 from bmac_workflow.record import Entry, digest, replay
 from bmac_workflow.rules import visits_due
+from bmac_workflow.store.repository import due_visit_row
 from bmac_workflow.store.unit_of_work import UnitOfWork
-from bmac_workflow.timeutil import iso
 from tests.conftest import Bmac, Clinic, advance_to
 
 
@@ -88,10 +88,9 @@ def resave_row(clinic: Clinic, case_id: int) -> None:
     for visit in visits_due(snapshot, clinic.protocol):
         sql(
             clinic,
-            "INSERT INTO due_visits (case_id, visit, due_at) VALUES (:c, :v, :d)",
-            c=case_id,
-            v=visit.visit,
-            d=iso(visit.due_at),
+            "INSERT INTO due_visits (case_id, visit, due_at, patient_ref, knee) "
+            "VALUES (:case_id, :visit, :due_at, :patient_ref, :knee)",
+            **due_visit_row(snapshot, visit),
         )
 
 
@@ -171,13 +170,17 @@ def test_a_visit_moved_or_added_in_the_worklist_is_found(record: Clinic, bmac: B
     sql(record, "UPDATE due_visits SET due_at = '2099-01-01T00:00:00.000000Z' WHERE case_id = 1")
     sql(
         record,
-        "INSERT INTO due_visits (case_id, visit, due_at) "
-        "VALUES (2, 'adhoc', '2026-01-01T00:00:00.000000Z')",
+        "INSERT INTO due_visits (case_id, visit, due_at, patient_ref, knee) "
+        "VALUES (2, 'adhoc', '2026-01-01T00:00:00.000000Z', 'P-0002', 'left')",
     )
+    sql(record, "UPDATE due_visits SET patient_ref = 'P-0001' WHERE case_id = 2 AND visit = '6m'")
     lines = altered(bmac)
     assert [line.split(",")[0] for line in lines] == ["case 1", "case 2"]
     assert "1w due 2099-01-01T00:00:00.000000Z" in lines[0].split("; not in the log ")[1]
-    assert lines[1].endswith("not in the log adhoc due 2026-01-01T00:00:00.000000Z")
+    wrong_patient = lines[1].split("; not in the log ")[1]
+    assert wrong_patient.startswith("6m due ") and wrong_patient.endswith(
+        " for P-0001 left, adhoc due 2026-01-01T00:00:00.000000Z"
+    )
 
 
 def test_a_deleted_last_entry_is_caught_against_a_checkpoint(record: Clinic, bmac: Bmac) -> None:
