@@ -3,6 +3,10 @@
 Pure: imports only the standard library and `transitions`. The services compute the facts a
 guard needs (a `Request`), fire the trigger here, and write the result themselves; nothing in
 this module touches the database, because transitions cannot roll back a failed callback.
+
+The Machine is built from the table on its first firing (`machine()`), with `transitions`
+imported then: the reading commands (`case status`, `case list`) only ask which triggers the
+table declares from a state, and start without either (benchmarks/run.py, start_case_status).
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-
-from transitions import EventData, Machine
+from typing import TYPE_CHECKING
 
 from .errors import BmacError, InvalidData, NotAllowed, NotPermitted
+
+if TYPE_CHECKING:
+    from transitions import EventData, Machine
 
 IMAGING_ASSESSMENT = "imaging_assessment"
 MARROW_COLLECTION = "marrow_collection"
@@ -327,14 +333,26 @@ class _Token:
     state: str
 
 
-MACHINE = Machine(
-    model=None,
-    states=STATES,
-    transitions=TRANSITIONS,
-    initial=INITIAL,
-    auto_transitions=False,
-    send_event=True,
-)
+@cache
+def machine() -> Machine:
+    """The one Machine of the table above, made on first use."""
+    from transitions import Machine
+
+    return Machine(
+        model=None,
+        states=STATES,
+        transitions=TRANSITIONS,
+        initial=INITIAL,
+        auto_transitions=False,
+        send_event=True,
+    )
+
+
+def _sources(row: dict[str, object]) -> list[str]:
+    """The states a row of the table leaves from (one name or a list, as transitions takes)."""
+    source = row["source"]
+    names = source if isinstance(source, list) else [source]
+    return [str(name) for name in names]
 
 
 def triggers_from(state: str) -> list[str]:
@@ -344,9 +362,11 @@ def triggers_from(state: str) -> list[str]:
 
 @cache
 def _triggers_from(state: str) -> tuple[str, ...]:
-    # The table is fixed at import and get_transitions scans it: every step asked this twice,
-    # a tenth of a step's cost (benchmarks/run.py). Look each state up once.
-    return tuple(t for t in TRIGGERS if MACHINE.get_transitions(trigger=t, source=state))
+    # Read from the table the machine is built from (a test checks both agree), so that a
+    # status needs no machine; once per state: every step asks this twice, and scanning each
+    # time was a tenth of a step's cost (benchmarks/run.py).
+    declared = {str(row["trigger"]) for row in TRANSITIONS if state in _sources(row)}
+    return tuple(t for t in TRIGGERS if t in declared)
 
 
 def next_step(state: str) -> str | None:
@@ -379,13 +399,13 @@ def advance(state: str, trigger: str, request: Request) -> str:
     # Fired on the machine's event without attaching the token: add_model binds a method per
     # state and trigger on it, which cost 85% of this function (benchmarks/run.py), and the
     # guards need none of them. The conditions run exactly as with an attached model.
-    if MACHINE.events[trigger].trigger(token, request=request):
+    if machine().events[trigger].trigger(token, request=request):
         return token.state
     raise _first_refusal(state, trigger, request)
 
 
 def _first_refusal(state: str, trigger: str, request: Request) -> BmacError:
-    for transition in MACHINE.get_transitions(trigger=trigger, source=state):
+    for transition in machine().get_transitions(trigger=trigger, source=state):
         for condition in transition.conditions:
             guard = condition.func
             if isinstance(guard, Guard) and guard.holds(request) != condition.target:

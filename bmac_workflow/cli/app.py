@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from ..people import Operator
     from ..protocol import Protocol
+    from ..store.lookup import CaseLookup
     from ..store.unit_of_work import UnitOfWork
 
 
@@ -52,6 +53,12 @@ class App:
         from ..store.unit_of_work import UnitOfWork
 
         return UnitOfWork(self.engine(), write=write)
+
+    def lookup(self) -> CaseLookup:
+        """A read of one case on the database that needs no ORM (`case status`)."""
+        from ..store.lookup import CaseLookup
+
+        return CaseLookup(self.engine())
 
     def now(self) -> datetime:
         """The current time (UTC)."""

@@ -148,7 +148,7 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.queries import status as run
 
-    result = run(case_id, app.now(), app.uow())
+    result = run(case_id, app.now(), app.lookup())
     if as_json:
         emit_json(result)
         return

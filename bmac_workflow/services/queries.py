@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import rules, states
 from ..errors import NotFound
 from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry
-from ..store.unit_of_work import UnitOfWork
 from ..timeutil import from_iso, iso
+
+if TYPE_CHECKING:
+    # Types only: `case status` reads through the lookup, without the ORM the unit of work
+    # brings (store/lookup.py).
+    from ..store.lookup import CaseLookup
+    from ..store.unit_of_work import UnitOfWork
 
 WAITING_FOR_INJECTION = {
     states.FILTERING,
@@ -72,14 +77,14 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
     return status
 
 
-def status(case_id: int, now: datetime, uow: UnitOfWork) -> dict[str, Any]:
+def status(case_id: int, now: datetime, lookup: CaseLookup) -> dict[str, Any]:
     """The status object of one case."""
-    with uow:
-        found = uow.repo.get_case(case_id)
+    with lookup:
+        found = lookup.case(case_id)
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         case, protocol_id = found
-        return status_of(case, uow.repo.protocol(protocol_id), now)
+        return status_of(case, lookup.protocol(protocol_id), now)
 
 
 def list_cases(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict
 from .engine import writer
+from .failures import conflict_of
 from .repository import Repository
 
 
@@ -65,17 +64,9 @@ class UnitOfWork:
                 self.connection.rollback()
         finally:
             self.connection.close()
-        if isinstance(exc, OperationalError) and _is_busy(exc):
-            raise Conflict(
-                "the database stayed busy: another workstation is writing; try again"
-            ) from None
-        if isinstance(exc, IntegrityError) and _is_duplicate(exc):
-            # The last guard of a race the services did not foresee: two workstations wrote the
-            # same key at the same moment. Nothing was written; a retry sees the winner's row.
-            raise Conflict(
-                "another workstation wrote the same record at the same moment; nothing was "
-                "written: check and try again"
-            ) from None
+        conflict = conflict_of(exc)
+        if conflict is not None:
+            raise conflict from None
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
@@ -83,20 +74,3 @@ class UnitOfWork:
             self._session.commit()
         if self.connection.in_transaction():
             self.connection.commit()
-
-
-# SQLSTATEs of PostgreSQL's concurrency failures: serialization, deadlock, lock not available.
-_RETRYABLE = {"40001", "40P01", "55P03"}
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
-        return True
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text or "could not serialize" in text
-
-
-def _is_duplicate(exc: IntegrityError) -> bool:
-    if getattr(exc.orig, "sqlstate", None) == "23505":
-        return True
-    return "unique constraint failed" in str(exc.orig).lower()

@@ -1,11 +1,15 @@
-"""`--help`, `--version` and TAB stay light: no database, state machine, rich or plotting import."""
+"""`--help`, `--version` and TAB stay light: no database, state machine, rich or plotting import.
+`case status` reads on SQLAlchemy Core alone: no ORM, state machine, migrations or rich."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.conftest import Clinic
 
 HEAVY = ("sqlalchemy", "alembic", "transitions", "pydantic", "rich", "matplotlib", "fhir")
 
@@ -41,3 +45,37 @@ def test_help_imports_no_database_or_state_machine_library(argv: list[str]) -> N
         check=True,
     ).stdout
     assert out.strip().splitlines()[-1] == "LOADED []"
+
+
+# What `case status` must not import: the benchmark start_case_status (benchmarks/run.py) counts
+# on it, and none of them is needed to read one case.
+STATUS_HEAVY = ("sqlalchemy.orm", *(h for h in HEAVY if h != "sqlalchemy"))
+
+STATUS_PROBE = """
+import sys
+sys.argv = {argv!r}
+from bmac_workflow.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+loaded = {{h for h in {heavy!r} for m in sys.modules if m == h or m.startswith(h + ".")}}
+print("LOADED", sorted(loaded))
+"""
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_case_status_reads_without_the_orm_the_state_machine_or_migrations(
+    clinic: Clinic, json_flag: list[str]
+) -> None:
+    case_id = clinic.open()
+    argv = ["bmac", "case", "status", str(case_id), *json_flag]
+    done = subprocess.run(
+        [sys.executable, "-c", STATUS_PROBE.format(argv=argv, heavy=STATUS_HEAVY)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BMAC_DATABASE_URL": clinic.url},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []"

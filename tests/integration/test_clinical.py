@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from bmac_workflow.errors import BmacError, InvalidData, NotAllowed, NotPermitted
 from bmac_workflow.services import queries
+from bmac_workflow.store.lookup import CaseLookup
 from bmac_workflow.timeutil import utcnow
 from tests.conftest import Clinic, advance_to, step_values
 
@@ -39,7 +40,7 @@ def assess_values(kl: int, icrs: int, deformity: bool, imaging: list[str]) -> di
 
 
 def status(clinic: Clinic, case_id: int, now: datetime | None = None) -> dict[str, Any]:
-    return queries.status(case_id, now or utcnow(), clinic.uow(write=False))
+    return queries.status(case_id, now or utcnow(), CaseLookup(clinic.engine))
 
 
 def timeline(clinic: Clinic, case_id: int) -> list[dict[str, Any]]:

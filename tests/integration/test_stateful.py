@@ -33,6 +33,7 @@ from sqlalchemy import event, text
 from bmac_workflow.errors import BmacError
 from bmac_workflow.services import cases, operators, queries
 from bmac_workflow.services.signing import sign_in
+from bmac_workflow.store.lookup import CaseLookup
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import PINS, ROLE_OF, Clinic
 
@@ -290,7 +291,7 @@ class Workflow(RuleBasedStateMachine):
     @rule(case_id=cases)
     def status(self, case_id: int) -> None:
         code, status = self.call(
-            lambda: queries.status(case_id, utcnow(), self.clinic.uow(write=False))
+            lambda: queries.status(case_id, utcnow(), CaseLookup(self.clinic.engine))
         )
         case = self.model.get(case_id)
         if case is None:

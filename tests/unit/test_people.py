@@ -204,7 +204,7 @@ def test_the_matrix_says_what_spec_section_5_says() -> None:
 def test_every_role_guard_of_the_machine_reads_the_matrix() -> None:
     for trigger in states.TRIGGERS:
         for transition in (
-            t for ts in states.MACHINE.events[trigger].transitions.values() for t in ts
+            t for ts in states.machine().events[trigger].transitions.values() for t in ts
         ):
             guards = [c.func for c in transition.conditions if isinstance(c.func, states.Guard)]
             role_guards = [g for g in guards if g.name == f"role may {trigger}"]

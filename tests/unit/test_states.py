@@ -97,7 +97,14 @@ def test_the_machine_keeps_no_model_attached_after_firing() -> None:
     states.advance("filtering", "filter", Request(role="nurse"))
     with pytest.raises(NotAllowed):
         states.advance("filtering", "inject", Request(role="surgeon"))
-    assert states.MACHINE.models == []
+    assert states.machine().models == []
+
+
+@pytest.mark.parametrize("state", states.STATES)
+def test_the_triggers_read_from_the_table_are_those_the_machine_declares(state: str) -> None:
+    # triggers_from reads the table so that a status needs no machine: it must not drift.
+    declared = [t for t in states.TRIGGERS if states.machine().get_transitions(t, state)]
+    assert states.triggers_from(state) == declared
 
 
 def test_next_step_is_the_forward_trigger_and_none_when_finished() -> None:
