@@ -46,11 +46,23 @@ def step_values(trigger: str, case_id: int) -> dict[str, Any]:
     return values
 
 
+FLOOR_UPDATE = (
+    "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ? "
+    "WHERE id = ? AND version = ?"
+)
+# The collection also writes the specimen ID into its uniquely indexed column, as ours must.
+FLOOR_UPDATE_SPECIMEN = (
+    "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ?, "
+    "specimen_id = ? WHERE id = ? AND version = ?"
+)
+
+
 def floor_rows(
     case_id: int, trigger: str, signer: dict[str, str], facts_text: str, version: int, head: str
-) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
     """The floor's work for one step between its SELECT and its writes: the canonical body,
-    its SHA-256 and the case's new snapshot, as the UPDATE's and the INSERT's parameters."""
+    its SHA-256 and the case's new snapshot, as the UPDATE (qmark SQL and parameters) and the
+    INSERT's parameters."""
     facts = json.loads(facts_text)
     now = iso(utcnow())
     state = NEXT_STATE[trigger]
@@ -70,9 +82,12 @@ def floor_rows(
     )
     entry_hash = hashlib.sha256(body.encode()).hexdigest()
     facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
-    update = (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True), case_id,
-              version)  # fmt: skip
-    return update, (case_id, version + 1, body, entry_hash)
+    new = (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True))
+    insert = (case_id, version + 1, body, entry_hash)
+    specimen = step_values(trigger, case_id).get("specimen_id")
+    if specimen is None:
+        return FLOOR_UPDATE, (*new, case_id, version), insert
+    return FLOOR_UPDATE_SPECIMEN, (*new, specimen, case_id, version), insert
 
 
 def prepare(url: str, cases: int) -> list[int]:
@@ -141,12 +156,8 @@ def floor(db: sqlite3.Connection) -> Callable[[int, str], None]:
         facts_text, version, head = db.execute(
             "SELECT facts, version, head_hash FROM cases WHERE id = ?", (case_id,)
         ).fetchone()
-        update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
-        db.execute(
-            "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ? "
-            "WHERE id = ? AND version = ?",
-            update,
-        )
+        sql, update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
+        db.execute(sql, update)
         db.execute("INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", insert)
         db.execute("COMMIT")
 

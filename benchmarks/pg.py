@@ -76,12 +76,10 @@ def _run_floor(conninfo: str, schema_name: str, ids: list[int], barrier: Any, ou
                     (case_id,),
                 )
                 facts_text, version, head = cur.fetchone()  # type: ignore[misc]
-                update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
-                cur.execute(
-                    "UPDATE cases SET state = %s, version = %s, head_hash = %s, updated_at = %s,"
-                    " facts = %s WHERE id = %s AND version = %s",
-                    update,
+                sql, update, insert = floor_rows(
+                    case_id, trigger, signer, facts_text, version, head
                 )
+                cur.execute(sql.replace("?", "%s"), update)
                 cur.execute(
                     "INSERT INTO entries (case_id, seq, body, hash) VALUES (%s, %s, %s, %s)",
                     insert,

@@ -336,8 +336,13 @@ class _Token:
 @cache
 def machine() -> Machine:
     """The one Machine of the table above, made on first use."""
+    import logging
+
     from transitions import Machine
 
+    # Its debug lines (eight per firing) are never shown, but each still costs a call: a tenth
+    # of a firing (benchmarks/run.py, step commit).
+    logging.getLogger("transitions.core").disabled = True
     return Machine(
         model=None,
         states=STATES,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class App:
             self._engine = make_engine(self.url)
             if check_schema:
                 ensure_current(self._engine)
+            settle_heap()
         return self._engine  # type: ignore[no-any-return]
 
     def uow(self, write: bool = False) -> UnitOfWork:
@@ -97,3 +99,14 @@ class App:
         """The case's entry count as this command starts, to detect a change under us."""
         with self.uow() as uow:
             return uow.repo.case_version(case_id)
+
+
+def settle_heap() -> None:
+    """Switch the garbage collector back on if `main` held it off while the command loaded.
+
+    What is loaded by now stays for the whole process: frozen, later collections skip it, so
+    that a long command (verify, export) collects only its own garbage.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

@@ -43,9 +43,11 @@ def _run(url: str) -> None:
     from ..store.migrate import upgrade
     from ..store.unit_of_work import UnitOfWork
     from ..timeutil import iso, utcnow
+    from .app import settle_heap
 
     engine = make_engine(url)
     upgrade(engine)
+    settle_heap()
     protocol = load(None)
 
     def uow(write: bool = True) -> UnitOfWork:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -20,6 +21,14 @@ from .failures import conflict_of
 
 _CASE = text("SELECT facts, protocol_id FROM cases WHERE id = :case_id")
 _PROTOCOL = text("SELECT content FROM protocols WHERE id = :protocol_id")
+
+
+def case_of_row(row: Any) -> tuple[CaseSnapshot, int] | None:
+    """The case and its protocol id from a (facts, protocol_id) row, or None for no row or for
+    a case whose opening never committed (its row reserved, its facts still `{}`)."""
+    if row is None or row[0] == "{}":
+        return None
+    return CaseSnapshot.from_facts(json.loads(row[0])), int(row[1])
 
 
 class CaseLookup:
@@ -49,10 +58,7 @@ class CaseLookup:
 
     def case(self, case_id: int) -> tuple[CaseSnapshot, int] | None:
         """The case and its protocol id, as `Repository.get_case` reads them."""
-        row = self.connection.execute(_CASE, {"case_id": case_id}).fetchone()
-        if row is None or row[0] == "{}":  # a case whose opening never committed
-            return None
-        return CaseSnapshot.from_facts(json.loads(row[0])), int(row[1])
+        return case_of_row(self.connection.execute(_CASE, {"case_id": case_id}).fetchone())
 
     def protocol(self, protocol_id: int) -> Protocol:
         """The protocol a case runs under, as stored when the case was opened."""

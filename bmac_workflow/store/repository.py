@@ -18,6 +18,7 @@ from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueVisit
 from ..timeutil import iso
 from .hotpath import Statement
+from .lookup import case_of_row
 from .models import (
     CaseRow,
     CheckpointRow,
@@ -178,10 +179,7 @@ class Repository:
     def get_case(self, case_id: int, lock: bool = False) -> tuple[CaseSnapshot, int] | None:
         """The case and its protocol id; `lock` holds its row until commit (PostgreSQL)."""
         query = _CASE_LOCKED if lock else _CASE
-        row = query.run(self._conn(), {"case_id": case_id}).fetchone()
-        if row is None or row[0] == "{}":  # a case whose opening never committed
-            return None
-        return CaseSnapshot.from_facts(json.loads(row[0])), int(row[1])
+        return case_of_row(query.run(self._conn(), {"case_id": case_id}).fetchone())
 
     def case_version(self, case_id: int) -> int | None:
         """The case's entry count, or None when there is no such case."""

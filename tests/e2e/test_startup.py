@@ -79,3 +79,36 @@ def test_case_status_reads_without_the_orm_the_state_machine_or_migrations(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+GC_PROBE = """
+import gc, sys
+sys.argv = {argv!r}
+from bmac_workflow.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("GC", gc.isenabled(), gc.get_freeze_count() > 10_000)
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["bmac", "case", "list", "--json"], ["bmac", "case", "timeline", "{case}"]]
+)
+def test_the_collector_is_back_on_once_a_command_has_opened_its_database(
+    clinic: Clinic, argv: list[str]
+) -> None:
+    # main holds the collector off while the command loads; a long command (verify, export)
+    # must not run without it.
+    case_id = clinic.open()
+    argv = [arg.format(case=case_id) for arg in argv]
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BMAC_DATABASE_URL": clinic.url},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "GC True True"
