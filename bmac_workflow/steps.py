@@ -71,7 +71,9 @@ class StepData(BaseModel):
 
     @model_validator(mode="after")
     def _no_registration_number(self) -> StepData:
-        for name, value in self:
+        # The fields' values as stored (extra="forbid": nothing else is there); iterating the
+        # model itself builds a filtered copy, half of a step's validation.
+        for name, value in self.__dict__.items():
             texts = value if isinstance(value, list) else [value]
             if any(isinstance(t, str) and looks_like_rrn(t) for t in texts):
                 raise ValueError(

@@ -155,6 +155,7 @@ def cli(
       bmac case open --patient P-0042 --knee left
     """
     ctx.obj = App(db_url=db_url, operator=operator, protocol_path=protocol_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:

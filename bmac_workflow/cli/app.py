@@ -50,6 +50,12 @@ class App:
             settle_heap()
         return self._engine  # type: ignore[no-any-return]
 
+    def close(self) -> None:
+        """Close the database connections the command opened (when the command ends)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def uow(self, write: bool = False) -> UnitOfWork:
         """A new unit of work on the database."""
         from ..store.unit_of_work import UnitOfWork

@@ -36,6 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "engine_disposed", _release_kept)
     return engine
 
 
@@ -46,6 +47,15 @@ def writer(engine: Engine) -> Engine:
     if made is None:
         made = engine.__dict__[WRITE] = engine.execution_options(**{WRITE: True})
     return made
+
+
+def _release_kept(engine: Engine) -> None:
+    from .connections import release
+
+    release(engine)
+    made: Engine | None = engine.__dict__.get(WRITE)
+    if made is not None:
+        release(made)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

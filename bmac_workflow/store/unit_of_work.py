@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from . import connections
 from .engine import writer
 from .failures import conflict_of
 from .repository import Repository
@@ -29,8 +30,8 @@ class UnitOfWork:
         self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
-        bind = writer(self.engine) if self.write else self.engine
-        self.connection = bind.connect()
+        self._bind = writer(self.engine) if self.write else self.engine
+        self.connection = connections.take(self._bind)
         self._session = None
         self.repo = Repository(self.connection, self._get_session)
         return self
@@ -56,14 +57,16 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        clean = False
         try:
             if self._session is not None:
                 self._session.close()
                 self._session = None
             if self.connection.in_transaction():
                 self.connection.rollback()
+            clean = exc is None
         finally:
-            self.connection.close()
+            connections.give_back(self._bind, self.connection, clean)
         conflict = conflict_of(exc)
         if conflict is not None:
             raise conflict from None

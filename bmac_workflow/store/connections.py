@@ -1,0 +1,81 @@
+"""The SQLite connection a process keeps between its units of work.
+
+SQLAlchemy's pool already keeps the driver's connection open; what a unit of work still paid was
+the checkout around it: a new `Connection`, the pool's queue, its reset on return, each run cold
+after the previous step's fsync. Measured with benchmarks/run.py that churn cost a fifth of a
+step. So a unit of work on SQLite hands its connection back here, idle (its transaction ended,
+no session on it), and the next one on the same engine, thread and process takes it.
+
+A connection is kept only after a clean exit, never lent twice at once (a unit of work opened
+inside another gets a connection of its own from the pool), and never across a fork.
+`Engine.dispose()` closes the calling thread's kept connections too (store/engine.py listens),
+so that a disposed engine leaves no handle on its file (a backup switches its copy's journal
+mode right after). PostgreSQL engines are not kept: a server counts its clients.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from sqlalchemy import Connection, Engine
+
+_SLOT = "bmac_kept_connection"
+
+
+class _Kept(threading.local):
+    """One idle connection per thread, with the process that opened it."""
+
+    connection: Connection | None = None
+    pid: int = 0
+
+
+def _kept(bind: Engine) -> _Kept | None:
+    if bind.dialect.name != "sqlite":
+        return None
+    kept: _Kept | None = bind.__dict__.get(_SLOT)
+    if kept is None:
+        kept = bind.__dict__[_SLOT] = _Kept()
+    return kept
+
+
+def take(bind: Engine) -> Connection:
+    """An idle connection of `bind`: the kept one if this thread has one, else a new one."""
+    kept = _kept(bind)
+    if kept is None or kept.connection is None:
+        return bind.connect()
+    if kept.pid != os.getpid():
+        # Inherited through a fork: the parent's SQLite handle must never be used here, nor be
+        # finalised into this process's pool. It stays where it is, untouched.
+        return bind.connect()
+    connection, kept.connection = kept.connection, None
+    if connection.closed:
+        return bind.connect()
+    return connection
+
+
+def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
+    """Keep `connection` for the next unit of work if it ended cleanly and idle, else close it."""
+    kept = _kept(bind)
+    if (
+        kept is None
+        or not clean
+        or kept.connection is not None
+        or connection.closed
+        or connection.in_transaction()
+    ):
+        connection.close()
+        return
+    kept.connection, kept.pid = connection, os.getpid()
+
+
+def release(bind: Engine) -> None:
+    """Close this thread's kept connection of `bind` now, the driver's handle with it."""
+    kept: _Kept | None = bind.__dict__.get(_SLOT)
+    if kept is None or kept.connection is None or kept.pid != os.getpid():
+        return
+    connection, kept.connection = kept.connection, None
+    # Its pool may already be disposed: invalidate closes the driver's connection at once
+    # rather than leave it to be collected.
+    connection.invalidate()
+    connection.close()
