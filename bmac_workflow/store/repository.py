@@ -121,6 +121,16 @@ class Repository:
         ).scalar()
         if found is not None:
             return int(found)
+        # A version names one content: two files under one name would make the version a case
+        # records say nothing about the limits it ran under.
+        other = self.session.execute(
+            select(ProtocolRow.sha256).where(ProtocolRow.version == protocol.version)
+        ).scalar()
+        if other is not None:
+            raise InvalidData(
+                f"protocol version {protocol.version!r} is already in use with other content "
+                f"(sha256 {other[:12]}...): give the changed protocol file a new version"
+            )
         try:
             # A savepoint: on PostgreSQL another workstation may store the same protocol at the
             # same moment; its row then wins and this transaction carries on with it.

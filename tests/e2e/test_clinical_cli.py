@@ -530,3 +530,21 @@ def test_the_verifiers_pin_is_only_tried_once_the_injection_could_happen(
     assert nurse2 is not None and nurse2.failed_pins == 0
     fails(bmac(*injection(ready), who="surgeon", env=wrong), 6, "wrong PIN", "nurse2")
     assert status(bmac, ready)["state"] == "injection"
+
+
+def test_a_changed_protocol_under_a_version_already_in_use_is_refused(
+    bmac: Bmac, clinic: Clinic, tmp_path: Path
+) -> None:
+    first = protocol_file(tmp_path, "site-A", 90)
+    args = ("case", "open", "--patient", "P-1", "--knee", "left")
+    ok(bmac("--protocol", str(first), *args, who="nurse"))
+    before = clinic.counts()
+    changed = tmp_path / "site-A-edited.toml"
+    changed.write_text(first.read_text().replace("window_minutes = 90", "window_minutes = 150"))
+    result = bmac("--protocol", str(changed), *args, who="nurse")
+    fails(result, 5, "protocol version 'site-A' is already in use with other content")
+    assert "give the changed protocol file a new version" in result.stderr
+    assert clinic.counts() == before
+    # The same file again is the same protocol: accepted.
+    ok(bmac("--protocol", str(first), *args, who="nurse"))
+    assert clinic.count("protocols") == before["protocols"]

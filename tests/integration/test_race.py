@@ -90,7 +90,11 @@ def test_two_workstations_opening_cases_under_a_new_protocol_at_once_both_succee
 ) -> None:
     # Each round brings a protocol the database has never seen, so both workstations try to
     # store it in the same instant: one stores it, the other must use that row, not fail.
-    protocols = [parse(default_text() + f"\n# revision {n}\n") for n in range(10)]
+    protocols = [
+        parse(default_text().replace('version = "bmac-knee-2026.1"', f'version = "race-{n}"'))
+        for n in range(10)
+    ]
+    assert len({p.version for p in protocols}) == len(protocols)
 
     outcomes = _run_pair(
         race_opens,
