@@ -43,13 +43,13 @@ from bmac_workflow.rules import visits_due
 from bmac_workflow.services.cases import fire, open_case
 from bmac_workflow.store.engine import make_engine
 from bmac_workflow.store.migrate import upgrade
-from bmac_workflow.store.repository import facts_text
+from bmac_workflow.store.repository import due_visit_row, facts_text
 from bmac_workflow.store.unit_of_work import UnitOfWork
 from bmac_workflow.timeutil import iso, utcnow
 
-# The rows one case contributes: (case, seq, body, hash) and (case, visit, due at, patient, knee).
+# The rows one case contributes: (case, seq, body, hash), and its worklist rows.
 EntryRowValues = tuple[int, int, str, str]
-DueRowValues = tuple[int, str, str, str, str]
+DueRowValues = dict[str, Any]
 
 PIN = "2468"
 NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True, "")
@@ -324,10 +324,7 @@ def build_case(
         snapshot.specimen_id,
         facts_text(snapshot),
     )
-    due = [
-        (case_id, v.visit, iso(v.due_at), snapshot.patient_ref, snapshot.knee)
-        for v in visits_due(snapshot, protocol)
-    ]
+    due = [due_visit_row(snapshot, visit) for visit in visits_due(snapshot, protocol)]
     return case_row, rows, due
 
 
@@ -419,7 +416,7 @@ def build(
             )
             db.executemany(
                 "INSERT INTO due_visits (case_id, visit, due_at, patient_ref, knee) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (:case_id, :visit, :due_at, :patient_ref, :knee)",
                 due_rows,
             )
             db.executemany(

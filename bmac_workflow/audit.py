@@ -15,8 +15,8 @@ from .protocol import Protocol
 from .record import GENESIS, CaseSnapshot, Entry, canonical, digest, fold
 from .rules import visits_due
 from .store.models import CaseRow, DueVisitRow, EntryRow
+from .store.repository import due_visit_row
 from .store.unit_of_work import UnitOfWork
-from .timeutil import iso
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,17 @@ def check_case_row(
 WorklistRow = tuple[str, str, str, str]
 
 
+def _worklist_row(row: Any) -> WorklistRow:
+    """The compared part of a worklist row (stored, or as `due_visit_row` would write it)."""
+    return (row["visit"], row["due_at"], row["patient_ref"], row["knee"])
+
+
 def _check_worklist(
     case_id: int, replayed: CaseSnapshot, protocol: Protocol, stored: set[WorklistRow]
 ) -> list[Problem]:
     """A visit missing from the worklist is a patient nobody calls back: name each difference."""
     expected = {
-        (v.visit, iso(v.due_at), replayed.patient_ref, replayed.knee)
-        for v in visits_due(replayed, protocol)
+        _worklist_row(due_visit_row(replayed, visit)) for visit in visits_due(replayed, protocol)
     }
     if stored == expected:
         return []
@@ -367,22 +371,13 @@ def _verify_range(
             DueVisitRow.patient_ref,
             DueVisitRow.knee,
         )
-        if case_id is not None:
-            query = query.where(EntryRow.case_id == case_id)
-            cases = cases.where(CaseRow.id == case_id)
-            due = due.where(DueVisitRow.case_id == case_id)
-        if low is not None:
-            query = query.where(EntryRow.case_id >= low)
-            cases = cases.where(CaseRow.id >= low)
-            due = due.where(DueVisitRow.case_id >= low)
-        if high is not None:
-            query = query.where(EntryRow.case_id <= high)
-            cases = cases.where(CaseRow.id <= high)
-            due = due.where(DueVisitRow.case_id <= high)
+        query = query.where(*_in_range(EntryRow.case_id, case_id, low, high))
+        cases = cases.where(*_in_range(CaseRow.id, case_id, low, high))
+        due = due.where(*_in_range(DueVisitRow.case_id, case_id, low, high))
         rows_by_id = {row.id: row for row in uow.session.execute(cases)}
         due_by_id: dict[int, set[WorklistRow]] = {}
-        for cid, *rest in uow.session.execute(due):
-            due_by_id.setdefault(cid, set()).add(tuple(rest))  # type: ignore[arg-type]
+        for visit in uow.session.execute(due):
+            due_by_id.setdefault(visit.case_id, set()).add(_worklist_row(visit._mapping))
         seen: set[int] = set()
         for cid, rows in _grouped(_stream(uow.session.connection(), query)):
             seen.add(cid)
@@ -401,6 +396,18 @@ def _verify_range(
         for cid in sorted(set(due_by_id) - seen):
             problems.append(Problem(cid, None, "follow-up worklist lists a case with no log"))
     return problems
+
+
+def _in_range(column: Any, case_id: int | None, low: int | None, high: int | None) -> list[Any]:
+    """The conditions that keep `column` (a case id) to one case or to [low, high]."""
+    conditions = []
+    if case_id is not None:
+        conditions.append(column == case_id)
+    if low is not None:
+        conditions.append(column >= low)
+    if high is not None:
+        conditions.append(column <= high)
+    return conditions
 
 
 def heads_digest(heads: dict[str, tuple[int, str]]) -> str:

@@ -9,14 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidData
 from .protocol import MODALITIES, Protocol
+from .states import FOLLOW_UP
 from .timeutil import from_iso
 
 if TYPE_CHECKING:
     from .record import CaseSnapshot
-
-# The state whose visits are scheduled (states.FOLLOW_UP; not imported: rules stay free of the
-# state machine's library, and a test keeps the two equal).
-FOLLOW_UP = "follow_up"
 
 MODALITY_NAMES = {"xray": "X-ray", "mri": "MRI", "arthroscopy": "arthroscopy"}
 REFER_FOR_ARTHROPLASTY = "refer for arthroplasty"
