@@ -160,6 +160,11 @@ class Clinic:
         }
 
 
+def add_operator_args(op_id: str, name: str, role: str) -> tuple[str, ...]:
+    """The arguments of `bmac operator add` (the PIN comes from BMAC_NEW_PIN)."""
+    return ("operator", "add", op_id, "--name", name, "--role", role)
+
+
 # The CLI options of a valid collection, less the specimen ID (which each test chooses).
 COLLECTION = ("--side", "left", "--aspirate-ml", "60", "--anticoagulant", "heparin", "--kit-lot",
               "K-1")  # fmt: skip

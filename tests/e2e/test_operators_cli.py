@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from bmac_workflow import states
 from bmac_workflow.cli.app import App
 from bmac_workflow.timeutil import utcnow
-from tests.conftest import PINS, Bmac, Clinic, advance_to
+from tests.conftest import PINS, Bmac, Clinic, add_operator_args, advance_to
 
 INJECT = ("--knee", "left", "--injected-ml", "5", "--guidance", "ultrasound")
 
@@ -84,13 +84,7 @@ def test_the_first_operator_of_an_empty_database_is_an_admin_added_without_sign_
 ) -> None:
     result = run(
         db_url,
-        "operator",
-        "add",
-        "admin",
-        "--name",
-        "Admin Lee",
-        "--role",
-        "admin",
+        *add_operator_args("admin", "Admin Lee", "admin"),
         env={"BMAC_NEW_PIN": "2468"},
     )
     assert result.exit_code == 0, result.stderr
@@ -111,13 +105,7 @@ def test_the_first_operator_of_an_empty_database_is_an_admin_added_without_sign_
 def test_the_first_operator_cannot_be_anything_but_an_admin(engine: Engine, db_url: str) -> None:
     result = run(
         db_url,
-        "operator",
-        "add",
-        "nurse.kim",
-        "--name",
-        "Kim",
-        "--role",
-        "nurse",
+        *add_operator_args("nurse.kim", "Kim", "nurse"),
         env={"BMAC_NEW_PIN": "2468"},
     )
     assert result.exit_code == 5
@@ -130,37 +118,19 @@ def test_after_the_first_operator_adding_one_needs_an_admin_signed_in(
 ) -> None:
     run(
         db_url,
-        "operator",
-        "add",
-        "admin",
-        "--name",
-        "A",
-        "--role",
-        "admin",
+        *add_operator_args("admin", "A", "admin"),
         env={"BMAC_NEW_PIN": "2468"},
     )
     anonymous = run(
         db_url,
-        "operator",
-        "add",
-        "admin2",
-        "--name",
-        "B",
-        "--role",
-        "admin",
+        *add_operator_args("admin2", "B", "admin"),
         env={"BMAC_NEW_PIN": "1357"},
     )
     assert anonymous.exit_code == 6
     assert "--operator" in one_error_line(anonymous)
     signed = run(
         db_url,
-        "operator",
-        "add",
-        "admin2",
-        "--name",
-        "B",
-        "--role",
-        "admin",
+        *add_operator_args("admin2", "B", "admin"),
         env={"BMAC_NEW_PIN": "1357", "BMAC_OPERATOR": "admin", "BMAC_PIN": "2468"},
     )
     assert signed.exit_code == 0, signed.stderr
@@ -171,13 +141,7 @@ def test_after_the_first_operator_adding_one_needs_an_admin_signed_in(
 
 def test_an_admin_adds_a_nurse_who_can_then_sign(bmac: Bmac) -> None:
     added = bmac(
-        "operator",
-        "add",
-        "nurse.kim",
-        "--name",
-        "Kim Ji-woo",
-        "--role",
-        "nurse",
+        *add_operator_args("nurse.kim", "Kim Ji-woo", "nurse"),
         who="admin",
         env={"BMAC_NEW_PIN": "1357"},
     )
@@ -190,13 +154,7 @@ def test_an_admin_adds_a_nurse_who_can_then_sign(bmac: Bmac) -> None:
 def test_only_an_admin_adds_operators(bmac: Bmac, clinic: Clinic, who: str) -> None:
     before = clinic.counts()
     result = bmac(
-        "operator",
-        "add",
-        "x",
-        "--name",
-        "X",
-        "--role",
-        "admin",
+        *add_operator_args("x", "X", "admin"),
         who=who,
         env={"BMAC_NEW_PIN": "1357"},
     )
@@ -210,13 +168,7 @@ def test_adding_an_operator_without_a_new_pin_is_a_usage_error_before_sign_in(
 ) -> None:
     result = run(
         db_url,
-        "operator",
-        "add",
-        "x",
-        "--name",
-        "X",
-        "--role",
-        "nurse",
+        *add_operator_args("x", "X", "nurse"),
         env={"BMAC_OPERATOR": "admin", "BMAC_PIN": "wrong"},
     )
     assert result.exit_code == 2
@@ -242,13 +194,7 @@ def test_a_duplicate_id_or_an_empty_name_is_refused(
 
 def test_a_new_pin_that_is_too_short_is_refused_without_echoing_it(bmac: Bmac) -> None:
     result = bmac(
-        "operator",
-        "add",
-        "x",
-        "--name",
-        "X",
-        "--role",
-        "nurse",
+        *add_operator_args("x", "X", "nurse"),
         who="admin",
         env={"BMAC_NEW_PIN": "9q"},
     )

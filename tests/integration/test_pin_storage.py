@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, make_url, text
 
-from tests.conftest import COLLECTION
+from tests.conftest import COLLECTION, add_operator_args
 
 # Long and distinctive, so that finding one in a dump cannot be a coincidence.
 PINS = {
@@ -69,25 +69,13 @@ class Day:
 def a_busy_day(day: Day) -> None:
     """Operators added, PINs mistyped, a lock, a reset, and a case up to follow-up."""
     day(
-        "operator",
-        "add",
-        "admin",
-        "--name",
-        "Admin Lee",
-        "--role",
-        "admin",
+        *add_operator_args("admin", "Admin Lee", "admin"),
         BMAC_NEW_PIN=PINS["admin"],
     )
     for op_id, role in ROLES.items():
         if op_id != "admin":
             day(
-                "operator",
-                "add",
-                op_id,
-                "--name",
-                op_id.title(),
-                "--role",
-                role,
+                *add_operator_args(op_id, op_id.title(), role),
                 who="admin",
                 BMAC_NEW_PIN=PINS[op_id],
             )
@@ -262,13 +250,7 @@ def test_the_installed_command_hashes_with_argon2id_at_full_cost(sqlite_url: str
             sys.executable,
             "-c",
             "from bmac_workflow.cli import main; main()",
-            "operator",
-            "add",
-            "admin",
-            "--name",
-            "Admin Lee",
-            "--role",
-            "admin",
+            *add_operator_args("admin", "Admin Lee", "admin"),
         ],
         capture_output=True,
         text=True,
