@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import states
+from .states import INITIAL, TERMINAL, workflow
 
 FORMATS = ("mermaid",)
 _STYLING = ("classDef ", "Class ", "direction ")
@@ -29,7 +29,7 @@ def _named(conditions: object) -> list[str]:
 def _table() -> list[dict[str, Any]]:
     """The workflow's transitions with guard names in place of guard objects."""
     rows = []
-    for row in states.TRANSITIONS:
+    for row in workflow().rows():
         copy = {k: v for k, v in row.items() if k not in ("conditions", "unless")}
         # Only labels: the graph machine never fires, so `not (...)` reads better than `!`.
         names = _named(row.get("conditions", [])) + [
@@ -48,9 +48,9 @@ def mermaid() -> str:
 
     machine = GraphMachine(
         model=None,
-        states=states.STATES,
+        states=list(workflow().states),
         transitions=_table(),
-        initial=states.INITIAL,
+        initial=INITIAL,
         auto_transitions=False,
         graph_engine="mermaid",
         show_conditions=True,
@@ -61,7 +61,7 @@ def mermaid() -> str:
     body = lines[lines.index("stateDiagram-v2") :]
     kept = [line.rstrip() for line in body if not line.strip().startswith(_STYLING)]
     # Terminal states end the diagram, as the SPEC's table says.
-    kept += [f"  {state} --> [*]" for state in states.STATES if state in states.TERMINAL]
+    kept += [f"  {state} --> [*]" for state in TERMINAL]
     cleaned = [line for i, line in enumerate(kept) if line or (i and kept[i - 1])]
     return "\n".join(cleaned).strip("\n") + "\n"
 

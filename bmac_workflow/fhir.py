@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
-from . import states
 from .record import CaseSnapshot, Entry, effective_data
+from .states import CANCELLED, CLOSED, FOLLOW_UP, IMAGING_ASSESSMENT, INELIGIBLE, workflow
 
 FHIR_VERSION = "5.0.0"
 _NAMESPACE = uuid.UUID("6f1c1b8e-3d3a-5b7e-9a57-6d0f4b2b9a11")
@@ -26,12 +25,11 @@ SPECIMEN_SYSTEM = "urn:bmac-workflow:specimen-id"
 OPERATOR_SYSTEM = "urn:bmac-workflow:operator"
 ENTRY_SYSTEM = "urn:bmac-workflow:entry-sha256"
 SNOMED, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
-PROCESSING = {
-    "filter": "filtering",
-    "centrifuge": "centrifugation",
-    "remove_plasma": "plasma and red-cell layer removal",
-    "concentrate": "concentration",
-}
+
+
+def processing_labels() -> dict[str, str]:
+    """Trigger -> its FHIR `Specimen.processing` label, for the steps that process the specimen."""
+    return {step.trigger: step.fhir for step in workflow().steps if step.fhir}
 
 
 def procedure_status(case: CaseSnapshot) -> str:
@@ -42,13 +40,13 @@ def procedure_status(case: CaseSnapshot) -> str:
     ineligible, or cancelled before the harvest, it was never done (not-done); cancelled after
     the harvest it was begun and stopped (stopped).
     """
-    if case.state in (states.FOLLOW_UP, states.CLOSED):
+    if case.state in (FOLLOW_UP, CLOSED):
         return "completed"
-    if case.state == states.INELIGIBLE:
+    if case.state == INELIGIBLE:
         return "not-done"
-    if case.state == states.CANCELLED:
+    if case.state == CANCELLED:
         return "stopped" if case.harvested_at else "not-done"
-    if case.state == states.IMAGING_ASSESSMENT:
+    if case.state == IMAGING_ASSESSMENT:
         return "preparation"
     return "in-progress"
 
@@ -154,7 +152,7 @@ def _procedure(
         procedure["note"] = [
             {"text": f"injected {d['injected_ml']:g} mL, {d['guidance']} guidance"}
         ]
-    if case.state in (states.CANCELLED, states.INELIGIBLE) and (case.end_reason or case.assessment):
+    if case.state in (CANCELLED, INELIGIBLE) and (case.end_reason or case.assessment):
         procedure["statusReason"] = _text(case.end_reason or case.assessment or "")
     if "collect" in by_action:
         procedure["supportingInfo"] = [_ref(cid, "specimen", case.specimen_id)]
@@ -174,6 +172,7 @@ def _specimen(
 ) -> dict[str, Any]:
     collect = next(e for e in entries if e.action == "collect")
     d = data[collect.seq]
+    labels = processing_labels()
     specimen: dict[str, Any] = {
         "resourceType": "Specimen",
         "identifier": [{"system": SPECIMEN_SYSTEM, "value": d["specimen_id"]}],
@@ -199,12 +198,12 @@ def _specimen(
         ],
         "processing": [
             {
-                "description": f"{PROCESSING[e.action]}: {_describe(data[e.seq])}",
-                "method": _text(PROCESSING[e.action]),
+                "description": f"{labels[e.action]}: {_describe(data[e.seq])}",
+                "method": _text(labels[e.action]),
                 "timeDateTime": e.at,
             }
             for e in entries
-            if e.action in PROCESSING
+            if e.action in labels
         ],
     }
     if not specimen["processing"]:
@@ -277,7 +276,7 @@ def _targets(entry: Entry, d: dict[str, Any], earlier: dict[int, list[str]]) -> 
         return ["procedure"] + (
             [f"observation/{entry.seq}/vas"] if d.get("baseline_vas") is not None else []
         )
-    if action == "collect" or action in PROCESSING:
+    if action == "collect" or action in processing_labels():
         return ["specimen"]
     if action == "inject":
         return ["procedure", "specimen"]
@@ -349,23 +348,6 @@ def _provenance(
             }
         ]
     return provenance
-
-
-def export_case(case_id: int, uow: Any, patient_ref: str | None = None) -> dict[str, Any]:
-    """The bundle of one case read through a unit of work (NotFound if there is no such case).
-
-    `patient_ref` replaces the clinic's number in the bundle (for a pseudonymized export); the
-    open entry's data, which also holds it, is never copied into the bundle.
-    """
-    from .errors import NotFound
-
-    with uow:
-        found = uow.repo.get_case(case_id)
-        if found is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
-        rows = uow.repo.entries(case_id)
-    case = found[0] if patient_ref is None else replace(found[0], patient_ref=patient_ref)
-    return bundle_for_case(case, [e for e, _ in rows], [h for _, h in rows])
 
 
 def merge(bundles: Sequence[dict[str, Any]], timestamp: str) -> dict[str, Any]:

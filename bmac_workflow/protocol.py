@@ -1,8 +1,11 @@
-"""The versioned clinical protocol file: load, validate, hash.
+"""The versioned clinical protocol: parse and validate a protocol file, hash it.
 
-A malformed file is refused whole (exit 5) with the key at fault named, so that no case ever runs
-under limits nobody meant: a missing key, a value of the wrong type or out of range, and an
-unknown key (most often a typo that would silently leave a default in force) are all errors.
+Every key has a default (`DEFAULTS` here; the physical ranges from the step data models,
+step_data.py), so that a key added in a later version of bmac never makes a stored protocol
+unreadable: a stored protocol that lacks it takes the default, and `Protocol.defaulted` says
+which keys did. A new file is checked strictly: a value of the wrong type or out of range, and
+an unknown key (most often a typo that would silently leave a default in force), refuse the
+whole file (exit 5) naming the key. Never change a default: stored protocols rely on it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,22 @@ DEFAULT_FILE = "default_protocol.toml"
 MODALITIES = ("xray", "mri", "arthroscopy")
 VISIT_NAMES = ("1w", "1m", "3m", "6m", "12m", "24m")
 
+# The value each key takes when a protocol does not give it (SPEC §3 and house choices; the
+# sources are in docs/clinical-rules.md). Ranges: step_data.py.
+DEFAULTS: dict[str, Any] = {
+    "eligibility.kl_grades": [2, 3],
+    "eligibility.icrs_grades": [3, 4],
+    "eligibility.kl_arthroplasty": 4,
+    "insurance.kl_modalities": ["xray"],
+    "insurance.icrs_modalities": ["mri", "arthroscopy"],
+    "injection.window_minutes": 120,
+    "follow_up.visits": {"1w": 7, "1m": 30, "3m": 91, "6m": 182, "12m": 365, "24m": 730},
+    "follow_up.final_visit": "24m",
+    "signing.max_failed_pins": 5,
+    "signing.lock_minutes": 15,
+}
+TABLES = ("eligibility", "insurance", "injection", "follow_up", "ranges", "signing")
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -42,63 +61,56 @@ class Protocol:
     ranges: dict[str, tuple[float, float]]
     max_failed_pins: int
     lock_minutes: float
+    defaulted: tuple[str, ...] = ()
 
     def range(self, name: str) -> tuple[float, float]:
-        """The inclusive physical range of a measured value."""
-        return self.ranges[name]
+        """The inclusive physical range of a measured value (its default if the file has none)."""
+        found = self.ranges.get(name)
+        if found is not None:
+            return found
+        return default_ranges()[name]
 
 
-REQUIRED_RANGES = (
-    "aspirate_ml",
-    "filtered_ml",
-    "plasma_removed_ml",
-    "concentrate_ml",
-    "injected_ml",
-    "g_force",
-    "rpm",
-    "duration_min",
-    "spins",
-    "cell_count_per_ul",
-)
+def default_ranges() -> dict[str, tuple[float, float]]:
+    """The physical range of every measured value the declared steps record, by key."""
+    from .states import workflow
+    from .step_data import range_of
 
-# Every key a protocol file may hold, by table; `title` is free text for people.
-KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": (
-        "version",
-        "title",
-        "eligibility",
-        "insurance",
-        "injection",
-        "follow_up",
-        "ranges",
-        "signing",
-    ),
-    "eligibility": ("kl_grades", "icrs_grades", "kl_arthroplasty"),
-    "insurance": ("kl_modalities", "icrs_modalities"),
-    "injection": ("window_minutes",),
-    "follow_up": ("visits", "final_visit"),
-    "ranges": REQUIRED_RANGES,
-    "signing": ("max_failed_pins", "lock_minutes"),
-}
+    ranges: dict[str, tuple[float, float]] = {}
+    for step in workflow().steps:
+        if step.model is None:
+            continue
+        for name in step.model.model_fields:
+            found = range_of(step.model, name)
+            if found is not None:
+                ranges[name] = (float(found.low), float(found.high))
+    return ranges
+
+
+class _Reader:
+    """Reads keys of a parsed TOML document, each present or defaulted, and remembers which."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.defaulted: list[str] = []
+
+    def get(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        node: Any = self.doc
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if key not in DEFAULTS:
+                    raise InvalidData(f"protocol file: missing key `{key}`")
+                self.defaulted.append(key)
+                return DEFAULTS[key]
+            node = node[part]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
+            raise _bad(key, "has the wrong type")
+        return node
 
 
 def _bad(key: str, what: str) -> InvalidData:
     return InvalidData(f"protocol file: key `{key}` {what}")
-
-
-def _get(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    node: Any = doc
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise InvalidData(f"protocol file: missing key `{key}`")
-        node = node[part]
-    if not isinstance(node, kind) or (isinstance(node, bool) and bool not in _as_tuple(kind)):
-        raise _bad(key, "has the wrong type")
-    return node
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def _is_number(value: Any) -> bool:
@@ -106,8 +118,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _grades(doc: dict[str, Any], key: str) -> frozenset[int]:
-    values = _get(doc, key, list)
+def _grades(doc: _Reader, key: str) -> frozenset[int]:
+    values = doc.get(key, list)
     if not values or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4 for v in values
     ):
@@ -115,22 +127,26 @@ def _grades(doc: dict[str, Any], key: str) -> frozenset[int]:
     return frozenset(values)
 
 
-def _modalities(doc: dict[str, Any], key: str) -> frozenset[str]:
-    values = _get(doc, key, list)
+def _modalities(doc: _Reader, key: str) -> frozenset[str]:
+    values = doc.get(key, list)
     if not values or not all(v in MODALITIES for v in values):
         raise _bad(key, f"must list modalities among {', '.join(MODALITIES)}")
     return frozenset(values)
 
 
-def _positive(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = _get(doc, key, kind)
+def _positive(doc: _Reader, key: str, kind: type | tuple[type, ...]) -> Any:
+    value = doc.get(key, kind)
     if not _is_number(value) or value <= 0:
         raise _bad(key, "must be a finite number > 0")
     return value
 
 
-def _check_known_keys(doc: dict[str, Any]) -> None:
-    for table, keys in KNOWN_KEYS.items():
+def _check_known_keys(doc: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
+    known: dict[str, tuple[str, ...]] = {"": ("version", "title", *TABLES), "ranges": (*ranges,)}
+    for key in DEFAULTS:
+        table, name = key.split(".")
+        known[table] = (*known.get(table, ()), name)
+    for table, keys in known.items():
         node = doc if not table else doc.get(table, {})
         if not isinstance(node, dict):
             raise _bad(table, "must be a table")
@@ -140,8 +156,8 @@ def _check_known_keys(doc: dict[str, Any]) -> None:
                 raise InvalidData(f"protocol file: unknown key `{name}` (known: {', '.join(keys)})")
 
 
-def _visits(doc: dict[str, Any]) -> tuple[dict[str, int], str]:
-    visits = _get(doc, "follow_up.visits", dict)
+def _visits(doc: _Reader) -> tuple[dict[str, int], str]:
+    visits = doc.get("follow_up.visits", dict)
     if not visits or not all(
         isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in visits.values()
     ):
@@ -149,7 +165,7 @@ def _visits(doc: dict[str, Any]) -> tuple[dict[str, int], str]:
     unknown = [name for name in visits if name not in VISIT_NAMES]
     if unknown:
         raise _bad("follow_up.visits", f"names unknown visit {unknown[0]!r}: use {VISIT_NAMES}")
-    final_visit = _get(doc, "follow_up.final_visit", str)
+    final_visit = doc.get("follow_up.final_visit", str)
     if final_visit not in visits:
         raise _bad("follow_up.final_visit", "must name one of the visits")
     if visits[final_visit] != max(visits.values()):
@@ -157,12 +173,22 @@ def _visits(doc: dict[str, Any]) -> tuple[dict[str, int], str]:
     return dict(sorted(visits.items(), key=lambda kv: kv[1])), final_visit
 
 
-def _ranges(doc: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def _ranges(doc: dict[str, Any], known: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    given = doc.get("ranges", {})
+    if not isinstance(given, dict):
+        raise _bad("ranges", "must be a table")
     ranges: dict[str, tuple[float, float]] = {}
-    for name in REQUIRED_RANGES:
-        key = f"ranges.{name}"
-        pair = _get(doc, key, list)
-        if len(pair) != 2 or not all(_is_number(v) for v in pair) or pair[0] > pair[1]:
+    for name, default in known.items():
+        if name not in given:
+            ranges[name] = default
+            continue
+        key, pair = f"ranges.{name}", given[name]
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(_is_number(v) for v in pair)
+            or pair[0] > pair[1]
+        ):
             raise _bad(key, "must be [low, high]")
         if pair[0] < 0:
             raise _bad(key, "must not go below 0")
@@ -170,23 +196,39 @@ def _ranges(doc: dict[str, Any]) -> dict[str, tuple[float, float]]:
     return ranges
 
 
-def parse(content: str) -> Protocol:
-    """Parse and validate protocol TOML text; a malformed file names the offending key."""
+def parse(content: str, stored: bool = False) -> Protocol:
+    """Parse and validate protocol TOML text; a malformed file names the offending key.
+
+    `stored`: the text of a protocol a case already runs under. Keys it lacks take their
+    defaults (as in a new file), and keys this bmac does not know are passed over instead of
+    refused, so that no stored protocol ever becomes unreadable.
+    """
     try:
-        doc = tomllib.loads(content)
+        raw = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidData(f"protocol file is not valid TOML: {exc}") from None
-    version = _get(doc, "version", str).strip()
-    if not version:
+    doc = _Reader(raw)
+    if "version" not in raw:
+        raise InvalidData("protocol file: missing key `version`")
+    version = raw["version"]
+    if not isinstance(version, str):
+        raise _bad("version", "has the wrong type")
+    if not version.strip():
         raise _bad("version", "must not be empty")
-    _check_known_keys(doc)
+    known_ranges = default_ranges()
+    if not stored:
+        _check_known_keys(raw, known_ranges)
     kl_grades = _grades(doc, "eligibility.kl_grades")
-    kl_arthroplasty = _get(doc, "eligibility.kl_arthroplasty", int)
+    kl_arthroplasty = doc.get("eligibility.kl_arthroplasty", int)
     if not 0 <= kl_arthroplasty <= 4 or kl_arthroplasty in kl_grades:
         raise _bad("eligibility.kl_arthroplasty", "must be a grade 0-4 that is not a candidate")
     visits, final_visit = _visits(doc)
+    ranges = _ranges(raw, known_ranges)
+    doc.defaulted += [
+        f"ranges.{name}" for name in known_ranges if name not in raw.get("ranges", {})
+    ]
     return Protocol(
-        version=version,
+        version=version.strip(),
         sha256=hashlib.sha256(content.encode()).hexdigest(),
         content=content,
         kl_grades=kl_grades,
@@ -197,9 +239,10 @@ def parse(content: str) -> Protocol:
         window_minutes=float(_positive(doc, "injection.window_minutes", (int, float))),
         visits=visits,
         final_visit=final_visit,
-        ranges=_ranges(doc),
+        ranges=ranges,
         max_failed_pins=_positive(doc, "signing.max_failed_pins", int),
         lock_minutes=float(_positive(doc, "signing.lock_minutes", (int, float))),
+        defaulted=tuple(doc.defaulted),
     )
 
 

@@ -15,7 +15,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 GENESIS = "0" * 64
-VOLUMES = ("aspirate_ml", "filtered_ml", "plasma_removed_ml", "concentrate_ml", "injected_ml")
+# A step's volumes are its values in mL: units are in the field names (SPEC §4).
+VOLUME_SUFFIX = "_ml"
+
+
+class Meaning:
+    """What a signature means (21 CFR Part 11 §11.50(a)(3)). An override (of candidacy at
+    assessment, of the window at injection) signs as OVERRIDDEN instead of the step's own
+    meaning, and the injection's second person as VERIFIED."""
+
+    PERFORMED = "performed"
+    VERIFIED = "verified"
+    ASSESSED = "assessed"
+    OVERRIDDEN = "overridden"
+    CORRECTED = "corrected"
+    CANCELLED = "cancelled"
+    ALL = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED)
 
 
 def canonical(value: Any) -> str:
@@ -177,7 +192,7 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
         "updated_at": entry.recorded_at,
         "last_at": max(snapshot.last_at, entry.at),
     }
-    measured = [key for key in VOLUMES if key in data]
+    measured = [key for key in data if key.endswith(VOLUME_SUFFIX)]
     if measured:
         volumes = {**snapshot.volumes_ml, **{key: data[key] for key in measured}}
         if volumes != snapshot.volumes_ml:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidData
 from .protocol import MODALITIES, Protocol
 from .states import FOLLOW_UP
-from .timeutil import from_iso
+from .timeutil import from_iso, iso
 
 if TYPE_CHECKING:
     from .record import CaseSnapshot
@@ -181,6 +181,24 @@ def visits_due(case: CaseSnapshot, protocol: Protocol) -> list[DueVisit]:
     if case.state != FOLLOW_UP or case.injected_at is None or case.arthroplasty:
         return []
     return pending_visits(from_iso(case.injected_at), set(case.visits), protocol)
+
+
+class DueRow(NamedTuple):
+    """One row of the `followup due` worklist: a visit not yet recorded, with whose it is."""
+
+    case_id: int
+    visit: str
+    due_at: str
+    patient_ref: str
+    knee: str
+
+
+def due_rows(case: CaseSnapshot, protocol: Protocol) -> list[DueRow]:
+    """The worklist rows of a case, as the store keeps them and the audit expects them."""
+    return [
+        DueRow(case.case_id, v.visit, iso(v.due_at), case.patient_ref, case.knee)
+        for v in visits_due(case, protocol)
+    ]
 
 
 def days_overdue(due_on: date, today: date) -> int:

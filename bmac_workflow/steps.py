@@ -1,296 +1,273 @@
-"""The data each step records (SPEC §4): validated models, units in the field names.
+"""THE declaration of each step of the workflow, one entry each.
 
-Ranges come from the case's protocol and the volume chain from the case's earlier steps; both
-reach the validators through pydantic's validation context. The chain: filtered <= aspirate,
-plasma removed < filtered, concentrate <= what the plasma removal left (filtered - plasma
-removed), injected <= concentrate. The concentration factor is never typed: `extra="forbid"`
-refuses it, and the service computes it from the aspirate and the concentrate.
+A step's declaration holds its trigger, the state it leaves and the one it enters, who may take
+it, what the signature means, the command a person types, its data model, its FHIR processing
+label, the stage its waiting state is shown as, and whether the harvest-to-injection window runs
+while a case waits for it. The machine (states.py), the role matrix (roles.py), the CLI's step
+commands, status and next step, colours, FHIR, the demo, the tests' walks and the benchmark
+generator all derive from this list: adding a step is one declaration here and one data model in
+step_data.py (docs/adding-a-step.md).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from . import facts
+from .guards import (
+    CANDIDATE_OR_OVERRIDE,
+    FOLLOW_UP_DONE,
+    KNEE_MATCHES,
+    SECOND_PERSON,
+    SPECIMEN_MATCHES,
+    VISIT_NOT_RECORDED,
+    WITHIN_WINDOW,
+    Guard,
+)
+from .record import Meaning
+from .roles import CLINICAL, SURGEON
+from .states import (
+    CANCELLED,
+    CLOSED,
+    FOLLOW_UP,
+    IMAGING_ASSESSMENT,
+    INELIGIBLE,
+    INJECTION,
+    MARROW_COLLECTION,
+)
+from .step_data import (
+    AssessmentData,
+    CentrifugationData,
+    CollectionData,
+    ConcentrationData,
+    FilteringData,
+    FollowUpData,
+    InjectionData,
+    PlasmaRemovalData,
+    StepData,
+    option_meta,
 )
 
-from .errors import InvalidData
-from .protocol import MODALITIES, Protocol
-from .rules import looks_like_rrn
+if TYPE_CHECKING:
+    from .guards import Request
 
-Knee = Literal["left", "right"]
-Modality = Literal["xray", "mri", "arthroscopy"]
-Visit = Literal["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"]
+# The states a case waits in between the harvest and the injection, named by their steps.
+FILTERING = "filtering"
+CENTRIFUGATION = "centrifugation"
+PLASMA_REMOVAL = "plasma_removal"
+CONCENTRATION = "concentration"
 
-
-def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode reads True as 1: a grade or a count is never a yes/no.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not yes/no")
-    return value
+# Display stages of the state a step leaves (colours; states.py names the stages of the ends).
+ASSESSMENT_STAGE, PROCESSING_STAGE, FOLLOW_UP_STAGE = "assessment", "processing", "follow-up"
 
 
-Count = Annotated[int, BeforeValidator(_not_bool)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
+@dataclass(frozen=True)
+class Before:
+    """Every state of the workflow that comes before `state` (cancel's sources)."""
 
-# Field name -> the CLI option a person typed, so that errors speak the user's words.
-OPTION_FOR = {
-    "kl_grade": "--kl",
-    "icrs_grade": "--icrs",
-    "leg_deformity": "--deformity",
-    "baseline_vas": "--vas",
-    "vas": "--vas",
-    "device_id": "--device",
-    "duration_min": "--minutes",
-    "cell_count_per_ul": "--cell-count",
-    "verifier_id": "--verifier",
-    "adverse_events": "--adverse-event",
-    "rbc_removed": "--rbc-removed",
-}
+    state: str
 
 
-class StepData(BaseModel):
-    """Base of every step's data: strict, immutable, no unknown fields."""
-
-    # NaN and infinity pass no range check and cannot be stored in canonical JSON: refuse them.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
-    )
-
-    def record(self) -> dict[str, Any]:
-        """The JSON-ready form stored in the log entry."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-    @model_validator(mode="after")
-    def _no_registration_number(self) -> StepData:
-        # The fields' values as stored (extra="forbid": nothing else is there); iterating the
-        # model itself builds a filtered copy, half of a step's validation.
-        for name, value in self.__dict__.items():
-            texts = value if isinstance(value, list) else [value]
-            if any(isinstance(t, str) and looks_like_rrn(t) for t in texts):
-                raise ValueError(
-                    f"{_option(name)} looks like it holds a resident registration number, "
-                    "which may not be stored: leave it out"
-                )
-        return self
+Prepare = Callable[["facts.Attempt"], "tuple[dict[str, Any], Request]"]
 
 
-def _protocol(info: ValidationInfo) -> Protocol:
-    protocol: Protocol = (info.context or {})["protocol"]
-    return protocol
+@dataclass(frozen=True)
+class Step:
+    """One trigger of the workflow, declared once: everything else derives from this."""
 
+    trigger: str
+    source: str | Before
+    dest: str
+    roles: frozenset[str]
+    meaning: str
+    command: str  # after `bmac`: "step centrifugation"
+    summary: str  # the command's help, first line
+    model: type[StepData] | None = None
+    fhir: str | None = None  # FHIR Specimen.processing label: a processing step of the specimen
+    stage: str = PROCESSING_STAGE
+    window_running: bool = False  # the harvest-to-injection window runs while a case waits
+    guards: tuple[Guard, ...] = ()
+    otherwise: str | None = None  # where the trigger goes when one of `guards` does not hold
+    prepare: Prepare = facts.plain
+    reason: str | None = None  # the help of the step's --reason option, if it takes one
+    reason_required: bool = False
+    reason_example: str = ""
 
-def _previous(info: ValidationInfo, key: str) -> float | None:
-    value = (info.context or {}).get("previous", {}).get(key)
-    return float(value) if value is not None else None
+    @property
+    def group(self) -> str:
+        """The command group the step's command lives in (`step`, `case`, `followup`)."""
+        return self.command.split()[0]
 
+    @property
+    def name(self) -> str:
+        """The step's command name within its group (`centrifugation`)."""
+        return self.command.split()[1]
 
-def _check_range(info: ValidationInfo, name: str, value: float | None) -> None:
-    if value is None:
-        return
-    low, high = _protocol(info).range(name)
-    if not low <= value <= high:
-        raise ValueError(f"{_option(name)} {value:g} is out of range {low:g}-{high:g}")
-
-
-def _check_not_more(info: ValidationInfo, name: str, value: float, before: str) -> None:
-    previous = _previous(info, before)
-    if previous is not None and value > previous:
-        raise ValueError(
-            f"{_option(name)} {value:g} is more than the {before.removesuffix('_ml')} volume "
-            f"{previous:g} mL: volumes never grow along the chain"
+    def has_verifier(self) -> bool:
+        """True when a second person signs the step with their own PIN (the injection)."""
+        return self.model is not None and any(
+            option_meta(self.model, name).verifier for name in self.model.model_fields
         )
 
-
-def _option(field: str) -> str:
-    return OPTION_FOR.get(field, "--" + field.replace("_", "-"))
-
-
-class AssessmentData(StepData):
-    """The imaging assessment: grades, the modalities they rest on, deformity, baseline pain."""
-
-    kl_grade: Count = Field(ge=0, le=4)
-    icrs_grade: Count = Field(ge=0, le=4)
-    imaging: list[Modality] = Field(min_length=1)
-    leg_deformity: bool = False
-    baseline_vas: float = Field(ge=0, le=10)
-    override_reason: Text | None = None
-
-    @field_validator("imaging")
-    @classmethod
-    def _each_modality_once(cls, imaging: list[str]) -> list[str]:
-        # Stored in one order whatever order was typed, so that equal assessments read alike.
-        return [m for m in MODALITIES if m in imaging]
+    def matrix_commands(self) -> str:
+        """The commands this step covers, as the role matrix prints them."""
+        overridable = self.model is not None and "override_reason" in self.model.model_fields
+        return self.command + (" (and --override-reason)" if overridable else "")
 
 
-class CollectionData(StepData):
-    """The bone marrow harvest: site, anaesthesia, aspirate volume, kit and specimen label."""
-
-    harvest_site: Literal["iliac crest"] = "iliac crest"
-    side: Knee
-    anaesthesia: Literal["local"] = "local"
-    aspirate_ml: float = Field(gt=0)
-    anticoagulant: Text
-    kit_lot: Text
-    specimen_id: str = Field(min_length=1, max_length=64)
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> CollectionData:
-        _check_range(info, "aspirate_ml", self.aspirate_ml)
-        return self
-
-
-class FilteringData(StepData):
-    """The filtering of the aspirate."""
-
-    filter_lot: Text
-    filtered_ml: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> FilteringData:
-        _check_range(info, "filtered_ml", self.filtered_ml)
-        _check_not_more(info, "filtered_ml", self.filtered_ml, "aspirate_ml")
-        return self
-
-
-class CentrifugationData(StepData):
-    """The centrifugation: device, force or speed, duration and number of spins."""
-
-    device_id: Text
-    g_force: Count | None = Field(default=None, gt=0)
-    rpm: Count | None = Field(default=None, gt=0)
-    duration_min: float = Field(gt=0)
-    spins: Count = Field(default=1, ge=1)
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> CentrifugationData:
-        if (self.g_force is None) == (self.rpm is None):
-            raise ValueError("give exactly one of --g-force or --rpm")
-        _check_range(info, "g_force", self.g_force)
-        _check_range(info, "rpm", self.rpm)
-        _check_range(info, "duration_min", self.duration_min)
-        _check_range(info, "spins", self.spins)
-        return self
-
-
-class PlasmaRemovalData(StepData):
-    """The removal of the plasma (net volume discarded) and of the red-cell layer."""
-
-    plasma_removed_ml: float = Field(ge=0)
-    rbc_removed: bool = True
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> PlasmaRemovalData:
-        _check_range(info, "plasma_removed_ml", self.plasma_removed_ml)
-        filtered = _previous(info, "filtered_ml")
-        if filtered is not None and self.plasma_removed_ml >= filtered:
-            raise ValueError(
-                f"--plasma-removed-ml {self.plasma_removed_ml:g} must be less than the "
-                f"filtered {filtered:g} mL: something must remain to concentrate"
-            )
-        return self
-
-
-class ConcentrationData(StepData):
-    """The concentrate drawn; its concentration factor is computed, never typed."""
-
-    concentrate_ml: float = Field(gt=0)
-    cell_count_per_ul: Count | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> ConcentrationData:
-        _check_range(info, "concentrate_ml", self.concentrate_ml)
-        _check_range(info, "cell_count_per_ul", self.cell_count_per_ul)
-        _check_not_more(info, "concentrate_ml", self.concentrate_ml, "filtered_ml")
-        filtered = _previous(info, "filtered_ml")
-        removed = _previous(info, "plasma_removed_ml")
-        if filtered is not None and removed is not None:
-            left = round(filtered - removed, 6)
-            if self.concentrate_ml > left:
-                raise ValueError(
-                    f"--concentrate-ml {self.concentrate_ml:g} is more than the {left:g} mL left "
-                    f"after the plasma removal ({filtered:g} filtered - {removed:g} removed): "
-                    "volumes never grow along the chain"
-                )
-        return self
-
-
-class InjectionData(StepData):
-    """The injection: knee, volume, guidance, the specimen label scanned, the verifier."""
-
-    knee: Knee
-    injected_ml: float = Field(gt=0)
-    guidance: Literal["ultrasound", "fluoroscopy", "landmark"]
-    specimen_id: str = Field(min_length=1, max_length=64)
-    verifier_id: str = Field(min_length=1, max_length=64)
-    override_reason: Text | None = None
-
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> InjectionData:
-        _check_range(info, "injected_ml", self.injected_ml)
-        _check_not_more(info, "injected_ml", self.injected_ml, "concentrate_ml")
-        return self
-
-
-class FollowUpData(StepData):
-    """A follow-up visit: pain (VAS), optional KOOS / WOMAC, adverse events, arthroplasty."""
-
-    visit: Visit
-    vas: float = Field(ge=0, le=10)
-    koos: float | None = Field(default=None, ge=0, le=100)
-    womac: float | None = Field(default=None, ge=0, le=96)
-    adverse_events: list[Text] = Field(default_factory=list)
-    arthroplasty: bool = False
-
-    @model_validator(mode="after")
-    def _scheduled(self, info: ValidationInfo) -> FollowUpData:
-        visits = _protocol(info).visits
-        if self.visit != "adhoc" and self.visit not in visits:
-            raise ValueError(
-                f"--visit {self.visit} is not in this case's protocol schedule "
-                f"({', '.join(visits)}): use one of those, or adhoc"
-            )
-        return self
-
-
-STEP_MODELS: dict[str, type[StepData]] = {
-    "assess": AssessmentData,
-    "collect": CollectionData,
-    "filter": FilteringData,
-    "centrifuge": CentrifugationData,
-    "remove_plasma": PlasmaRemovalData,
-    "concentrate": ConcentrationData,
-    "inject": InjectionData,
-    "record_follow_up": FollowUpData,
-}
+STEPS: tuple[Step, ...] = (
+    Step(
+        "assess",
+        IMAGING_ASSESSMENT,
+        MARROW_COLLECTION,
+        frozenset({SURGEON}),
+        Meaning.ASSESSED,
+        "case assess",
+        "Record the imaging assessment (surgeon): candidate, ineligible, or overridden.",
+        model=AssessmentData,
+        stage=ASSESSMENT_STAGE,
+        guards=(CANDIDATE_OR_OVERRIDE,),
+        otherwise=INELIGIBLE,
+        prepare=facts.assessment,
+    ),
+    Step(
+        "collect",
+        MARROW_COLLECTION,
+        FILTERING,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "step collection",
+        "Log the bone marrow harvest from the iliac crest.",
+        model=CollectionData,
+    ),
+    Step(
+        "filter",
+        FILTERING,
+        CENTRIFUGATION,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "step filtering",
+        "Log the filtering of the aspirate.",
+        model=FilteringData,
+        fhir="filtering",
+        window_running=True,
+    ),
+    Step(
+        "centrifuge",
+        CENTRIFUGATION,
+        PLASMA_REMOVAL,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "step centrifugation",
+        "Log the centrifugation (give --g-force or --rpm).",
+        model=CentrifugationData,
+        fhir="centrifugation",
+        window_running=True,
+    ),
+    Step(
+        "remove_plasma",
+        PLASMA_REMOVAL,
+        CONCENTRATION,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "step plasma-removal",
+        "Log the removal of the plasma and red-cell layers.",
+        model=PlasmaRemovalData,
+        fhir="plasma and red-cell layer removal",
+        window_running=True,
+    ),
+    Step(
+        "concentrate",
+        CONCENTRATION,
+        INJECTION,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "step concentration",
+        "Log the concentrate drawn; the concentration factor is computed.",
+        model=ConcentrationData,
+        fhir="concentration",
+        window_running=True,
+    ),
+    Step(
+        "inject",
+        INJECTION,
+        FOLLOW_UP,
+        frozenset({SURGEON}),
+        Meaning.PERFORMED,
+        "step injection",
+        "Log the injection into the knee (surgeon, verified by a second operator).",
+        model=InjectionData,
+        window_running=True,
+        guards=(SPECIMEN_MATCHES, KNEE_MATCHES, SECOND_PERSON, WITHIN_WINDOW),
+        prepare=facts.injection,
+    ),
+    Step(
+        "record_follow_up",
+        FOLLOW_UP,
+        FOLLOW_UP,
+        CLINICAL,
+        Meaning.PERFORMED,
+        "followup record",
+        "Record a follow-up visit.",
+        model=FollowUpData,
+        stage=FOLLOW_UP_STAGE,
+        guards=(VISIT_NOT_RECORDED,),
+        prepare=facts.follow_up,
+    ),
+    Step(
+        "cancel",
+        Before(FOLLOW_UP),
+        CANCELLED,
+        frozenset({SURGEON}),
+        Meaning.CANCELLED,
+        "case cancel",
+        "Cancel a case before the injection (surgeon), with a reason.",
+        prepare=facts.cancellation,
+        reason="Why the case stops.",
+        reason_required=True,
+        reason_example="patient withdrew consent",
+    ),
+    Step(
+        "close",
+        FOLLOW_UP,
+        CLOSED,
+        frozenset({SURGEON}),
+        Meaning.PERFORMED,
+        "case close",
+        "Close a case in follow-up (surgeon).",
+        stage=FOLLOW_UP_STAGE,
+        guards=(FOLLOW_UP_DONE,),
+        prepare=facts.closing,
+        reason="Needed to close before the follow-up is finished.",
+        reason_example="lost to follow-up",
+    ),
+)
 
 
-def validate(
-    trigger: str, data: dict[str, Any], protocol: Protocol, previous: dict[str, Any]
-) -> StepData:
-    """Build the step's model from raw values; any problem becomes one InvalidData line."""
-    model = STEP_MODELS[trigger]
-    try:
-        return model.model_validate(data, context={"protocol": protocol, "previous": previous})
-    except ValidationError as exc:
-        raise InvalidData(describe(exc)) from None
+def insert_after(steps: Sequence[Step], trigger: str, new: Step) -> tuple[Step, ...]:
+    """The declarations with `new` placed after the step `trigger`, which now leads to `new`'s
+    source; `new` leads where `trigger` led. What adding a step to STEPS by hand amounts to."""
+    result: list[Step] = []
+    for step in steps:
+        if step.trigger == trigger:
+            if not isinstance(new.source, str):
+                raise ValueError("a step inserted in the chain leaves one state")
+            result += [replace(step, dest=new.source), replace(new, dest=step.dest)]
+        else:
+            result.append(step)
+    if len(result) == len(steps):
+        raise ValueError(f"no step {trigger!r} to insert after")
+    return tuple(result)
 
 
-def describe(exc: ValidationError) -> str:
-    """The first validation problem, in the words of the CLI's options."""
-    error = exc.errors(include_url=False)[0]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
-    if not loc:
-        return message
-    value = error.get("input")
-    shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-    return f"{_option(loc[0])}: {message}{shown}"
+def example_values(step: Step, specimen_id: str | None = None) -> dict[str, Any]:
+    """What a person would type for `step` on a happy case (its model's example), with the
+    case's own specimen label where the step records or scans one."""
+    if step.model is None:
+        return {}
+    values = dict(step.model.example)
+    if specimen_id is not None and "specimen_id" in values:
+        values["specimen_id"] = specimen_id
+    return values

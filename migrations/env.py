@@ -8,10 +8,10 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from bmac_workflow.store.models import Base
+from bmac_workflow.store.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

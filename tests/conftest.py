@@ -1,5 +1,9 @@
 """Shared fixtures: databases (SQLite always, PostgreSQL when BMAC_TEST_POSTGRES_URL is set),
-a clinic with one operator of each role, and the `bmac` command through click's CliRunner."""
+a clinic with one operator of each role, and the `bmac` command through click's CliRunner.
+
+The happy walk of a case, and the command-line arguments of each step, come from the step
+declarations (tests/walk.py), so that no test spells the workflow out again.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +19,31 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, text
 
-from bmac_workflow import people
-from bmac_workflow.people import Operator
+from bmac_workflow import operators as operators_module
+from bmac_workflow.operators import Operator, SignInLimits
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.services import cases, operators
-from bmac_workflow.services.signing import sign_in
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.migrate import upgrade
+from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.store.database import Database
 from bmac_workflow.store.unit_of_work import UnitOfWork
 from bmac_workflow.timeutil import iso, utcnow
+from tests.walk import PINS, ROLE_OF, happy_steps, pin_of
 
 PG_ENV = "BMAC_TEST_POSTGRES_URL"
-PINS = {"admin": "9000", "nurse": "1111", "nurse2": "2222", "surgeon": "3333", "auditor": "4444"}
-ROLE_OF = {
-    "admin": "admin",
-    "nurse": "nurse",
-    "nurse2": "nurse",
-    "surgeon": "surgeon",
-    "auditor": "auditor",
-}
+__all__ = ["PINS", "ROLE_OF", "Bmac", "Clinic", "advance_to", "happy_steps", "pin_of"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line that says which databases this run tested, instead of a wall of skips."""
+    url = os.environ.get(PG_ENV)
+    where = f"SQLite + PostgreSQL at {_without_password(url)}" if url else "SQLite only"
+    terminalreporter.write_line(f"databases tested: {where}")
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -42,12 +52,12 @@ def _fast_argon2() -> Iterator[None]:
     Subprocess tests use the real defaults."""
     from argon2 import PasswordHasher
 
-    people._hasher.cache_clear()
-    original = people._hasher
+    operators_module._hasher.cache_clear()
+    original = operators_module._hasher
     fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    people._hasher = lambda: fast  # type: ignore[assignment]
+    operators_module._hasher = lambda: fast  # type: ignore[assignment]
     yield
-    people._hasher = original
+    operators_module._hasher = original
 
 
 @pytest.fixture
@@ -84,24 +94,49 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+def database(db_url: str) -> Iterator[Database]:
+    from bmac_workflow.services.schema import upgrade
+
+    db = Database.open(db_url, check_schema=False)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def engine(database: Database) -> Engine:
+    return database.engine
+
+
+def credentials(who: str, pin: str | None = None) -> Credentials:
+    """The credentials of operator `who`, with their PIN (or `pin`)."""
+    given = pin if pin is not None else pin_of(who)
+    return Credentials(who, lambda: given)
 
 
 @dataclass
 class Clinic:
-    """A migrated database with one operator of each role, signed in."""
+    """A migrated database with one operator of each role."""
 
-    engine: Engine
+    db: Database
     url: str
     protocol: Protocol
     ops: dict[str, Operator] = field(default_factory=dict)
 
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @property
+    def limits(self) -> SignInLimits:
+        return limits_of(self.protocol)
+
     def uow(self, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, write=write)
+        """A unit of work straight on the store (for tests that look at rows)."""
+        return self.db.write() if write else self.db.read()
+
+    def credentials(self, who: str, pin: str | None = None) -> Credentials:
+        return credentials(who, pin)
 
     def open(
         self,
@@ -109,15 +144,17 @@ class Clinic:
         knee: str = "left",
         at: datetime | None = None,
         protocol: Protocol | None = None,
+        who: str = "nurse",
     ) -> int:
         change = cases.open_case(
             patient,
             knee,
             protocol or self.protocol,
-            self.ops["nurse"],
+            credentials(who),
+            self.limits,
             iso(at) if at else None,
-            utcnow(),
-            self.uow(),
+            utcnow,
+            self.db,
         )
         return change.case.case_id
 
@@ -128,17 +165,23 @@ class Clinic:
         values: dict[str, Any] | None = None,
         who: str = "nurse",
         at: datetime | None = None,
-        **kw: Any,
+        verifier: str | Operator | None = None,
+        reason: str | None = None,
+        pin: str | None = None,
     ) -> cases.Change:
-        return cases.fire(
+        if isinstance(verifier, Operator):
+            verifier = verifier.id
+        return cases.log_step(
             case_id,
             trigger,
             values or {},
-            self.ops[who],
+            credentials(who, pin),
+            self.limits,
             iso(at) if at else None,
-            utcnow(),
-            self.uow(),
-            **kw,
+            utcnow,
+            self.db,
+            verifier=credentials(verifier) if verifier else None,
+            reason=reason,
         )
 
     def count(self, table: str) -> int:
@@ -159,102 +202,51 @@ class Clinic:
             )
         }
 
+    def state_of(self, case_id: int) -> str:
+        with self.uow(write=False) as uow:
+            found = uow.repo.get_case(case_id)
+            assert found is not None
+            return found[0].state
+
+
+def advance_to(clinic: Clinic, case_id: int, state: str, start: datetime | None = None) -> None:
+    """Drive a case along the happy path until it is in `state`."""
+    from datetime import timedelta
+
+    from bmac_workflow.states import workflow
+
+    order = list(workflow().states)
+    minute = 0
+    for trigger, who, values in happy_steps(case_id):
+        if order.index(state) <= order.index(clinic.state_of(case_id)):
+            return
+        verifier = values.get("verifier_id")
+        at = start + timedelta(minutes=minute) if start else None
+        clinic.fire(case_id, trigger, values, who, at=at, verifier=verifier)
+        minute += 10
+
 
 def add_operator_args(op_id: str, name: str, role: str) -> tuple[str, ...]:
     """The arguments of `bmac operator add` (the PIN comes from BMAC_NEW_PIN)."""
     return ("operator", "add", op_id, "--name", name, "--role", role)
 
 
-# The CLI options of a valid collection, less the specimen ID (which each test chooses).
-COLLECTION = ("--side", "left", "--aspirate-ml", "60", "--anticoagulant", "heparin", "--kit-lot",
-              "K-1")  # fmt: skip
-
-# The data of each step that a happy case uses, in order, with who performs it.
-HAPPY_STEPS: list[tuple[str, str, dict[str, Any]]] = [
-    (
-        "assess",
-        "surgeon",
-        {
-            "kl_grade": 3,
-            "icrs_grade": 4,
-            "imaging": ["xray", "mri"],
-            "leg_deformity": False,
-            "baseline_vas": 7,
-        },
-    ),
-    (
-        "collect",
-        "nurse",
-        {
-            "side": "left",
-            "aspirate_ml": 60,
-            "anticoagulant": "heparin",
-            "kit_lot": "K-1",
-            "specimen_id": "SP-{case}",
-        },
-    ),
-    ("filter", "nurse", {"filter_lot": "F-1", "filtered_ml": 55}),
-    ("centrifuge", "nurse", {"device_id": "CF-1", "g_force": 1500, "duration_min": 10, "spins": 2}),
-    ("remove_plasma", "nurse", {"plasma_removed_ml": 45, "rbc_removed": True}),
-    ("concentrate", "nurse", {"concentrate_ml": 6}),
-    (
-        "inject",
-        "surgeon",
-        {
-            "knee": "left",
-            "injected_ml": 5,
-            "guidance": "ultrasound",
-            "specimen_id": "SP-{case}",
-            "verifier_id": "nurse2",
-        },
-    ),
-]
-
-
-def step_values(trigger: str, case_id: int) -> dict[str, Any]:
-    for name, _, values in HAPPY_STEPS:
-        if name == trigger:
-            return {
-                k: v.format(case=case_id) if isinstance(v, str) else v for k, v in values.items()
-            }
-    raise KeyError(trigger)
-
-
-def advance_to(clinic: Clinic, case_id: int, state: str, start: datetime | None = None) -> None:
-    """Drive a case along the happy path until it is in `state`."""
-    from bmac_workflow import states
-
-    order = states.STATES[: states.STATES.index(states.FOLLOW_UP) + 1]
-    minute = 0
-    for trigger, who, _ in HAPPY_STEPS:
-        if order.index(state) <= order.index(_state_of(clinic, case_id)):
-            return
-        extra = {"verifier": clinic.ops["nurse2"]} if trigger == "inject" else {}
-        at = start + timedelta(minutes=minute) if start else None
-        clinic.fire(case_id, trigger, step_values(trigger, case_id), who, at=at, **extra)
-        minute += 10
-
-
-def _state_of(clinic: Clinic, case_id: int) -> str:
-    with clinic.uow(write=False) as uow:
-        found = uow.repo.get_case(case_id)
-        assert found is not None
-        return found[0].state
-
-
 @pytest.fixture
-def clinic(engine: Engine, db_url: str) -> Clinic:
+def clinic(database: Database, db_url: str) -> Clinic:
     protocol = load(None)
-    now = utcnow()
-    result = Clinic(engine, db_url, protocol)
-    operators.add_operator("admin", "Admin Lee", "admin", PINS["admin"], None, now, result.uow())
-    admin = sign_in("admin", PINS["admin"], protocol, now, result.uow())
-    result.ops["admin"] = admin
-    for op_id in ("nurse", "nurse2", "surgeon", "auditor"):
-        operators.add_operator(
-            op_id, f"{op_id.title()} Name", ROLE_OF[op_id], PINS[op_id], admin, now, result.uow()
+    result = Clinic(database, db_url, protocol)
+    limits = limits_of(protocol)
+    for op_id in ("admin", "nurse", "nurse2", "surgeon", "auditor"):
+        result.ops[op_id] = operators.add_operator(
+            op_id,
+            f"{op_id.title()} Name" if op_id != "admin" else "Admin Lee",
+            ROLE_OF[op_id],
+            lambda op_id=op_id: PINS[op_id],  # type: ignore[misc]
+            credentials("admin"),
+            limits,
+            utcnow,
+            database,
         )
-        result.ops[op_id] = sign_in(op_id, PINS[op_id], protocol, now, result.uow())
     return result
 
 
@@ -277,7 +269,7 @@ class Bmac:
         full_env = {"BMAC_DATABASE_URL": self.url, "BMAC_VERIFIER_PIN": PINS["nurse2"]}
         if who:
             full_env["BMAC_OPERATOR"] = who
-            full_env["BMAC_PIN"] = pin if pin is not None else PINS[who]
+            full_env["BMAC_PIN"] = pin if pin is not None else pin_of(who)
         full_env.update(env or {})
         return self.runner.invoke(cli, list(args), env=full_env, catch_exceptions=False)
 

@@ -14,22 +14,20 @@ import click
 from ..timeutil import utcnow
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from ..people import Operator
+    from ..operators import SignInLimits
     from ..protocol import Protocol
-    from ..store.lookup import CaseLookup
-    from ..store.unit_of_work import UnitOfWork
+    from ..services.signing import Credentials
+    from ..store.database import Database
 
 
 @dataclass
 class App:
-    """Settings from the global options, and the engine built from them on first use."""
+    """Settings from the global options, and the database opened from them on first use."""
 
     db_url: str | None
     operator: str | None
     protocol_path: str | None
-    _engine: Any = field(default=None, repr=False)
+    _database: Any = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -38,35 +36,20 @@ class App:
 
         return self.db_url or default_url()
 
-    def engine(self, check_schema: bool = True) -> Engine:
-        """The engine, once; a brand-new database is created, an old one refused."""
-        if self._engine is None:
-            from ..store.engine import make_engine
-            from ..store.migrate import ensure_current
+    def database(self, check_schema: bool = True) -> Database:
+        """The database, once; a brand-new one is created, one at another revision refused."""
+        if self._database is None:
+            from ..store.database import Database
 
-            self._engine = make_engine(self.url)
-            if check_schema:
-                ensure_current(self._engine)
+            self._database = Database.open(self.url, check_schema=check_schema)
             settle_heap()
-        return self._engine  # type: ignore[no-any-return]
+        return self._database  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the database connections the command opened (when the command ends)."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    def uow(self, write: bool = False) -> UnitOfWork:
-        """A new unit of work on the database."""
-        from ..store.unit_of_work import UnitOfWork
-
-        return UnitOfWork(self.engine(), write=write)
-
-    def lookup(self) -> CaseLookup:
-        """A read of one case on the database that needs no ORM (`case status`)."""
-        from ..store.lookup import CaseLookup
-
-        return CaseLookup(self.engine())
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
 
     def now(self) -> datetime:
         """The current time (UTC)."""
@@ -78,33 +61,43 @@ class App:
 
         return load(self.protocol_path)
 
+    def limits(self) -> SignInLimits:
+        """How many wrong PINs lock an operator, and for how long."""
+        from ..services.signing import limits_of
+
+        return limits_of(self.protocol())
+
     def interactive(self) -> bool:
         """True when a person is at a terminal, who can be asked for a PIN without echo."""
         return sys.stdin.isatty()
 
-    def sign_in(
-        self, operator_id: str | None = None, pin_env: str = "BMAC_PIN", who: str = ""
-    ) -> Operator:
-        """Sign an operator in with their PIN: from `pin_env` when set, else asked on a terminal
-        without echo. The PIN goes to the hash check and nowhere else (no log, no message)."""
-        from ..errors import NotPermitted
-        from ..services.signing import sign_in
+    def credentials(self) -> Credentials:
+        """The operator of `--operator` / BMAC_OPERATOR, whose PIN is asked when needed."""
+        return self._credentials(self.operator, "BMAC_PIN", "")
 
-        operator_id = operator_id or self.operator
-        pin = os.environ.get(pin_env) or None  # an empty variable is a script's slip, not a try
-        if pin is None and operator_id:
-            if not self.interactive():
-                raise NotPermitted(
-                    f"no PIN for {who}{operator_id}: run the command in a terminal to be "
-                    f"asked, or set {pin_env} in a script"
-                )
-            pin = click.prompt(f"PIN for {who}{operator_id}", hide_input=True, err=True)
-        return sign_in(operator_id, pin, self.protocol(), self.now(), self.uow(write=True))
+    def verifier(self, operator_id: str) -> Credentials:
+        """The second person of a step, whose PIN is BMAC_VERIFIER_PIN or asked."""
+        return self._credentials(operator_id, "BMAC_VERIFIER_PIN", "verifier ")
 
-    def case_version(self, case_id: int) -> int | None:
-        """The case's entry count as this command starts, to detect a change under us."""
-        with self.uow() as uow:
-            return uow.repo.case_version(case_id)
+    def _credentials(self, operator_id: str | None, pin_env: str, who: str) -> Credentials:
+        from ..services.signing import Credentials
+
+        def pin() -> str | None:
+            """From `pin_env` when set, else asked on a terminal without echo. The PIN goes to
+            the check and nowhere else (no log, no message)."""
+            from ..errors import NotPermitted
+
+            value = os.environ.get(pin_env) or None  # an empty variable is a script's slip
+            if value is None and operator_id:
+                if not self.interactive():
+                    raise NotPermitted(
+                        f"no PIN for {who}{operator_id}: run the command in a terminal to be "
+                        f"asked, or set {pin_env} in a script"
+                    )
+                value = click.prompt(f"PIN for {who}{operator_id}", hide_input=True, err=True)
+            return value
+
+        return Credentials(operator_id, pin)
 
 
 def settle_heap() -> None:

@@ -9,10 +9,11 @@ import click
 
 from ..errors import RecordAltered
 from .app import App
-from .render import case_argument, emit_json, json_option, when
+from .options import case_argument, json_option
+from .output import emit_json, when
 
 if TYPE_CHECKING:
-    from ..audit import Problem
+    from ..checks import Problem
 
 
 @click.group()
@@ -27,7 +28,7 @@ def audit() -> None:
 
 def problem_line(problem: Problem) -> str:
     """One problem as `case, seq, what` (a problem of the whole record names no case)."""
-    from ..services.auditing import RECORD
+    from ..checks import RECORD
 
     case = "record" if problem.case_id == RECORD else f"case {problem.case_id}"
     seq = "-" if problem.seq is None else str(problem.seq)
@@ -51,23 +52,13 @@ def verify(app: App, case_id: int | None, against: str | None) -> None:
       bmac audit verify 1
       bmac audit verify --against "$(bmac audit checkpoint)"
     """
-
-    from ..audit import verify as run
-    from ..errors import NotFound
-    from ..services.auditing import parse_digest, verify_against
-    from ..services.export import entry_count
+    from ..services.audit import audit_verify
     from .progress import progress_bar
 
-    if against is not None:
-        against = parse_digest(against)
-    with app.uow() as uow:
-        if case_id is not None and uow.repo.case_version(case_id) is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
-        total = entry_count(uow, case_id)
-    with progress_bar(total, "verifying") as advance:
-        problems = run(app.uow(), case_id, progress=advance)
-    if against is not None:
-        problems += verify_against(against, app.uow())
+    done = audit_verify(
+        app.database(), case_id, against, lambda total: progress_bar(total, "verifying")
+    )
+    problems, total = done.problems, done.entries
     for problem in problems:
         click.echo(problem_line(problem))
     if problems:
@@ -93,14 +84,13 @@ def checkpoint(app: App) -> None:
     Example:
       bmac --operator auditor.choi audit checkpoint
     """
-    from ..services.auditing import grouped, take_checkpoint
+    from ..services.audit import grouped, take_checkpoint
 
-    signer = app.sign_in()
-    mark = take_checkpoint(signer, app.now(), app.uow(write=True))
+    mark = take_checkpoint(app.credentials(), app.limits(), app.now, app.database())
     click.echo(mark.digest)
     click.echo(
         f"checkpoint of {mark.cases} case(s), {mark.entries} entries, taken {when(mark.taken_at)} "
-        f"by {signer.id}\nfor paper: {grouped(mark.digest)}",
+        f"by {mark.operator}\nfor paper: {grouped(mark.digest)}",
         err=True,
     )
 
@@ -120,9 +110,9 @@ def replay(app: App, case_id: int, at: str | None, as_json: bool) -> None:
       bmac audit replay 1
       bmac audit replay 1 --at 2026-11-25T10:00
     """
-    from ..services.auditing import replay_steps
+    from ..services.audit import replay_steps
 
-    steps, final = replay_steps(case_id, at, app.now(), app.uow())
+    steps, final = replay_steps(case_id, at, app.now(), app.database())
     if as_json:
         emit_json({"case_id": case_id, "at": at, "steps": steps, "final": final})
         return
@@ -185,21 +175,17 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
-    if fmt == "json":
-        with app.uow() as uow:
-            total = entry_count(uow, case_id)
-        with progress_bar(total, "exporting") as advance:
-            count = write_json(out, app.uow(), case_id, secret, app.now(), advance)
-    elif fmt == "fhir":
-        cases = write_fhir(out, app.uow, case_id, secret, app.now())
+    db = app.database()
+    if fmt == "fhir":
+        cases = write_fhir(out, db, case_id, secret, app.now())
         if sys.stderr.isatty():
             click.echo(f"{cases} case(s) exported as a FHIR R5 Bundle", err=True)
         return
-    else:
-        with app.uow() as uow:
-            total = entry_count(uow, case_id)
-        with progress_bar(total, "exporting") as advance:
-            count = write_csv(out, app.uow(), case_id, secret, advance)
+    with progress_bar(entry_count(case_id, db), "exporting") as advance:
+        if fmt == "json":
+            count = write_json(out, db, case_id, secret, app.now(), advance)
+        else:
+            count = write_csv(out, db, case_id, secret, advance)
     out.flush()
     if sys.stderr.isatty():
         click.echo(f"{count} entries exported", err=True)

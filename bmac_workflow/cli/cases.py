@@ -5,18 +5,9 @@ from __future__ import annotations
 import click
 
 from .app import App
-from .render import (
-    at_option,
-    case_argument,
-    emit_json,
-    json_option,
-    signed_by,
-    status_pairs,
-    status_title,
-    timeline_line,
-    when,
-)
-from .writing import fire
+from .options import at_option, case_argument, json_option
+from .output import emit_json, signed_by, status_pairs, status_title, timeline_line, when
+from .step_commands import DeclaredGroup
 
 
 class StateName(click.ParamType):  # type: ignore[type-arg]
@@ -25,16 +16,17 @@ class StateName(click.ParamType):  # type: ignore[type-arg]
     name = "state"
 
     def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from ..states import STATES
+        from ..states import workflow
 
-        if value not in STATES:
-            self.fail(f"{value!r} is not a state; use one of: {', '.join(STATES)}", param, ctx)
+        states = workflow().states
+        if value not in states:
+            self.fail(f"{value!r} is not a state; use one of: {', '.join(states)}", param, ctx)
         return value
 
 
-@click.group()
+@click.group(cls=DeclaredGroup)
 def case() -> None:
-    """Open, assess, query, cancel and close cases.
+    """Open, assess, query, cancel and close cases (assess, cancel and close: steps.py).
 
     \b
     Example:
@@ -58,81 +50,11 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
     """
     from ..services.cases import open_case
 
-    signer = app.sign_in()
-    change = open_case(patient, knee, app.protocol(), signer, at, app.now(), app.uow(write=True))
+    protocol = app.protocol()
+    change = open_case(
+        patient, knee, protocol, app.credentials(), app.limits(), at, app.now, app.database()
+    )
     click.echo(change.case.case_id)
-
-
-@case.command("assess")
-@case_argument()
-@click.option("--kl", type=int, required=True, help="Kellgren-Lawrence grade, 0-4.")
-@click.option("--icrs", type=int, required=True, help="ICRS cartilage grade, 0-4.")
-@click.option(
-    "--imaging", required=True, metavar="LIST", help="Modalities used: xray,mri,arthroscopy."
-)
-@click.option("--deformity/--no-deformity", default=False, help="Deformity of the leg bones.")
-@click.option("--vas", type=float, required=True, help="Baseline pain, VAS 0-10.")
-@click.option(
-    "--override-reason", metavar="TEXT", help="Surgeon's reason to treat a non-candidate."
-)
-@at_option
-@click.pass_obj
-def assess(
-    app: App,
-    case_id: int,
-    kl: int,
-    icrs: int,
-    imaging: str,
-    deformity: bool,
-    vas: float,
-    override_reason: str | None,
-    at: str | None,
-) -> None:
-    """Record the imaging assessment (surgeon): candidate, ineligible, or overridden.
-
-    \b
-    Example:
-      bmac --operator dr.park case assess 1 --kl 3 --icrs 4 --imaging xray,mri --vas 7
-    """
-    values = {
-        "kl_grade": kl,
-        "icrs_grade": icrs,
-        "imaging": [m.strip().lower() for m in imaging.split(",") if m.strip()],
-        "leg_deformity": deformity,
-        "baseline_vas": vas,
-        "override_reason": override_reason,
-    }
-    fire(app, case_id, "assess", values, at)
-
-
-@case.command("cancel")
-@case_argument()
-@click.option("--reason", required=True, metavar="TEXT", help="Why the case stops.")
-@at_option
-@click.pass_obj
-def cancel(app: App, case_id: int, reason: str, at: str | None) -> None:
-    """Cancel a case before the injection (surgeon), with a reason.
-
-    \b
-    Example:
-      bmac --operator dr.park case cancel 1 --reason "patient withdrew consent"
-    """
-    fire(app, case_id, "cancel", {}, at, reason=reason)
-
-
-@case.command("close")
-@case_argument()
-@click.option("--reason", metavar="TEXT", help="Needed to close before the follow-up is finished.")
-@at_option
-@click.pass_obj
-def close(app: App, case_id: int, reason: str | None, at: str | None) -> None:
-    """Close a case in follow-up (surgeon).
-
-    \b
-    Example:
-      bmac --operator dr.park case close 1 --reason "lost to follow-up"
-    """
-    fire(app, case_id, "close", {}, at, reason=reason)
 
 
 @case.command("status")
@@ -148,11 +70,11 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.queries import status as run
 
-    result = run(case_id, app.now(), app.lookup())
+    result = run(case_id, app.now(), app.database())
     if as_json:
         emit_json(result)
         return
-    from .style import fields
+    from .output import fields
 
     fields(status_pairs(result), title=status_title(result))
 
@@ -174,11 +96,11 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
     """
     from ..services.queries import list_cases
 
-    rows, total = list_cases(state, limit, page, app.now(), app.uow())
+    rows, total = list_cases(state, limit, page, app.now(), app.database())
     if as_json:
         emit_json(rows)
         return
-    from .style import table
+    from .output import table
 
     table(
         ["case", "patient", "knee", "state", "next", "updated"],
@@ -209,11 +131,11 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.queries import timeline as run
 
-    rows = run(case_id, app.uow())
+    rows = run(case_id, app.database())
     if as_json:
         emit_json(rows)
         return
-    from .style import is_rich, table
+    from .output import is_rich, table
 
     if not is_rich():
         for row in rows:
@@ -266,18 +188,16 @@ def correct(
         changes = parse_settings(list(settings))
     except InvalidData as exc:  # a malformed option is a usage error (exit 2), before the PIN
         raise click.BadParameter(exc.message, param_hint="--set") from None
-    expected = app.case_version(case_id)
-    signer = app.sign_in()
     done = run(
         case_id,
         seq,
         changes,
         reason,
-        signer,
+        app.credentials(),
+        app.limits(),
         at,
-        app.now(),
-        app.uow(write=True),
-        expected_version=expected,
+        app.now,
+        app.database(),
     )
     for entry in done.entries:
         values = ", ".join(

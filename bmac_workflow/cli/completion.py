@@ -62,42 +62,6 @@ def _database_url(ctx: click.Context) -> str:
 
 
 def _cases(url: str) -> list[tuple[int, str, str, str]]:
-    from sqlalchemy.engine import make_url
+    from ..services.queries import recent_cases
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_cases(parsed.database or "")
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, connect_args=_quick_connect(parsed.get_backend_name()))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text(_QUERY), {"limit": MAX_CASES}).all()
-    finally:
-        engine.dispose()
-    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
-
-
-_QUERY = (
-    "SELECT id, patient_ref, knee, state FROM cases WHERE version > 0 ORDER BY id DESC LIMIT :limit"
-)
-
-
-def _quick_connect(backend: str) -> dict[str, Any]:
-    # A TAB must not hang on a server that is down.
-    return {"connect_timeout": 2} if backend == "postgresql" else {}
-
-
-def _sqlite_cases(path: str) -> list[tuple[int, str, str, str]]:
-    import sqlite3
-    from pathlib import Path
-
-    if not path or path == ":memory:" or not Path(path).expanduser().is_file():
-        return []  # never create a database by pressing TAB
-    uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=1)
-    try:
-        rows = conn.execute(_QUERY.replace(":limit", str(MAX_CASES))).fetchall()
-    finally:
-        conn.close()
-    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+    return recent_cases(url, MAX_CASES)

@@ -26,12 +26,10 @@ def upgrade(app: App) -> None:
     Example:
       bmac db upgrade
     """
-    from ..store.migrate import HEAD, current
-    from ..store.migrate import upgrade as run
+    from ..services.schema import HEAD
+    from ..services.schema import upgrade as run
 
-    engine = app.engine(check_schema=False)
-    before = current(engine)
-    run(engine)
+    before = run(app.database(check_schema=False))
     if before == HEAD:
         click.echo(f"database already at revision {HEAD}")
     else:
@@ -47,10 +45,10 @@ def current(app: App) -> None:
     Example:
       bmac db current
     """
-    from ..store.migrate import HEAD
-    from ..store.migrate import current as run
+    from ..services.schema import HEAD
+    from ..services.schema import current as run
 
-    revision = run(app.engine(check_schema=False))
+    revision = run(app.database(check_schema=False))
     state = "(head)" if revision == HEAD else f"(this bmac needs {HEAD}: run `bmac db upgrade`)"
     click.echo(f"{revision or 'empty'} {state}")
 
@@ -71,12 +69,9 @@ def backup(app: App, path: str) -> None:
 
     from ..errors import RecordAltered
     from ..services.backup import backup as run
-    from ..services.backup import refuse_unless_sqlite
     from .audit import problem_line
 
-    refuse_unless_sqlite(app.engine())
-    signer = app.sign_in()
-    copy = run(app.engine(), Path(path), signer)
+    copy = run(Path(path), app.credentials(), app.limits(), app.now, app.database())
     click.echo(
         f"backup written to {copy.path}: {copy.cases} case(s), {copy.entries} entries\n"
         f"checkpoint digest of the copy: {copy.digest}"

@@ -28,50 +28,21 @@ def grant(app: App, app_role: str, auditor_role: str, schema: str | None, print_
       bmac --db postgresql+psycopg://postgres@127.0.0.1/clinic db grant \\
            --app-role bmac_app --auditor-role bmac_auditor
     """
-    from ..errors import InvalidData
-    from ..store import pg_roles
+    from ..services.schema import grant as run
+    from ..services.schema import grant_sql
 
     if print_only and schema:
-        _echo_sql(_statements(app_role, auditor_role, schema))
+        _echo_sql(grant_sql(app_role, auditor_role, schema))
         return
-    engine = app.engine()
-    if engine.dialect.name != "postgresql":
-        raise InvalidData(
-            "db grant is for a PostgreSQL server: SQLite has no roles (protect the file instead)"
-        )
-    with engine.begin() as conn:
-        schema = schema or str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
-        statements = _statements(app_role, auditor_role, schema)
-        if print_only:
-            _echo_sql(statements)
-            return
-        owners: dict[str, str] = {
-            str(t): str(o) for t, o in conn.exec_driver_sql(pg_roles.owners_query(schema))
-        }
-        if not owners:
-            raise InvalidData(f"no bmac tables in schema {schema}: run `bmac db upgrade` first")
-        if app_role in owners.values():
-            raise InvalidData(
-                f"role {app_role} owns the bmac tables and could disable the append-only "
-                "triggers: run `bmac db upgrade` as another role and choose a new --app-role"
-            )
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    schema, statements = run(app.database(), app_role, auditor_role, schema, run=not print_only)
+    if print_only:
+        _echo_sql(statements)
+        return
     click.echo(
         f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on cases and operators "
         "only, DELETE on the follow-up worklist only; no UPDATE, DELETE or TRUNCATE on the log"
     )
     click.echo(f"{auditor_role}: SELECT only (schema {schema})")
-
-
-def _statements(app_role: str, auditor_role: str, schema: str) -> list[str]:
-    from ..errors import InvalidData
-    from ..store.pg_roles import grant_statements
-
-    try:
-        return grant_statements(app_role, auditor_role, schema)
-    except ValueError as exc:
-        raise InvalidData(str(exc)) from None
 
 
 def _echo_sql(statements: list[str]) -> None:

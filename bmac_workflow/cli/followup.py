@@ -8,8 +8,9 @@ from datetime import timedelta
 import click
 
 from .app import App
-from .render import at_option, case_argument, emit_json, json_option
-from .writing import fire
+from .options import json_option
+from .output import emit_json
+from .step_commands import DeclaredGroup
 
 _SPAN = re.compile(r"(\d+)\s*([dwh])")
 
@@ -23,7 +24,7 @@ def parse_span(text: str) -> timedelta:
     return {"d": timedelta(days=n), "w": timedelta(weeks=n), "h": timedelta(hours=n)}[unit]
 
 
-@click.group()
+@click.group(cls=DeclaredGroup)
 def followup() -> None:
     """Record follow-up visits and list the ones due.
 
@@ -31,53 +32,6 @@ def followup() -> None:
     Example:
       bmac followup due --within 14d
     """
-
-
-@followup.command("record")
-@case_argument()
-@click.option(
-    "--visit", required=True, type=click.Choice(["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"])
-)
-@click.option("--vas", required=True, type=float, help="Pain, VAS 0-10.")
-@click.option("--koos", type=float, help="KOOS 0-100 (optional).")
-@click.option("--womac", type=float, help="WOMAC 0-96 (optional).")
-@click.option(
-    "--adverse-event", "adverse_events", multiple=True, metavar="TEXT", help="Repeatable."
-)
-@click.option("--arthroplasty", is_flag=True, help="The knee went on to arthroplasty.")
-@at_option
-@click.pass_obj
-def record(
-    app: App,
-    case_id: int,
-    visit: str,
-    vas: float,
-    koos: float | None,
-    womac: float | None,
-    adverse_events: tuple[str, ...],
-    arthroplasty: bool,
-    at: str | None,
-) -> None:
-    """Record a follow-up visit.
-
-    \b
-    Example:
-      bmac --operator nurse.kim followup record 1 --visit 1w --vas 5 --koos 61
-    """
-    fire(
-        app,
-        case_id,
-        "record_follow_up",
-        {
-            "visit": visit,
-            "vas": vas,
-            "koos": koos,
-            "womac": womac,
-            "adverse_events": list(adverse_events),
-            "arthroplasty": arthroplasty,
-        },
-        at,
-    )
 
 
 @followup.command("due")
@@ -99,14 +53,14 @@ def due(app: App, within: str, as_json: bool) -> None:
     """
     from ..services.queries import due as run
 
-    rows = run(parse_span(within), app.now(), app.uow())
+    rows = run(parse_span(within), app.now(), app.database())
     if as_json:
         emit_json(rows)
         return
     if not rows:
         click.echo(f"no visits due within {within}", err=True)
         return
-    from .style import table
+    from .output import table
 
     table(
         ["case", "patient", "knee", "visit", "due", "late"],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 
 from .app import App
-from .render import emit_json, json_option, when
+from .options import json_option
+from .output import emit_json, when
 
 ROLE_CHOICE = click.Choice(["nurse", "surgeon", "auditor", "admin"])
 
@@ -18,14 +20,19 @@ def _check_new_pin_source(app: App) -> None:
         raise click.UsageError("no new PIN: run in a terminal to be asked, or set BMAC_NEW_PIN")
 
 
-def _new_pin(operator_id: str) -> str:
-    """The new PIN, from BMAC_NEW_PIN or asked twice without echo; it is only ever hashed."""
-    pin = os.environ.get("BMAC_NEW_PIN")
-    if pin is None:
-        pin = click.prompt(
-            f"new PIN for {operator_id}", hide_input=True, confirmation_prompt=True, err=True
-        )
-    return pin
+def _new_pin(operator_id: str) -> Callable[[], str]:
+    """How to get the new PIN: BMAC_NEW_PIN, or asked twice without echo (only once the
+    command is known to go ahead); it is only ever hashed."""
+
+    def ask() -> str:
+        pin = os.environ.get("BMAC_NEW_PIN")
+        if pin is None:
+            pin = click.prompt(
+                f"new PIN for {operator_id}", hide_input=True, confirmation_prompt=True, err=True
+            )
+        return pin
+
+    return ask
 
 
 @click.group()
@@ -51,17 +58,18 @@ def add(app: App, operator_id: str, name: str, role: str) -> None:
       BMAC_NEW_PIN=1357 bmac --operator admin operator add nurse.kim \\
           --name "Kim Ji-woo" --role nurse
     """
-    from ..people import check_new_operator
-    from ..services.operators import add_operator, check_may_manage, is_empty
+    from ..services.operators import add_operator
 
     _check_new_pin_source(app)
-    signer = None
-    if not is_empty(app.uow()):
-        signer = app.sign_in()
-        check_may_manage(None, signer, app.uow())
-    check_new_operator(operator_id, name, role)  # before the new PIN is asked for
     added = add_operator(
-        operator_id, name, role, _new_pin(operator_id), signer, app.now(), app.uow(write=True)
+        operator_id,
+        name,
+        role,
+        _new_pin(operator_id),
+        app.credentials(),
+        app.limits(),
+        app.now,
+        app.database(),
     )
     click.echo(f"operator {added.id} added: {added.name}, {added.role}")
 
@@ -78,11 +86,11 @@ def list_(app: App, as_json: bool) -> None:
     """
     from ..services.operators import list_operators
 
-    rows = list_operators(app.now(), app.uow())
+    rows = list_operators(app.now(), app.database())
     if as_json:
         emit_json(rows)
         return
-    from .style import table
+    from .output import table
 
     def standing(row: dict[str, object]) -> str:
         if not row["active"]:
@@ -118,20 +126,17 @@ def roles(as_json: bool) -> None:
 
 
 def role_matrix() -> list[tuple[str, str, list[str]]]:
-    """(action, commands, roles allowed) for each row of the one table in `states`."""
-    from ..states import PERMISSION_COMMANDS, PERMISSIONS, ROLES
+    """(action, commands, roles allowed) for each row of the one matrix in `roles`."""
+    from ..roles import ROLES, matrix
 
-    return [
-        (action, PERMISSION_COMMANDS[action], [r for r in ROLES if r in allowed])
-        for action, allowed in PERMISSIONS.items()
-    ]
+    return [(a.name, a.commands, [r for r in ROLES if r in a.roles]) for a in matrix()]
 
 
 def role_matrix_text() -> str:
     """The role matrix as `bmac operator roles` prints it (and the README shows it)."""
     import textwrap
 
-    from ..states import NO_OPERATOR_COMMANDS, PERMISSIONS, ROLES
+    from ..roles import NO_OPERATOR_COMMANDS, ROLES, allowed_roles
 
     rows = role_matrix()
     width = max(len(action) for action, _, _ in rows) + 2
@@ -142,7 +147,7 @@ def role_matrix_text() -> str:
         wrapped = textwrap.wrap(commands, 96 - indent, break_on_hyphens=False) or [""]
         lines.append(f"{action:<{width}}{marks}{wrapped[0]}")
         lines += [" " * indent + more for more in wrapped[1:]]
-    verifiers = " or ".join(r for r in ROLES if r in PERMISSIONS["verify_injection"])
+    verifiers = " or ".join(allowed_roles("verify_injection"))
     notes = (
         "Every writing command asks for the operator's PIN (BMAC_PIN in scripts); reading "
         "commands need no PIN. The injection's verifier is a second, active "
@@ -166,7 +171,7 @@ def deactivate(app: App, operator_id: str) -> None:
     """
     from ..services.operators import deactivate as run
 
-    run(operator_id, app.sign_in(), app.now(), app.uow(write=True))
+    run(operator_id, app.credentials(), app.limits(), app.now, app.database())
     click.echo(f"operator {operator_id} deactivated")
 
 
@@ -180,11 +185,15 @@ def reset_pin(app: App, operator_id: str) -> None:
     Example:
       BMAC_NEW_PIN=9753 bmac --operator admin operator reset-pin nurse.kim
     """
-    from ..services.operators import check_may_manage
     from ..services.operators import reset_pin as run
 
     _check_new_pin_source(app)
-    signer = app.sign_in()
-    check_may_manage(operator_id, signer, app.uow())
-    run(operator_id, _new_pin(operator_id), signer, app.now(), app.uow(write=True))
+    run(
+        operator_id,
+        _new_pin(operator_id),
+        app.credentials(),
+        app.limits(),
+        app.now,
+        app.database(),
+    )
     click.echo(f"operator {operator_id} has a new PIN")

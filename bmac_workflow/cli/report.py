@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import App
-from .render import case_argument, emit_json, json_option
+from .options import case_argument, json_option
+from .output import emit_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,12 +49,11 @@ def outcomes(app: App, case_id: int | None, png: str | None, as_json: bool) -> N
       bmac report outcomes 1 --json
       bmac report outcomes --png outcomes.png
     """
-    from .. import outcomes as model
+    from ..services.reports import outcomes as run
 
-    cases = _load(app, case_id)
+    cases, result = run(case_id, app.database())
     if png:
         _require_matplotlib()
-    result = model.report(cases)
     if as_json:
         emit_json(result)
     else:
@@ -61,31 +61,6 @@ def outcomes(app: App, case_id: int | None, png: str | None, as_json: bool) -> N
     if png:
         figure(cases, result["cohort"]).savefig(png, dpi=120)
         click.echo(f"wrote {png}", err=True)
-
-
-def _load(app: App, case_id: int | None) -> list[CaseOutcome]:
-    from ..errors import NotFound
-    from ..outcomes import case_outcome
-    from ..record import effective_data
-
-    found = []
-    with app.uow() as uow:
-        if case_id is not None:
-            if uow.repo.case_version(case_id) is None:
-                raise NotFound(f"no case {case_id}: see `bmac case list`")
-            ids = [case_id]
-        else:
-            ids = [row.id for row in uow.repo.case_rows()]
-        for cid in ids:
-            entries = [entry for entry, _ in uow.repo.entries(cid)]
-            data = effective_data(entries)
-            rows = [{"action": e.action, "at": e.at, "data": data[e.seq]} for e in entries]
-            first = entries[0].data if entries else {}
-            outcome = case_outcome(cid, first.get("patient_ref", "?"), first.get("knee", "?"), rows)
-            # The cohort is the knees that were treated; one case asked for is shown whatever.
-            if case_id is not None or outcome.injected_at is not None:
-                found.append(outcome)
-    return found
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -99,7 +74,7 @@ def _ci(summary: dict[str, Any]) -> str:
 
 
 def _print(cases: list[CaseOutcome], cohort: list[dict[str, Any]], single: bool) -> None:
-    from .style import table
+    from .output import table
 
     if not cases:
         click.echo("no injected cases yet: nothing to report", err=True)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
-
-from .. import states
-from ..audit import Problem, heads_digest, verify
+from ..checks import Problem, heads_digest
 from ..errors import BmacError, InvalidData
-from ..people import Operator
-from ..store.engine import is_sqlite, make_engine
-from ..store.migrate import ensure_current
-from ..store.unit_of_work import UnitOfWork
-from .auditing import current_heads
+from ..operators import SignInLimits
+from ..roles import check_permitted
+from .cases import Clock
+from .signing import Credentials, record_alone, sign_in
+from .verification import verify
+
+if TYPE_CHECKING:
+    from ..store.database import Database
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,35 @@ class Backup:
     problems: list[Problem]
 
 
-def refuse_unless_sqlite(engine: Engine) -> None:
+def refuse_unless_sqlite(db: Database) -> None:
     """PostgreSQL has its own consistent backup tool; say which (exit 5)."""
-    if not is_sqlite(engine):
+    if db.dialect != "sqlite":
         raise InvalidData(
             "bmac db backup copies SQLite databases; for PostgreSQL use `pg_dump -Fc DBNAME "
             "> FILE` (a consistent snapshot of the live server) and `pg_restore` to read it back"
         )
 
 
-def backup(engine: Engine, target: Path, signer: Operator) -> Backup:
-    """Copy the live database to `target` with SQLite's online backup API, then verify the copy.
+def backup(
+    target: Path, signer: Credentials, limits: SignInLimits, clock: Clock, db: Database
+) -> Backup:
+    """Copy the live database to `target`, then verify the copy (admin).
 
-    The copy is taken in one step, inside one read transaction: under WAL, writers go on while
-    it runs and the copy is the database as it was at one instant. It is written beside the
-    target and renamed into place only once it opened and passed SQLite's integrity check.
+    The copy is written beside the target and renamed into place only once it opened and
+    passed SQLite's integrity check and the audit.
     """
-    refuse_unless_sqlite(engine)
-    states.check_permitted("backup", signer.role)
-    source = engine.url.database
-    if not source or source == ":memory:":
+    from ..store import sqlite_copy
+
+    refuse_unless_sqlite(db)
+    signed = sign_in(signer, limits, clock(), db)
+    try:
+        check_permitted("backup", signed.operator.role)
+    except BmacError:
+        record_alone(signed, clock(), db)
+        raise
+    record_alone(signed, clock(), db)
+    source = sqlite_copy.sqlite_file(db.engine)
+    if source is None:
         raise InvalidData("an in-memory database has nothing on disk to back up")
     target = target.expanduser()
     if target.exists():
@@ -58,49 +67,32 @@ def backup(engine: Engine, target: Path, signer: Operator) -> Backup:
         raise InvalidData(f"{target.parent} is not a directory: create it first")
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    raw = engine.raw_connection()
-    try:
-        copy = sqlite3.connect(partial)
-        try:
-            raw.driver_connection.backup(copy, pages=-1)  # type: ignore[union-attr]
-            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-        finally:
-            copy.close()
-    finally:
-        raw.close()
+    sqlite_copy.copy_to(db.engine, partial)
     try:
         result = _check_copy(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    _fsync(partial)
+    sqlite_copy.fsync(partial)
     os.replace(partial, target)
     return Backup(target, *result)
 
 
 def _check_copy(path: Path) -> tuple[int, int, str, list[Problem]]:
-    engine = make_engine(f"sqlite:///{path}")
+    from ..store import sqlite_copy
+    from ..store.database import Database
+
+    integrity = sqlite_copy.integrity(path)
+    if integrity != "ok":
+        raise BmacError(f"the copy failed SQLite's integrity check ({integrity}); try again")
+    copy = Database.open(f"sqlite:///{path}")
     try:
-        with engine.connect() as conn:
-            integrity = conn.execute(text("PRAGMA integrity_check")).scalar()
-        if integrity != "ok":
-            raise BmacError(f"the copy failed SQLite's integrity check ({integrity}); try again")
-        ensure_current(engine)
-        problems = verify(UnitOfWork(engine))
-        with UnitOfWork(engine) as uow:
-            heads = current_heads(uow)
+        problems = verify(copy)
+        with copy.read() as uow:
+            heads = uow.repo.current_heads()
     finally:
-        engine.dispose()
+        copy.dispose()
     # Opening it through bmac switched it to WAL: make it one self-contained file again.
-    plain = sqlite3.connect(path, isolation_level=None)
-    try:
-        plain.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        plain.close()
+    sqlite_copy.self_contained(path)
     entries = sum(count for count, _ in heads.values())
     return len(heads), entries, heads_digest(heads), problems
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())

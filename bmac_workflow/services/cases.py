@@ -1,20 +1,36 @@
-"""Writing use cases: open a case, fire a trigger with its data, correct an entry."""
+"""Writing use cases: open a case, and log a step of it (every trigger of the workflow).
+
+Each is one call that signs the operator in, checks in the SPEC's order (sign-in 6, the case 3,
+the role 6, the state 4, the data 5, the guards 5/6) and writes the entry and the case together
+in one write unit of work, or nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import rules, states
-from ..errors import Conflict, InvalidData, NotFound
-from ..people import Operator
+from .. import rules
+from ..errors import BmacError, Conflict, InvalidData, NotFound
+from ..facts import Attempt, Person
+from ..operators import Operator, SignInLimits
 from ..protocol import Protocol
-from ..record import GENESIS, CaseSnapshot, Entry, Signature, apply, evolve
-from ..steps import validate
-from ..store.repository import Repository
-from ..store.unit_of_work import UnitOfWork
-from ..timeutil import from_iso, iso, parse_at
+from ..record import GENESIS, CaseSnapshot, Entry, Meaning, Signature, apply, evolve
+from ..roles import check_permitted
+from ..states import FOLLOW_UP, INITIAL, workflow
+from ..step_data import validate
+from ..timeutil import from_iso, iso, local, parse_at
+from .signing import Credentials, SignedIn, record, record_alone, sign_in
+
+if TYPE_CHECKING:
+    from ..steps import Step
+    from ..store.database import Database
+    from ..store.repository import Repository
+    from ..store.unit_of_work import UnitOfWork
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -25,187 +41,185 @@ class Change:
     entry: Entry
 
 
-def signature(operator: Operator, action: str) -> Signature:
-    """The electronic signature of `operator` for `action`."""
-    return Signature(operator.id, operator.name, operator.role, states.MEANINGS[action])
+def signature(operator: Operator, meaning: str) -> Signature:
+    """The electronic signature of `operator`, meaning `meaning`."""
+    return Signature(operator.id, operator.name, operator.role, meaning)
 
 
 def open_case(
     patient_ref: str,
     knee: str,
     protocol: Protocol,
-    signer: Operator,
+    signer: Credentials,
+    limits: SignInLimits,
     at: str | None,
-    now: datetime,
-    uow: UnitOfWork,
+    clock: Clock,
+    db: Database,
 ) -> Change:
     """Open a case for one knee of one patient, under `protocol`."""
-    states.check_permitted("open", signer.role)
-    patient_ref = rules.check_patient_ref(patient_ref)
-    if knee not in ("left", "right"):
-        raise InvalidData("--knee must be left or right")
-    clinical = _clinical_time(at, None, now)
-    with uow:
-        protocol_id = uow.repo.protocol_id(protocol, iso(now))
-        case_id = uow.repo.reserve_case(patient_ref, knee, protocol_id, iso(now))
-        entry = Entry(
-            case_id=case_id,
-            seq=1,
-            action="open",
-            from_state=None,
-            to_state=states.INITIAL,
-            at=iso(clinical),
-            recorded_at=iso(now),
-            signer=signature(signer, "open"),
-            data={
-                "patient_ref": patient_ref,
-                "knee": knee,
-                "protocol_version": protocol.version,
-                "protocol_sha256": protocol.sha256,
-            },
-            prev_hash=GENESIS,
-        )
-        change = _commit(uow, None, entry, protocol)
-    return change
+    signed = sign_in(signer, limits, clock(), db)
+    now = clock()
+    try:
+        check_permitted("open", signed.operator.role)
+        patient_ref = rules.check_patient_ref(patient_ref)
+        if knee not in ("left", "right"):
+            raise InvalidData("--knee must be left or right")
+        clinical = clinical_time(at, None, now)
+        with db.write() as uow:
+            operator = record(signed, now, uow)
+            protocol_id = uow.repo.protocol_id(protocol, iso(now))
+            case_id = uow.repo.reserve_case(patient_ref, knee, protocol_id, iso(now))
+            entry = Entry(
+                case_id=case_id,
+                seq=1,
+                action="open",
+                from_state=None,
+                to_state=INITIAL,
+                at=iso(clinical),
+                recorded_at=iso(now),
+                signer=signature(operator, Meaning.PERFORMED),
+                data={
+                    "patient_ref": patient_ref,
+                    "knee": knee,
+                    "protocol_version": protocol.version,
+                    "protocol_sha256": protocol.sha256,
+                },
+                prev_hash=GENESIS,
+            )
+            return commit(uow, None, entry, protocol)
+    except BmacError:
+        record_alone(signed, now, db)
+        raise
 
 
-def fire(
+def log_step(
     case_id: int,
     trigger: str,
     values: dict[str, Any],
-    signer: Operator,
+    signer: Credentials,
+    limits: SignInLimits,
     at: str | None,
-    now: datetime,
-    uow: UnitOfWork,
+    clock: Clock,
+    db: Database,
     *,
-    expected_version: int | None = None,
-    verifier: Operator | None = None,
+    verifier: Credentials | None = None,
     reason: str | None = None,
 ) -> Change:
-    """Fire `trigger` on a case with the step's raw values, checked in the SPEC's order."""
-    with uow:
-        case, protocol = _load(uow.repo, case_id)
-        states.check_permitted(trigger, signer.role)
-        if expected_version is not None and case.version != expected_version:
-            raise _changed_under_you(uow.repo, case, expected_version)
-        states.check_allowed(case.state, trigger)
-        clinical = _clinical_time(at, case, now)
-        data, request = _prepare(
-            trigger, values, case, protocol, signer, verifier, clinical, reason
-        )
-        # A specimen ID already used by another case is refused by its unique index when the
-        # case row is written (exit 5, nothing written): no SELECT of its own on every collection.
-        new_state = states.advance(case.state, trigger, request)
-        entry = Entry(
-            case_id=case.case_id,
-            seq=case.version + 1,
-            action=trigger,
-            from_state=case.state,
-            to_state=new_state,
-            at=iso(clinical),
-            recorded_at=iso(now),
-            signer=_signer_signature(signer, trigger, data),
-            data=data,
-            prev_hash=case.head_hash,
-            verifier=_verifier_signature(verifier) if trigger == "inject" else None,
-            reason=reason,
-        )
-        return _commit(uow, case, entry, protocol)
+    """Log `trigger` on a case with the step's raw values, checked in the SPEC's order.
+
+    The case is read before the PIN is asked: if it moves while the operator types, that is a
+    conflict (7). A second person's PIN (the injection's verifier) is asked only once the step
+    could happen, and is never tried on a step that cannot.
+    """
+    step = workflow().by_trigger[trigger]
+    with db.read() as uow:
+        found = _load(uow.repo, case_id)
+    signed = sign_in(signer, limits, clock(), db)
+    now = clock()
+    try:
+        if found is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        case, protocol = found
+        check_permitted(trigger, signed.operator.role)
+        workflow().check_allowed(case.state, trigger)
+        clinical = clinical_time(at, case, now)
+        attempt = _attempt(step, values, case, protocol, signed.operator, clinical, reason)
+        data, request = _prepared(step, attempt)
+        second: SignedIn | None = None
+        if step.has_verifier():
+            # Every guard but the second person's, before that person is asked for a PIN.
+            workflow().advance(
+                case.state, trigger, replace(request, verifier_is_second_person=True)
+            )
+            second = _verifier(verifier, signed, limits, clock, db)
+            attempt = replace(attempt, verifier=_person(second.operator))
+            data, request = _prepared(step, attempt)
+        new_state = workflow().advance(case.state, trigger, request)
+        with db.write() as uow:
+            current = _load(uow.repo, case_id, lock=True)
+            if current is None or current[0].version != case.version:
+                raise _changed_under_you(uow.repo, case)
+            operator = record(signed, now, uow)
+            if second is not None:
+                record(second, now, uow)
+            entry = Entry(
+                case_id=case_id,
+                seq=case.version + 1,
+                action=trigger,
+                from_state=case.state,
+                to_state=new_state,
+                at=iso(clinical),
+                recorded_at=iso(now),
+                signer=signature(
+                    operator, Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
+                ),
+                data=data,
+                prev_hash=case.head_hash,
+                verifier=_verifier_signature(second),
+                reason=reason,
+            )
+            return commit(uow, case, entry, protocol)
+    except BmacError:
+        record_alone(signed, now, db)
+        raise
 
 
-def _prepare(
-    trigger: str,
+def _attempt(
+    step: Step,
     values: dict[str, Any],
     case: CaseSnapshot,
     protocol: Protocol,
     signer: Operator,
-    verifier: Operator | None,
     clinical: datetime,
     reason: str | None,
-) -> tuple[dict[str, Any], states.Request]:
-    """Validate the step's data (exit 5) and reduce it to the facts the guards decide on."""
-    role = signer.role
-    if trigger in ("cancel", "close"):
-        if reason is not None and not reason.strip():
-            raise InvalidData("--reason is empty: say in words why the case ends")
-        if trigger == "cancel" and reason is None:
-            raise InvalidData("--reason is required to cancel a case: say why it stopped")
-        rules.refuse_rrn(reason, "--reason")
-        complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
-        return {}, states.Request(role=role, follow_up_complete=complete, close_reason=reason)
-    data = validate(trigger, values, protocol, case.volumes_ml).record()
-    if trigger == "assess":
-        override = data.get("override_reason")
-        decision = rules.assessment_record(
-            data["kl_grade"],
-            data["icrs_grade"],
-            data["imaging"],
-            data["leg_deformity"],
-            override,
-            protocol,
-        )
-        data.update(decision)
-        return data, states.Request(
-            role=role, candidate=decision["candidate"], override_reason=override
-        )
-    if trigger == "concentrate":
-        # Computed here, from the recorded volumes, so that nobody can type it in.
-        data["concentration_factor"] = round(
-            case.volumes_ml["aspirate_ml"] / data["concentrate_ml"], 2
-        )
-    if trigger == "inject":
-        # The window runs on clinical times (`--at`), not on when the entries were typed in.
-        # The guard decides on the exact minutes; the record keeps them to the hundredth.
-        exact = rules.minutes_between(from_iso(case.harvested_at or ""), clinical)
-        minutes = round(exact, 2)
-        override = data.get("override_reason")
-        data["minutes_since_harvest"] = minutes
-        data["window_limit_min"] = protocol.window_minutes
-        # Decided on the unrounded minutes: 120 min 2 s is past a 120-min window (SPEC §3).
-        data["overridden"] = bool(override) and exact > protocol.window_minutes
-        second = (
-            verifier is not None
-            and verifier.id != signer.id
-            and verifier.active
-            and verifier.role in states.PERMISSIONS["verify_injection"]
-        )
-        return data, states.Request(
-            role=role,
-            override_reason=override,
-            specimen_matches=data["specimen_id"] == case.specimen_id,
-            knee_matches=data["knee"] == case.knee,
-            verifier_is_second_person=second,
-            minutes_since_harvest=exact,
-            window_limit_min=protocol.window_minutes,
-        )
-    if trigger == "record_follow_up":
-        recorded = data["visit"] != "adhoc" and data["visit"] in case.visits
-        return data, states.Request(role=role, visit_already_recorded=recorded)
-    return data, states.Request(role=role)
+) -> Attempt:
+    """The attempt with its typed data validated by the step's model (exit 5)."""
+    data: dict[str, Any] = {}
+    if step.model is not None:
+        data = validate(step.model, values, protocol, case.volumes_ml).record()
+        data.update(step.model.derived(data, case.volumes_ml))
+    return Attempt(case, protocol, data, _person(signer), None, clinical, reason)
 
 
-def _signer_signature(signer: Operator, trigger: str, data: dict[str, Any]) -> Signature:
-    sig = signature(signer, trigger)
-    if data.get("overridden"):
-        sig = replace(sig, meaning="overridden")
-    return sig
+def _prepared(step: Step, attempt: Attempt) -> tuple[dict[str, Any], Any]:
+    added, request = step.prepare(attempt)
+    return {**attempt.data, **added}, request
 
 
-def _verifier_signature(verifier: Operator | None) -> Signature | None:
-    if verifier is None:
+def _person(operator: Operator) -> Person:
+    return Person(operator.id, operator.role, operator.active)
+
+
+def _verifier(
+    credentials: Credentials | None,
+    signer: SignedIn,
+    limits: SignInLimits,
+    clock: Clock,
+    db: Database,
+) -> SignedIn:
+    """The second person, signed in with their own PIN; the signer named as their own verifier
+    is not asked again (the second-person guard refuses it, in the machine's order)."""
+    if credentials is None or credentials.operator_id == signer.operator.id:
+        return SignedIn(signer.operator, {}, ())
+    return sign_in(credentials, limits, clock(), db)
+
+
+def _verifier_signature(second: SignedIn | None) -> Signature | None:
+    if second is None:
         return None
-    return Signature(verifier.id, verifier.name, verifier.role, "verified")
+    return signature(second.operator, Meaning.VERIFIED)
 
 
-def _load(repo: Repository, case_id: int) -> tuple[CaseSnapshot, Protocol]:
-    found = repo.get_case(case_id, lock=True)
+def _load(
+    repo: Repository, case_id: int, lock: bool = False
+) -> tuple[CaseSnapshot, Protocol] | None:
+    found = repo.get_case(case_id, lock=lock)
     if found is None:
-        raise NotFound(f"no case {case_id}: see `bmac case list`")
-    case, protocol_id = found
-    return case, repo.protocol(protocol_id)
+        return None
+    return found[0], repo.protocol(found[1])
 
 
-def _clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:
+def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:
     """The clinical time of an entry: now, or `--at` if it is neither future nor out of order."""
     if at is None:
         return now
@@ -219,22 +233,21 @@ def _clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> 
     return value
 
 
-def _commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
+def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
+    """Append `entry`, write the case it leads to (and its worklist), and commit."""
     entry_hash = uow.repo.append(entry)
     after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
     uow.repo.save_case(after, case)
-    if states.FOLLOW_UP in (after.state, case.state if case else None):
+    if FOLLOW_UP in (after.state, case.state if case else None):
         # Only entering, staying in or leaving follow-up changes which visits are due.
-        uow.repo.set_due_visits(after, rules.visits_due(after, protocol))
+        uow.repo.set_due_visits(after.case_id, rules.due_rows(after, protocol))
     uow.commit()
     return Change(after, entry)
 
 
-def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> Conflict:
+def _changed_under_you(repo: Repository, case: CaseSnapshot) -> Conflict:
     """Exit 7, naming who logged what first and when (local time, the moment it was logged)."""
-    from ..timeutil import local
-
-    newer = [e for e, _ in repo.entries(case.case_id) if e.seq > expected]
+    newer = [e for e, _ in repo.entries(case.case_id) if e.seq > case.version]
     if not newer:
         return Conflict(
             f"case {case.case_id} changed under you: check `bmac case status {case.case_id}`"
@@ -244,32 +257,3 @@ def _changed_under_you(repo: Repository, case: CaseSnapshot, expected: int) -> C
         f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
         f"{local(first.recorded_at)}; check `bmac case status {case.case_id}`"
     )
-
-
-def precheck(
-    case_id: int,
-    trigger: str,
-    values: dict[str, Any],
-    signer: Operator,
-    at: str | None,
-    now: datetime,
-    uow: UnitOfWork,
-    *,
-    reason: str | None = None,
-) -> None:
-    """Every check of `fire` that needs no second person, reading only (SPEC §5 order).
-
-    Run before a verifier is asked for their PIN: a step that cannot happen (no such case, the
-    wrong role, state or data, a specimen or knee that does not match, the window passed) is
-    refused with its own code, and the verifier's PIN is never tried on it.
-    """
-    with uow:
-        found = uow.repo.get_case(case_id)
-        if found is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
-        case, protocol = found[0], uow.repo.protocol(found[1])
-    states.check_permitted(trigger, signer.role)
-    states.check_allowed(case.state, trigger)
-    clinical = _clinical_time(at, case, now)
-    _, request = _prepare(trigger, values, case, protocol, signer, None, clinical, reason)
-    states.advance(case.state, trigger, replace(request, verifier_is_second_person=True))

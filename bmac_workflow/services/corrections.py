@@ -5,22 +5,26 @@ the original, what depends on it is re-derived (the concentration factor, an ass
 wording), and the case row is re-saved from a replay of the whole log. A correction that would
 change the case's path (its candidacy or insurance eligibility, its knee, its patient, the
 specimen's identity once injected, a signature, the follow-up schedule) is refused: that is a
-new case, not a correction.
+new case, not a correction (correction_rules.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .. import rules, states
-from ..errors import Conflict, InvalidData, NotPermitted
-from ..people import Operator
-from ..record import CaseSnapshot, Entry, effective_data, replay
-from ..store.unit_of_work import UnitOfWork
+from .. import rules
+from ..correction_rules import changes_for, later_entries, refuse_path_change
+from ..errors import BmacError, InvalidData, NotFound, NotPermitted
+from ..operators import SignInLimits
+from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
+from ..roles import SURGEON, check_permitted
 from ..timeutil import iso
-from .cases import _clinical_time, _load, signature
-from .correction_rules import changes_for, check_volume_chain, rederived_factor, refuse_path_change
+from .cases import Clock, _changed_under_you, _load, clinical_time, signature
+from .signing import Credentials, record, record_alone, sign_in
+
+if TYPE_CHECKING:
+    from ..store.database import Database
 
 NO_DATA = {"cancel", "close", "correct"}
 
@@ -53,74 +57,85 @@ def correct(
     seq: int,
     settings: dict[str, str],
     reason: str,
-    signer: Operator,
+    signer: Credentials,
+    limits: SignInLimits,
     at: str | None,
-    now: datetime,
-    uow: UnitOfWork,
-    *,
-    expected_version: int | None = None,
+    clock: Clock,
+    db: Database,
 ) -> Correction:
     """Correct fields of entry `seq` of a case, checked in the SPEC's order."""
-    with uow:
-        case, protocol = _load(uow.repo, case_id)
-        states.check_permitted("correct", signer.role)
-        if expected_version is not None and case.version != expected_version:
-            raise Conflict(f"case {case_id} changed under you: check `bmac case status {case_id}`")
-        log = [entry for entry, _ in uow.repo.entries(case_id)]
-        target = _target(log, seq, case_id)
-        current = effective_data(log)
-        refuse_path_change(target, settings, case_id, log)
-        if not reason.strip():
-            raise InvalidData("--reason is required: say why the entry was wrong")
-        changes = changes_for(target, current, settings, log, protocol)
-        check_volume_chain(log, current, target.seq, changes)
-        if target.signer.id != signer.id and signer.role != states.SURGEON:
-            raise NotPermitted(
-                f"entry {seq} was signed by {target.signer.id}: only they or a surgeon may "
-                "correct it"
-            )
-        if "specimen_id" in changes and uow.repo.case_with_specimen(changes["specimen_id"]):
-            raise InvalidData(
-                f"specimen ID {changes['specimen_id']} is already used by another case: scan "
-                "the label again"
-            )
-        clinical = iso(_clinical_time(at, case, now))
-        plan = [(target.seq, changes, reason)]
-        derived = rederived_factor(log, current, target.seq, changes)
-        if derived is not None:
-            why = f"re-derived (aspirate / concentrate) after the correction of entry {seq}"
-            plan.append((derived[0], derived[1], why))
-        added: list[Entry] = []
-        head = case.head_hash
-        for corrected, values, why in plan:
-            entry = Entry(
-                case_id=case_id,
-                seq=case.version + len(added) + 1,
-                action="correct",
-                from_state=case.state,
-                to_state=case.state,
-                at=clinical,
-                recorded_at=iso(now),
-                signer=signature(signer, "correct"),
-                data={
-                    "entry": corrected,
-                    "changes": values,
-                    "previous": {k: current[corrected].get(k) for k in values},
-                },
-                prev_hash=head,
-                reason=why,
-                corrects=corrected,
-            )
-            head = uow.repo.append(entry)
-            added.append(entry)
-        after = replay([*log, *added])
-        assert after is not None
-        after = replace(after, head_hash=head)
-        uow.repo.save_case(after, case)
-        # A corrected injection time or visit name moves the worklist: always rewritten here.
-        uow.repo.set_due_visits(after, rules.visits_due(after, protocol))
-        uow.commit()
-    return Correction(after, added)
+    with db.read() as uow:
+        expected = uow.repo.case_version(case_id)
+    signed = sign_in(signer, limits, clock(), db)
+    now = clock()
+    try:
+        with db.write() as uow:
+            found = _load(uow.repo, case_id, lock=True)
+            if found is None:
+                raise NotFound(f"no case {case_id}: see `bmac case list`")
+            case, protocol = found
+            operator = record(signed, now, uow)
+            check_permitted("correct", operator.role)
+            if expected is not None and case.version != expected:
+                raise _changed_under_you(uow.repo, replace(case, version=expected))
+            log = [entry for entry, _ in uow.repo.entries(case_id)]
+            target = _target(log, seq, case_id)
+            current = effective_data(log)
+            refuse_path_change(target, settings, case_id, log)
+            if not reason.strip():
+                raise InvalidData("--reason is required: say why the entry was wrong")
+            rules.refuse_rrn(reason, "--reason")
+            changes = changes_for(target, current, settings, log, protocol)
+            derived = later_entries(log, current, target.seq, changes, protocol)
+            if target.signer.id != operator.id and operator.role != SURGEON:
+                raise NotPermitted(
+                    f"entry {seq} was signed by {target.signer.id}: only they or a surgeon may "
+                    "correct it"
+                )
+            if "specimen_id" in changes and uow.repo.case_with_specimen(changes["specimen_id"]):
+                raise InvalidData(
+                    f"specimen ID {changes['specimen_id']} is already used by another case: "
+                    "scan the label again"
+                )
+            clinical = iso(clinical_time(at, case, now))
+            plan = [(target.seq, changes, reason)]
+            for later, values in derived:
+                why = f"re-derived after the correction of entry {seq}"
+                plan.append((later, values, why))
+            added: list[Entry] = []
+            head = case.head_hash
+            for corrected, values, why in plan:
+                entry = Entry(
+                    case_id=case_id,
+                    seq=case.version + len(added) + 1,
+                    action="correct",
+                    from_state=case.state,
+                    to_state=case.state,
+                    at=clinical,
+                    recorded_at=iso(now),
+                    signer=signature(operator, Meaning.CORRECTED),
+                    data={
+                        "entry": corrected,
+                        "changes": values,
+                        "previous": {k: current[corrected].get(k) for k in values},
+                    },
+                    prev_hash=head,
+                    reason=why,
+                    corrects=corrected,
+                )
+                head = uow.repo.append(entry)
+                added.append(entry)
+            after = replay([*log, *added])
+            assert after is not None
+            after = replace(after, head_hash=head)
+            uow.repo.save_case(after, case)
+            # A corrected injection time or visit name moves the worklist: always rewritten.
+            uow.repo.set_due_visits(case_id, rules.due_rows(after, protocol))
+            uow.commit()
+        return Correction(after, added)
+    except BmacError:
+        record_alone(signed, now, db)
+        raise
 
 
 def _target(log: list[Entry], seq: int, case_id: int) -> Entry:

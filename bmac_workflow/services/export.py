@@ -13,16 +13,18 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
-from typing import IO, Any
-
-from sqlalchemy import func, select
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidData, NotFound
+from ..fhir import bundle_for_case, merge
 from ..record import canonical
-from ..store.models import CaseRow, CheckpointRow, EntryRow
-from ..store.unit_of_work import UnitOfWork
 from ..timeutil import iso
+
+if TYPE_CHECKING:
+    from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 Progress = Callable[[int], None]
 
@@ -68,32 +70,26 @@ def check_case(uow: UnitOfWork, case_id: int | None) -> None:
         raise NotFound(f"no case {case_id}: see `bmac case list`")
 
 
-def entry_count(uow: UnitOfWork, case_id: int | None) -> int:
+def entry_count(case_id: int | None, db: Database) -> int:
     """How many entries the record (or one case) holds: the length of a progress bar."""
-    query = select(func.count()).select_from(EntryRow)
-    if case_id is not None:
-        query = query.where(EntryRow.case_id == case_id)
-    return int(uow.session.execute(query).scalar_one())
+    with db.read() as uow:
+        check_case(uow, case_id)
+        return uow.repo.entry_count(case_id)
 
 
 def entries(
     uow: UnitOfWork, case_id: int | None, key: str | None, progress: Progress | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every entry (of one case, or all), oldest first per case, as exported."""
-    query = select(EntryRow.case_id, EntryRow.seq, EntryRow.body, EntryRow.hash).order_by(
-        EntryRow.case_id, EntryRow.seq
-    )
-    if case_id is not None:
-        query = query.where(EntryRow.case_id == case_id)
-    for row in uow.session.execute(query.execution_options(yield_per=2000)):
+    for row_case, seq, body_text, entry_hash in uow.repo.entry_rows(case_id):
         item: dict[str, Any] = {
-            "case_id": row.case_id,
-            "seq": row.seq,
-            "hash": row.hash,
-            "body": row.body,
+            "case_id": row_case,
+            "seq": seq,
+            "hash": entry_hash,
+            "body": body_text,
         }
         if key is not None:
-            body = json.loads(row.body)
+            body = json.loads(body_text)
             if "patient_ref" in body.get("data", {}):
                 body["data"]["patient_ref"] = pseudonym(key, body["data"]["patient_ref"])
                 item["body"] = canonical(body)
@@ -103,30 +99,16 @@ def entries(
         yield item
 
 
-def checkpoints(uow: UnitOfWork) -> list[dict[str, Any]]:
-    """The stored checkpoints, so that a full export can be checked against them."""
-    rows = uow.session.execute(select(CheckpointRow).order_by(CheckpointRow.id)).scalars()
-    return [
-        {
-            "taken_at": r.taken_at,
-            "operator": r.operator_id,
-            "digest": r.digest,
-            "heads": json.loads(r.heads),
-        }
-        for r in rows
-    ]
-
-
 def write_json(
     out: IO[str],
-    uow: UnitOfWork,
+    db: Database,
     case_id: int | None,
     key: str | None,
     now: datetime,
     progress: Progress | None = None,
 ) -> int:
     """Stream the JSON export to `out`; returns how many entries it holds."""
-    with uow:
+    with db.read() as uow:
         check_case(uow, case_id)
         header = {
             "format": FORMAT,
@@ -139,20 +121,20 @@ def write_json(
         for item in entries(uow, case_id, key, progress):
             out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))
             count += 1
-        marks = checkpoints(uow) if case_id is None else []
+        marks = uow.repo.checkpoints() if case_id is None else []
         out.write('\n],\n"checkpoints": ' + json.dumps(marks, ensure_ascii=False) + "\n}\n")
     return count
 
 
 def write_csv(
     out: IO[str],
-    uow: UnitOfWork,
+    db: Database,
     case_id: int | None,
     key: str | None,
     progress: Progress | None = None,
 ) -> int:
     """Stream the CSV export to `out`, one row per entry; returns how many rows."""
-    with uow:
+    with db.read() as uow:
         check_case(uow, case_id)
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
@@ -182,32 +164,28 @@ def write_csv(
 
 
 def write_fhir(
-    out: IO[str],
-    app_uow: Callable[[], UnitOfWork],
-    case_id: int | None,
-    key: str | None,
-    now: datetime,
+    out: IO[str], db: Database, case_id: int | None, key: str | None, now: datetime
 ) -> int:
     """Write a FHIR R5 Bundle of one case, or of every case; returns how many cases."""
-    from ..fhir import export_case, merge
-
-    if case_id is not None:
-        ids = [case_id]
-    else:
-        with app_uow() as uow:
-            ids = list(
-                uow.session.execute(
-                    select(CaseRow.id).where(CaseRow.version > 0).order_by(CaseRow.id)
-                ).scalars()
-            )
-    bundles = []
-    for cid in ids:
-        patient_ref = None
-        if key is not None:
-            with app_uow() as uow:
-                found = uow.repo.get_case(cid)
-                patient_ref = pseudonym(key, found[0].patient_ref) if found else None
-        bundles.append(export_case(cid, app_uow(), patient_ref=patient_ref))
+    with db.read() as uow:
+        check_case(uow, case_id)
+        ids = [case_id] if case_id is not None else uow.repo.case_ids()
+    bundles = [case_bundle(cid, db, key) for cid in ids]
     bundle = bundles[0] if case_id is not None else merge(bundles, iso(now))
     out.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     return len(bundles)
+
+
+def case_bundle(case_id: int, db: Database, key: str | None = None) -> dict[str, Any]:
+    """The FHIR bundle of one case (NotFound if there is no such case); with `key`, the
+    patient reference is its keyed pseudonym (the open entry's data, which holds the reference
+    too, is never copied into the bundle)."""
+    with db.read() as uow:
+        found = uow.repo.get_case(case_id)
+        if found is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        rows = uow.repo.entries(case_id)
+    case = found[0]
+    if key is not None:
+        case = replace(case, patient_ref=pseudonym(key, case.patient_ref))
+    return bundle_for_case(case, [e for e, _ in rows], [h for _, h in rows])

@@ -5,43 +5,35 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import rules, states
+from .. import rules
 from ..errors import NotFound
 from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry
+from ..states import FOLLOW_UP, workflow
 from ..timeutil import from_iso, iso
 
 if TYPE_CHECKING:
-    # Types only: `case status` reads through the lookup, without the ORM the unit of work
-    # brings (store/lookup.py).
-    from ..store.lookup import CaseLookup
-    from ..store.unit_of_work import UnitOfWork
-
-WAITING_FOR_INJECTION = {
-    states.FILTERING,
-    states.CENTRIFUGATION,
-    states.PLASMA_REMOVAL,
-    states.CONCENTRATION,
-    states.INJECTION,
-}
+    from ..store.database import Database
 
 
 def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str, Any]:
     """Where a case stands, as the `status --json` object."""
-    step = states.next_step(case.state)
+    flow = workflow()
+    step = flow.next_step(case.state)
     status: dict[str, Any] = {
         "case_id": case.case_id,
         "patient_ref": case.patient_ref,
         "knee": case.knee,
         "state": case.state,
         "next_step": step,
-        "next_command": f"{states.COMMANDS[step]} {case.case_id}" if step else None,
+        "next_command": f"{flow.command(step)} {case.case_id}" if step else None,
         "insurance_eligible": case.insurance_eligible,
         "insurance_basis": case.insurance_basis,
         "assessment": case.assessment,
         "override_reason": case.override_reason,
         "baseline_vas": case.baseline_vas,
         "protocol_version": case.protocol_version,
+        "protocol_defaults": [key for key in protocol.defaulted if not key.startswith("ranges.")],
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
         "entries": case.version,
@@ -59,39 +51,39 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "next_visit": None,
         "end_reason": case.end_reason,
     }
-    if case.state in WAITING_FOR_INJECTION and case.harvested_at:
+    if case.state in flow.window_states and case.harvested_at:
         # Counted from the harvest's clinical time, with the limit of the case's own protocol.
         harvested = from_iso(case.harvested_at)
         status["window_minutes_left"] = rules.window_minutes_left(harvested, now, protocol)
         status["window_closes_at"] = iso(harvested + timedelta(minutes=protocol.window_minutes))
-    if case.state == states.FOLLOW_UP and case.injected_at:
+    if case.state == FOLLOW_UP and case.injected_at:
         complete = rules.follow_up_complete(set(case.visits), case.arthroplasty, protocol)
         status["follow_up_complete"] = complete
         pending = rules.pending_visits(from_iso(case.injected_at), set(case.visits), protocol)
         if complete:
             # Nothing more is scheduled: what remains is to close the case.
             status["next_step"] = "close"
-            status["next_command"] = f"{states.COMMANDS['close']} {case.case_id}"
+            status["next_command"] = f"{flow.command('close')} {case.case_id}"
         elif pending:
             status["next_visit"] = {"visit": pending[0].visit, "due_at": iso(pending[0].due_at)}
     return status
 
 
-def status(case_id: int, now: datetime, lookup: CaseLookup) -> dict[str, Any]:
+def status(case_id: int, now: datetime, db: Database) -> dict[str, Any]:
     """The status object of one case."""
-    with lookup:
-        found = lookup.case(case_id)
+    with db.read() as uow:
+        found = uow.repo.get_case(case_id)
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         case, protocol_id = found
-        return status_of(case, lookup.protocol(protocol_id), now)
+        return status_of(case, uow.repo.protocol(protocol_id), now)
 
 
 def list_cases(
-    state: str | None, limit: int, page: int, now: datetime, uow: UnitOfWork
+    state: str | None, limit: int, page: int, now: datetime, db: Database
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of status objects, newest first, and how many cases match in all."""
-    with uow:
+    with db.read() as uow:
         cases, total = uow.repo.list_cases(state, limit, (page - 1) * limit)
         protocols: dict[int, Protocol] = {}
         result = []
@@ -102,9 +94,9 @@ def list_cases(
         return result, total
 
 
-def timeline(case_id: int, uow: UnitOfWork) -> list[dict[str, Any]]:
+def timeline(case_id: int, db: Database) -> list[dict[str, Any]]:
     """Every entry of a case, oldest first, with who corrected what and why."""
-    with uow:
+    with db.read() as uow:
         if uow.repo.case_version(case_id) is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         entries = uow.repo.entries(case_id)
@@ -160,7 +152,7 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
     }
 
 
-def due(within: timedelta, now: datetime, uow: UnitOfWork) -> list[dict[str, Any]]:
+def due(within: timedelta, now: datetime, db: Database) -> list[dict[str, Any]]:
     """Every follow-up visit due or overdue by the end of the day `within` from now, by date.
 
     Dates are the clinic's local calendar days: a visit is listed when its due date is on or
@@ -170,10 +162,10 @@ def due(within: timedelta, now: datetime, uow: UnitOfWork) -> list[dict[str, Any
     """
     today = _local_day(now)
     horizon = _start_of_local_day(_local_day(now + within) + timedelta(days=1), now)
-    with uow:
+    with db.read() as uow:
         rows = uow.repo.visits_due_before(iso(horizon))
     listed = []
-    for case_id, patient_ref, knee, visit, due_at in rows:
+    for case_id, visit, due_at, patient_ref, knee in rows:
         due_day = _local_day(from_iso(due_at))
         listed.append(
             {
@@ -196,3 +188,18 @@ def _local_day(value: datetime) -> date:
 
 def _start_of_local_day(day: date, now: datetime) -> datetime:
     return datetime.combine(day, time.min, tzinfo=now.astimezone().tzinfo)
+
+
+def recent_cases(url: str, limit: int) -> list[tuple[int, str, str, str]]:
+    """(id, patient ref, knee, state) of the newest cases, for shell completion: never creates
+    or migrates a database, and gives up quickly on a server that does not answer."""
+    from ..store.database import Database
+
+    db = Database.open_existing(url)
+    if db is None:
+        return []
+    try:
+        with db.read() as uow:
+            return uow.repo.recent_cases(limit)
+    finally:
+        db.dispose()

@@ -11,6 +11,7 @@ The auditor role may only SELECT. Pure text: this module touches no database.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints.
 LOG_TABLES = ("entries", "operator_events", "checkpoints")
@@ -92,3 +93,22 @@ def owners_query(schema: str) -> str:
         "SELECT tablename, tableowner FROM pg_tables "
         f"WHERE schemaname = '{check_name(schema, 'schema')}' AND tablename IN ({names})"
     )
+
+
+def current_schema(engine: Any) -> str:
+    """The schema the engine's connections work in."""
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+
+
+def table_owners(engine: Any, schema: str) -> dict[str, str]:
+    """Each bmac table of `schema` and the role that owns it."""
+    with engine.connect() as conn:
+        return {str(t): str(o) for t, o in conn.exec_driver_sql(owners_query(schema))}
+
+
+def run_statements(engine: Any, statements: list[str]) -> None:
+    """Run the grant statements in one transaction."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from . import connections
 from .engine import writer
@@ -14,42 +13,19 @@ from .repository import Repository
 
 
 class UnitOfWork:
-    """A connection, a session on it and the repository; `write=True` takes the write lock at
-    BEGIN on SQLite.
-
-    The transaction belongs to the connection, not to the session: the step-commit path runs
-    its statements on the connection alone, and SQLAlchemy's session bookkeeping (a quarter of
-    a step's cost, benchmarks/run.py) is paid only by the use cases that use the session: it is
-    made on first use. The session joins the same transaction, so both see and commit the same
-    work.
-    """
+    """A connection in one transaction and the repository on it; `write=True` takes the write
+    lock at BEGIN on SQLite (BEGIN IMMEDIATE), so that a transaction that reads then writes
+    never fails half-way on a snapshot another writer moved."""
 
     def __init__(self, engine: Engine, write: bool = False) -> None:
         self.engine = engine
         self.write = write
-        self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
         self._bind = writer(self.engine) if self.write else self.engine
         self.connection = connections.take(self._bind)
-        self._session = None
-        self.repo = Repository(self.connection, self._get_session)
+        self.repo = Repository(self.connection)
         return self
-
-    @property
-    def session(self) -> Session:
-        """The ORM session on this unit of work's connection and transaction."""
-        return self._get_session()
-
-    def _get_session(self) -> Session:
-        if self._session is None:
-            self._session = Session(
-                self.connection,
-                expire_on_commit=False,
-                autoflush=False,
-                join_transaction_mode="control_fully",
-            )
-        return self._session
 
     def __exit__(
         self,
@@ -59,9 +35,6 @@ class UnitOfWork:
     ) -> None:
         clean = False
         try:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
             if self.connection.in_transaction():
                 self.connection.rollback()
             clean = exc is None
@@ -73,7 +46,5 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
-        if self._session is not None and self._session.in_transaction():
-            self._session.commit()
         if self.connection.in_transaction():
             self.connection.commit()

@@ -11,7 +11,9 @@ Create Date: 2026-11-25
 """
 
 import json
+import tomllib
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -49,23 +51,37 @@ def upgrade() -> None:
 
 
 def _fill_from_cases() -> None:
-    # The domain's own rule, so that the rows are exactly what a step would have written.
-    from bmac_workflow.protocol import parse
-    from bmac_workflow.record import CaseSnapshot
-    from bmac_workflow.rules import FOLLOW_UP, visits_due
-    from bmac_workflow.store.repository import due_visit_row
-
+    # A frozen copy of the rule as it stood at this revision (rules.visits_due and the row it
+    # made), so that this migration does the same whatever the rules become later: every
+    # scheduled visit not yet recorded, due its protocol's days after the injection, for a
+    # case in follow-up whose knee did not go on to arthroplasty.
     bind = op.get_bind()
-    protocols = {
-        pid: parse(content)
+    schedules = {
+        pid: tomllib.loads(content)["follow_up"]["visits"]
         for pid, content in bind.execute(sa.text("SELECT id, content FROM protocols"))
     }
     rows = []
-    for facts, pid in bind.execute(
-        sa.text("SELECT facts, protocol_id FROM cases WHERE state = :state"), {"state": FOLLOW_UP}
+    for facts_text, pid in bind.execute(
+        sa.text("SELECT facts, protocol_id FROM cases WHERE state = 'follow_up'")
     ):
-        case = CaseSnapshot.from_facts(json.loads(facts))
-        rows += [due_visit_row(case, visit) for visit in visits_due(case, protocols[pid])]
+        facts = json.loads(facts_text)
+        if facts.get("injected_at") is None or facts.get("arthroplasty"):
+            continue
+        injected = datetime.fromisoformat(facts["injected_at"]).astimezone(UTC)
+        recorded = set(facts.get("visits", ()))
+        for visit, days in schedules[pid].items():
+            if visit in recorded:
+                continue
+            due = (injected + timedelta(days=days)).replace(tzinfo=None)
+            rows.append(
+                {
+                    "case_id": facts["case_id"],
+                    "visit": visit,
+                    "due_at": due.isoformat(timespec="microseconds") + "Z",
+                    "patient_ref": facts["patient_ref"],
+                    "knee": facts["knee"],
+                }
+            )
     if rows:
         bind.execute(
             sa.text(

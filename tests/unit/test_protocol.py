@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from bmac_workflow.errors import InvalidData
-from bmac_workflow.protocol import default_text, load, parse
+from bmac_workflow.protocol import DEFAULTS, default_text, load, parse
 
 DEFAULT = default_text()
+# The shipped protocol of the first release, which spelled every range out: stored in existing
+# databases, it must keep parsing to the same limits.
+FIRST = (Path(__file__).parents[1] / "fixtures" / "protocol-bmac-knee-2026.1.toml").read_text()
 
 
 def edited(old: str, new: str) -> str:
@@ -21,7 +24,7 @@ def edited(old: str, new: str) -> str:
 
 def test_the_shipped_protocol_holds_the_spec_defaults() -> None:
     protocol = load(None)
-    assert protocol.version == "bmac-knee-2026.1"
+    assert protocol.version == "bmac-knee-2026.2"
     assert protocol.kl_grades == {2, 3}
     assert protocol.icrs_grades == {3, 4}
     assert protocol.kl_arthroplasty == 4
@@ -72,11 +75,11 @@ def test_a_missing_protocol_file_is_an_input_error(tmp_path: Path) -> None:
         (r"^final_visit = .*$", 'final_visit = "36m"', "follow_up.final_visit"),
         (r'^visits = \{ "1w" = 7', 'visits = { "2w" = 14', "follow_up.visits"),
         (r'^visits = \{ "1w" = 7', 'visits = { "1w" = -7', "follow_up.visits"),
-        (r"^aspirate_ml = .*$", "aspirate_ml = [240.0, 1.0]", "ranges.aspirate_ml"),
-        (r"^aspirate_ml = .*$", "aspirate_ml = [1.0]", "ranges.aspirate_ml"),
-        (r"^aspirate_ml = .*$", "aspirate_ml = [-1.0, 5.0]", "ranges.aspirate_ml"),
-        (r"^aspirate_ml = .*$", "aspirate_ml = [1.0, nan]", "ranges.aspirate_ml"),
-        (r"^aspirate_ml = .*$", "", "ranges.aspirate_ml"),
+        (r"^\[signing\]$", "[ranges]\naspirate_ml = [240.0, 1.0]\n[signing]", "ranges.aspirate_ml"),
+        (r"^\[signing\]$", "[ranges]\naspirate_ml = [1.0]\n[signing]", "ranges.aspirate_ml"),
+        (r"^\[signing\]$", "[ranges]\naspirate_ml = [-1.0, 5.0]\n[signing]", "ranges.aspirate_ml"),
+        (r"^\[signing\]$", "[ranges]\naspirate_ml = [1.0, nan]\n[signing]", "ranges.aspirate_ml"),
+        (r"^\[signing\]$", "[ranges]\naspirat_ml = [1.0, 9.0]\n[signing]", "ranges.aspirat_ml"),
         (r"^max_failed_pins = 5$", "max_failed_pins = 0", "signing.max_failed_pins"),
         (r"^title = .*$", 'titel = "typo"', "titel"),
     ],
@@ -91,3 +94,35 @@ def test_a_malformed_protocol_is_refused_naming_the_key(old: str, new: str, key:
 def test_a_file_that_is_not_toml_is_refused() -> None:
     with pytest.raises(InvalidData, match="not valid TOML"):
         parse("version = ")
+
+
+def test_the_first_shipped_protocol_still_gives_the_limits_it_gave() -> None:
+    first, now = parse(FIRST, stored=True), load(None)
+    assert first.version == "bmac-knee-2026.1"
+    assert first.ranges == now.ranges
+    assert (first.window_minutes, first.visits, first.kl_grades) == (
+        now.window_minutes,
+        now.visits,
+        now.kl_grades,
+    )
+
+
+def test_a_key_a_protocol_leaves_out_takes_its_default_and_says_so() -> None:
+    text = edited(r"^window_minutes = 120$", "")
+    protocol = parse(text)
+    assert protocol.window_minutes == DEFAULTS["injection.window_minutes"]
+    assert "injection.window_minutes" in protocol.defaulted
+    assert "injection.window_minutes" not in load(None).defaulted
+
+
+def test_a_stored_protocol_passes_over_keys_this_version_does_not_know() -> None:
+    text = edited(r"^window_minutes = 120$", "window_minutes = 90\nfuture_key = 3")
+    with pytest.raises(InvalidData, match="unknown key"):
+        parse(text)
+    assert parse(text, stored=True).window_minutes == 90
+
+
+def test_the_shipped_protocol_states_every_default_it_relies_on() -> None:
+    # The file a clinic copies spells out each policy value; only the ranges (declared by
+    # each step with its data) are left to their defaults.
+    assert all(key.startswith("ranges.") for key in load(None).defaulted)

@@ -4,51 +4,65 @@ from __future__ import annotations
 
 import pytest
 
-from bmac_workflow import states
+from bmac_workflow import roles
 from bmac_workflow.errors import NotAllowed, NotPermitted
-from bmac_workflow.states import Request
+from bmac_workflow.guards import Request
+from bmac_workflow.states import TERMINAL, workflow
 
-FORWARD = [
-    ("assess", states.IMAGING_ASSESSMENT, states.MARROW_COLLECTION),
-    ("collect", states.MARROW_COLLECTION, states.FILTERING),
-    ("filter", states.FILTERING, states.CENTRIFUGATION),
-    ("centrifuge", states.CENTRIFUGATION, states.PLASMA_REMOVAL),
-    ("remove_plasma", states.PLASMA_REMOVAL, states.CONCENTRATION),
-    ("concentrate", states.CONCENTRATION, states.INJECTION),
-    ("inject", states.INJECTION, states.FOLLOW_UP),
-    ("record_follow_up", states.FOLLOW_UP, states.FOLLOW_UP),
-    ("close", states.FOLLOW_UP, states.CLOSED),
+# The SPEC's table (§2), written out independently of steps.py and states.py.
+STATES = [
+    "imaging_assessment",
+    "marrow_collection",
+    "filtering",
+    "centrifugation",
+    "plasma_removal",
+    "concentration",
+    "injection",
+    "follow_up",
+    "closed",
+    "ineligible",
+    "cancelled",
 ]
+FORWARD = [
+    ("assess", "imaging_assessment", "marrow_collection"),
+    ("collect", "marrow_collection", "filtering"),
+    ("filter", "filtering", "centrifugation"),
+    ("centrifuge", "centrifugation", "plasma_removal"),
+    ("remove_plasma", "plasma_removal", "concentration"),
+    ("concentrate", "concentration", "injection"),
+    ("inject", "injection", "follow_up"),
+    ("record_follow_up", "follow_up", "follow_up"),
+    ("close", "follow_up", "closed"),
+]
+TRIGGERS = [*dict.fromkeys(t for t, _, _ in FORWARD), "cancel"]
 
 
 def legal_destination(state: str, trigger: str) -> str | None:
-    """The SPEC's table, written out independently of states.py."""
     if trigger == "cancel":
-        return states.CANCELLED if state in states.BEFORE_FOLLOW_UP else None
+        return "cancelled" if STATES.index(state) < STATES.index("follow_up") else None
     for name, source, dest in FORWARD:
         if (name, source) == (trigger, state):
             return dest
     return None
 
 
+def move(state: str, trigger: str, request: Request) -> str:
+    """A step's checks in the services' order: the role, the state, then the machine's guards."""
+    roles.check_permitted(trigger, request.role)
+    workflow().check_allowed(state, trigger)
+    return workflow().advance(state, trigger, request)
+
+
 def test_there_are_eleven_states_with_the_spec_names() -> None:
-    assert states.STATES == [
-        "imaging_assessment",
-        "marrow_collection",
-        "filtering",
-        "centrifugation",
-        "plasma_removal",
-        "concentration",
-        "injection",
-        "follow_up",
-        "closed",
-        "ineligible",
-        "cancelled",
-    ]
+    assert list(workflow().states) == STATES
 
 
-@pytest.mark.parametrize("state", states.STATES)
-@pytest.mark.parametrize("trigger", states.TRIGGERS)
+def test_the_declared_triggers_are_the_spec_triggers() -> None:
+    assert sorted(workflow().triggers) == sorted(TRIGGERS)
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("trigger", TRIGGERS)
 def test_every_pair_either_moves_as_the_spec_says_or_is_refused_naming_the_way_forward(
     state: str, trigger: str
 ) -> None:
@@ -56,59 +70,87 @@ def test_every_pair_either_moves_as_the_spec_says_or_is_refused_naming_the_way_f
     expected = legal_destination(state, trigger)
     if expected is None:
         with pytest.raises(NotAllowed) as refused:
-            states.advance(state, trigger, request)
+            move(state, trigger, request)
         assert state in refused.value.message
     else:
-        assert states.advance(state, trigger, request) == expected
+        assert move(state, trigger, request) == expected
 
 
 def test_a_non_candidate_goes_to_ineligible_and_an_override_to_collection() -> None:
-    assert (
-        states.advance("imaging_assessment", "assess", Request(role="surgeon", candidate=False))
-        == "ineligible"
-    )
-    assert (
-        states.advance(
-            "imaging_assessment",
-            "assess",
-            Request(role="surgeon", candidate=False, override_reason="young, active"),
-        )
-        == "marrow_collection"
-    )
+    not_candidate = Request(role="surgeon", candidate=False)
+    assert move("imaging_assessment", "assess", not_candidate) == "ineligible"
+    overridden = Request(role="surgeon", candidate=False, override_reason="young, active")
+    assert move("imaging_assessment", "assess", overridden) == "marrow_collection"
 
 
 def test_the_role_is_checked_before_the_state() -> None:
     with pytest.raises(NotPermitted):
-        states.advance("follow_up", "assess", Request(role="nurse"))
+        move("follow_up", "assess", Request(role="nurse"))
+
+
+def test_the_machine_refuses_a_role_even_when_asked_directly() -> None:
+    # The role guard is a condition on the machine too, not only a check before it.
+    with pytest.raises(NotPermitted):
+        workflow().advance("injection", "inject", Request(role="nurse"))
 
 
 def test_an_auditor_may_fire_no_trigger_at_all() -> None:
-    for trigger in states.TRIGGERS:
-        assert "auditor" not in states.PERMISSIONS[trigger]
+    for trigger in workflow().triggers:
+        assert "auditor" not in roles.permissions()[trigger]
 
 
 def test_the_window_refusal_names_the_override_option() -> None:
     late = Request(role="surgeon", minutes_since_harvest=121, window_limit_min=120)
     with pytest.raises(NotPermitted, match="--override-reason"):
-        states.advance("injection", "inject", late)
+        move("injection", "inject", late)
 
 
 def test_the_machine_keeps_no_model_attached_after_firing() -> None:
-    states.advance("filtering", "filter", Request(role="nurse"))
+    move("filtering", "filter", Request(role="nurse"))
     with pytest.raises(NotAllowed):
-        states.advance("filtering", "inject", Request(role="surgeon"))
-    assert states.machine().models == []
+        move("filtering", "inject", Request(role="surgeon"))
+    assert workflow().machine.models == []
 
 
-@pytest.mark.parametrize("state", states.STATES)
+@pytest.mark.parametrize("state", STATES)
 def test_the_triggers_read_from_the_table_are_those_the_machine_declares(state: str) -> None:
-    # triggers_from reads the table so that a status needs no machine: it must not drift.
-    declared = [t for t in states.TRIGGERS if states.machine().get_transitions(t, state)]
-    assert states.triggers_from(state) == declared
+    # triggers_from reads the declarations so that a status needs no machine: it must not drift.
+    machine = workflow().machine
+    declared = [t for t in workflow().triggers if machine.get_transitions(t, state)]
+    assert list(workflow().triggers_from(state)) == declared
 
 
 def test_next_step_is_the_forward_trigger_and_none_when_finished() -> None:
-    assert states.next_step("imaging_assessment") == "assess"
-    assert states.next_step("follow_up") == "record_follow_up"
-    for terminal in states.TERMINAL:
-        assert states.next_step(terminal) is None
+    assert workflow().next_step("imaging_assessment") == "assess"
+    assert workflow().next_step("follow_up") == "record_follow_up"
+    for terminal in TERMINAL:
+        assert workflow().next_step(terminal) is None
+
+
+def test_the_walk_is_the_chain_from_assessment_to_injection() -> None:
+    assert [s.trigger for s in workflow().walk] == [t for t, _, _ in FORWARD[:7]]
+
+
+def test_the_transitions_internals_the_hot_path_relies_on_still_behave() -> None:
+    # states.Workflow.advance fires `machine.events[trigger].trigger(model, **kwargs)` without
+    # attaching the model (transitions is pinned to a tested range in pyproject.toml). If a new
+    # release changes that, this fails before any clinic sees it.
+    import transitions
+    from transitions.core import Event, EventData
+
+    machine = workflow().machine
+    assert isinstance(machine.events["filter"], Event)
+
+    class Token:
+        state = "filtering"
+
+    seen: list[object] = []
+    token = Token()
+    fired = machine.events["filter"].trigger(token, request=Request(role="nurse"))
+    assert fired is True and token.state == "centrifugation"
+    refused = machine.events["filter"].trigger(Token(), request=Request(role="auditor"))
+    assert refused is False
+    guard = machine.events["filter"].transitions["filtering"][0].conditions[0].func
+    seen.append(guard)
+    assert callable(guard) and EventData is not None
+    assert transitions.__version__.startswith("0.9.")

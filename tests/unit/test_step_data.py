@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from bmac_workflow.errors import InvalidData
 from bmac_workflow.protocol import load
-from bmac_workflow.steps import validate
+from bmac_workflow.states import workflow
+from bmac_workflow.step_data import validate
 
 PROTOCOL = load(None)
 
@@ -35,7 +36,9 @@ UP_TO_CONCENTRATE = {"aspirate_ml": 60, "filtered_ml": 55, "plasma_removed_ml": 
 
 
 def check(trigger: str, values: dict[str, Any], previous: dict[str, Any] | None = None) -> Any:
-    return validate(trigger, values, PROTOCOL, previous or {}).record()
+    model = workflow().by_trigger[trigger].model
+    assert model is not None
+    return validate(model, values, PROTOCOL, previous or {}).record()
 
 
 def refused(trigger: str, values: dict[str, Any], previous: dict[str, Any] | None = None) -> str:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import InvalidData, NotPermitted
-from .states import ROLES
+from .roles import ROLES
 from .timeutil import from_iso, iso, local
 
 _OPERATOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -102,10 +102,18 @@ class SignInOutcome:
     events: tuple[tuple[str, dict[str, Any]], ...]
 
 
-def attempt(
-    operator: Operator, pin: str, now: datetime, max_failed: int, lock_minutes: float
-) -> SignInOutcome:
-    """Check a PIN against the lockout rule; the caller stores the outcome and raises."""
+@dataclass(frozen=True)
+class SignInLimits:
+    """How many wrong PINs in a row lock an operator, and for how long."""
+
+    max_failed_pins: int
+    lock_minutes: float
+
+
+def attempt(operator: Operator, pin_ok: bool, now: datetime, limits: SignInLimits) -> SignInOutcome:
+    """Apply the lockout rule to a PIN attempt whose check gave `pin_ok` (the caller does not
+    check a PIN while the operator is locked); the caller stores the outcome and raises."""
+    max_failed, lock_minutes = limits.max_failed_pins, limits.lock_minutes
     events: list[tuple[str, dict[str, Any]]] = []
     failed, locked_until = operator.failed_pins, operator.locked_until
     if operator.locked_at(now):
@@ -114,7 +122,7 @@ def attempt(
     if locked_until is not None:
         events.append(("unlocked", {"reason": "lock period passed", "locked_until": locked_until}))
         failed, locked_until = 0, None
-    if pin_matches(operator.pin_hash, pin):
+    if pin_ok:
         return SignInOutcome(True, 0, None, tuple(events))
     failed += 1
     if failed >= max_failed:

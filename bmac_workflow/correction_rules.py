@@ -1,27 +1,22 @@
 """What a correction may change, and what it changes besides: the rules behind `case correct`.
 
 A correction fixes what was written wrong; it never changes the case's path. The corrected data
-goes through the same step model as the original, and what is computed from it is computed again.
+goes through the same step model as the original, the later steps' data is checked again
+against it (the volume chain), and what is computed from it is computed again.
 """
 
 from __future__ import annotations
 
 import typing
-from itertools import pairwise
 from typing import Any
 
-from .. import rules, states
-from ..errors import InvalidData, NotAllowed
-from ..protocol import Protocol
-from ..record import VOLUMES, Entry
-from ..steps import STEP_MODELS, validate
+from . import rules
+from .errors import InvalidData, NotAllowed
+from .protocol import Protocol
+from .record import VOLUME_SUFFIX, Entry
+from .states import FOLLOW_UP, workflow
+from .step_data import StepData, validate
 
-# Fields the services compute: corrected only by re-deriving them.
-COMPUTED = {
-    "assess": {"candidate", "reason", "insurance_eligible", "insurance_basis", "overridden"},
-    "concentrate": {"concentration_factor"},
-    "inject": {"minutes_since_harvest", "window_limit_min"},
-}
 # Fields whose correction would change the case's path, and the way forward for each.
 PATH: dict[str, dict[str, str]] = {
     "open": {
@@ -41,6 +36,14 @@ PATH: dict[str, dict[str, str]] = {
         "`bmac case close {case} --reason ...`",
     },
 }
+
+Current = dict[int, dict[str, Any]]
+
+
+def model_of(action: str) -> type[StepData] | None:
+    """The data model of the entries of `action`, if they record step data."""
+    step = workflow().by_trigger.get(action)
+    return step.model if step else None
 
 
 def refuse_path_change(
@@ -68,20 +71,16 @@ def refuse_path_change(
 
 
 def changes_for(
-    target: Entry,
-    current: dict[int, dict[str, Any]],
-    settings: dict[str, str],
-    log: list[Entry],
-    protocol: Protocol,
+    target: Entry, current: Current, settings: dict[str, str], log: list[Entry], protocol: Protocol
 ) -> dict[str, Any]:
     """The new values of every field that differs, the re-derived ones included (exit 5)."""
     action = target.action
-    model = STEP_MODELS.get(action)
+    model = model_of(action)
     if model is None:
         raise InvalidData(
             f"entry {target.seq} ({action}) has no correctable fields besides the case's own"
         )
-    computed = COMPUTED.get(action, set())
+    computed = model.computed
     for name in settings:
         if name in computed:
             raise InvalidData(f"{name} is computed: correct the values it is computed from")
@@ -93,14 +92,13 @@ def changes_for(
     for name, text in settings.items():
         raw[name] = _typed(model.model_fields[name].annotation, text)
     raw = {k: v for k, v in raw.items() if v is not None}
-    data = validate(action, raw, protocol, _volumes_before(log, current, target.seq)).record()
+    volumes = volumes_before(log, current, target.seq)
+    data = validate(model, raw, protocol, volumes).record()
     if action == "assess":
         data.update(_reassess(target, before, data, protocol, log[-1].to_state))
-    if action == "concentrate":
-        aspirate = _volumes_before(log, current, target.seq)["aspirate_ml"]
-        data["concentration_factor"] = round(aspirate / data["concentrate_ml"], 2)
-    if action == "inject":
-        data.update({k: before[k] for k in computed if k in before})
+    data.update(model.derived(data, volumes))
+    # What only the moment of signing decides (the minutes since the harvest) stays as signed.
+    data.update({k: before[k] for k in computed if k not in data and k in before})
     changes = {k: data.get(k) for k in {*before, *data} if data.get(k) != before.get(k)}
     if not changes:
         raise InvalidData(f"entry {target.seq} already records these values: nothing to correct")
@@ -118,7 +116,8 @@ def _typed(annotation: Any, text: str) -> Any:
 
 def way_forward(case_id: int, state: str) -> str:
     """What to do instead of a correction that would change the case's path."""
-    if state in states.BEFORE_FOLLOW_UP:
+    states = workflow().states
+    if state in states[: states.index(FOLLOW_UP)]:
         return f"cancel this case (`bmac case cancel {case_id} --reason ...`) and open a new one"
     return (
         "the case is past its injection and keeps the path it took: report the error through "
@@ -154,48 +153,42 @@ def _reassess(
     }
 
 
-def _volumes_before(
-    log: list[Entry], current: dict[int, dict[str, Any]], seq: int
-) -> dict[str, float]:
+def volumes_before(log: list[Entry], current: Current, seq: int) -> dict[str, float]:
+    """The volumes the steps before entry `seq` recorded (corrections applied)."""
     volumes: dict[str, float] = {}
     for entry in log:
         if entry.seq >= seq:
             break
         if entry.action != "correct":
-            volumes.update({k: current[entry.seq][k] for k in VOLUMES if k in current[entry.seq]})
+            data = current[entry.seq]
+            volumes.update({k: v for k, v in data.items() if k.endswith(VOLUME_SUFFIX)})
     return volumes
 
 
-def check_volume_chain(
-    log: list[Entry], current: dict[int, dict[str, Any]], seq: int, changes: dict[str, Any]
-) -> None:
-    """The volumes after the correction, later steps included, still never grow (exit 5)."""
-    volumes = _volumes_before(log, {**current, seq: {**current[seq], **changes}}, len(log) + 1)
-    chain = ("aspirate_ml", "filtered_ml", "concentrate_ml", "injected_ml")
-    present = [(k, volumes[k]) for k in chain if k in volumes]
-    for (upper, high), (lower, low) in pairwise(present):
-        if low > high:
-            raise InvalidData(
-                f"after this correction {lower} {low:g} would be more than {upper} {high:g}: "
-                "volumes never grow along the chain; correct both entries, the larger first"
-            )
-    plasma, filtered = volumes.get("plasma_removed_ml"), volumes.get("filtered_ml")
-    if plasma is not None and filtered is not None and plasma >= filtered:
-        raise InvalidData(
-            f"after this correction plasma_removed_ml {plasma:g} would not be less than "
-            f"filtered_ml {filtered:g}"
-        )
-
-
-def rederived_factor(
-    log: list[Entry], current: dict[int, dict[str, Any]], seq: int, changes: dict[str, Any]
-) -> tuple[int, dict[str, Any]] | None:
-    """A correction of the concentrate entry's factor when the aspirate volume changed."""
-    if "aspirate_ml" not in changes:
-        return None
+def later_entries(
+    log: list[Entry], current: Current, seq: int, changes: dict[str, Any], protocol: Protocol
+) -> list[tuple[int, dict[str, Any]]]:
+    """After correcting entry `seq` with `changes`: check every later step's data still holds
+    (the volume chain, exit 5), and return the re-derived values that now differ, per entry."""
+    after = {**current, seq: {**current[seq], **changes}}
+    rederived = []
     for entry in log:
-        if entry.action == "concentrate":
-            factor = round(changes["aspirate_ml"] / current[entry.seq]["concentrate_ml"], 2)
-            if factor != current[entry.seq].get("concentration_factor"):
-                return entry.seq, {"concentration_factor": factor}
-    return None
+        model = model_of(entry.action)
+        if entry.seq <= seq or entry.action == "correct" or model is None:
+            continue
+        data = after[entry.seq]
+        volumes = volumes_before(log, after, entry.seq)
+        typed = {k: v for k, v in data.items() if k not in model.computed}
+        try:
+            validate(model, typed, protocol, volumes)
+        except InvalidData as exc:
+            raise InvalidData(
+                f"after this correction entry {entry.seq} ({entry.action}) would not hold: "
+                f"{exc.message}; volumes never grow along the chain: correct both entries, "
+                "the larger first"
+            ) from None
+        derived = model.derived(data, volumes)
+        differs = {k: v for k, v in derived.items() if data.get(k) != v}
+        if differs:
+            rederived.append((entry.seq, differs))
+    return rederived

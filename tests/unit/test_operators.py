@@ -1,4 +1,4 @@
-"""Operators without a database: PIN hashing, the lockout rule, the role matrix and meanings."""
+"""Operators without a database: PIN hashing and the lockout rule."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bmac_workflow import people, states
-from bmac_workflow.errors import InvalidData, NotPermitted
-from bmac_workflow.people import Operator, attempt, check_new_operator, hash_pin, refusal
+from bmac_workflow import operators as people
+from bmac_workflow.errors import InvalidData
+from bmac_workflow.operators import (
+    Operator,
+    SignInLimits,
+    SignInOutcome,
+    check_new_operator,
+    hash_pin,
+    refusal,
+)
 from bmac_workflow.timeutil import iso
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -18,6 +25,14 @@ PIN = "Kx7-pin-3318"
 
 def operator(pin: str = PIN, **kw: object) -> Operator:
     return replace(Operator("nurse.kim", "Kim Ji-woo", "nurse", True, hash_pin(pin)), **kw)  # type: ignore[arg-type]
+
+
+def attempt(
+    op: Operator, pin: str, now: datetime, max_failed: int = 5, lock_minutes: float = 15
+) -> SignInOutcome:
+    """One PIN attempt as the sign-in makes it: the PIN checked unless the operator is locked."""
+    ok = not op.locked_at(now) and people.pin_matches(op.pin_hash, pin)
+    return people.attempt(op, ok, now, SignInLimits(max_failed, lock_minutes))
 
 
 def wrong_pins(op: Operator, n: int, now: datetime = T0) -> tuple[Operator, list[str]]:
@@ -108,7 +123,7 @@ def test_the_right_pin_signs_in_and_clears_earlier_failures() -> None:
 def test_four_wrong_pins_count_down_and_do_not_lock() -> None:
     op, events = wrong_pins(operator(), 4)
     assert (op.failed_pins, op.locked_until, events) == (4, None, [])
-    message = refusal(op, people.SignInOutcome(False, 4, None, ()), 5).message
+    message = refusal(op, SignInOutcome(False, 4, None, ()), 5).message
     assert "1 try left before a lock" in message
 
 
@@ -159,80 +174,3 @@ def test_no_refusal_message_contains_the_pin_tried() -> None:
         assert "Guess-77341" not in refusal(op, out, 5).message, n
         for _, detail in out.events:
             assert "Guess-77341" not in str(detail)
-
-
-# -- the role matrix and signature meanings --------------------------------------------------
-
-
-def test_every_trigger_of_the_machine_is_a_row_of_the_role_matrix() -> None:
-    assert set(states.TRIGGERS) <= set(states.PERMISSIONS)
-
-
-def test_every_action_of_the_matrix_names_its_commands() -> None:
-    assert set(states.PERMISSION_COMMANDS) == set(states.PERMISSIONS)
-
-
-def test_every_role_in_the_matrix_is_a_known_role() -> None:
-    for roles in states.PERMISSIONS.values():
-        assert roles <= set(states.ROLES)
-
-
-def test_the_matrix_says_what_spec_section_5_says() -> None:
-    nurse_work = {
-        "open",
-        "collect",
-        "filter",
-        "centrifuge",
-        "remove_plasma",
-        "concentrate",
-        "record_follow_up",
-    }
-    surgeon_only = {"assess", "inject", "cancel", "close"}
-    for action, roles in states.PERMISSIONS.items():
-        if action in nurse_work:
-            assert roles == {"nurse", "surgeon"}, action
-        if action in surgeon_only:
-            assert roles == {"surgeon"}, action
-    assert states.PERMISSIONS["read"] == set(states.ROLES)
-    assert states.PERMISSIONS["audit_checkpoint"] == {"auditor"}
-    assert states.PERMISSIONS["manage_operators"] == {"admin"}
-    assert states.PERMISSIONS["backup"] == {"admin"}
-    writes = set(states.PERMISSIONS) - {"read", "audit_checkpoint"}
-    assert all("auditor" not in states.PERMISSIONS[a] for a in writes)
-
-
-def test_every_role_guard_of_the_machine_reads_the_matrix() -> None:
-    for trigger in states.TRIGGERS:
-        for transition in (
-            t for ts in states.machine().events[trigger].transitions.values() for t in ts
-        ):
-            guards = [c.func for c in transition.conditions if isinstance(c.func, states.Guard)]
-            role_guards = [g for g in guards if g.name == f"role may {trigger}"]
-            assert len(role_guards) == 1, (trigger, transition.source)
-            for role in states.ROLES:
-                holds = role_guards[0].holds(states.Request(role=role))
-                assert holds == (role in states.PERMISSIONS[trigger]), (trigger, role)
-
-
-def test_a_refused_role_is_told_who_may_and_where_to_look() -> None:
-    with pytest.raises(NotPermitted) as info:
-        states.check_permitted("manage_operators", "auditor")
-    assert info.value.message.startswith("an auditor may not manage operators: it needs an admin")
-    assert "bmac operator roles" in info.value.message
-
-
-def test_every_action_that_signs_has_a_meaning_from_part_11() -> None:
-    signing = set(states.TRIGGERS) | {"open", "correct"}
-    assert signing <= set(states.MEANINGS)
-    assert set(states.MEANINGS.values()) <= set(states.SIGNATURE_MEANINGS)
-    assert set(states.SIGNATURE_MEANINGS) == {
-        "performed",
-        "verified",
-        "assessed",
-        "overridden",
-        "corrected",
-        "cancelled",
-    }
-    assert states.MEANINGS["cancel"] == "cancelled"
-    assert states.MEANINGS["correct"] == "corrected"
-    assert states.MEANINGS["assess"] == "assessed"

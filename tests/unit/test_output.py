@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from bmac_workflow.cli import style
+from bmac_workflow.cli import output as style
 
 
 class FakeTty(io.StringIO):

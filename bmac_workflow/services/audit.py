@@ -1,32 +1,36 @@
 """Audit use cases: checkpoints over every case's chain head, verifying against one, replay.
 
 A checkpoint is one SHA-256 over the sorted list of [case id, entry count, head hash] of every
-case (`audit.heads_digest`). Written on paper or sent by e-mail, it later proves that no entry it
+case (`checks.heads_digest`). Written on paper or sent by e-mail, it later proves that no entry it
 covered was removed or rewritten, even by someone who rewrote the rest of the database to match.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select, tuple_
-
-from .. import states
-from ..audit import Problem, heads_digest
-from ..errors import InvalidData, NotFound
-from ..people import Operator
-from ..record import CaseSnapshot, Entry, digest, replay
-from ..store.models import EntryRow
-from ..store.unit_of_work import UnitOfWork
+from ..checks import RECORD, Problem, heads_digest
+from ..errors import BmacError, InvalidData, NotFound
+from ..operators import SignInLimits
+from ..record import CaseSnapshot, Entry, replay
+from ..roles import check_permitted
 from ..timeutil import from_iso, iso, parse_at
+from .cases import Clock
 from .queries import status_of
+from .signing import Credentials, record, record_alone, sign_in
+from .verification import Progress, verify
 
-# The case id of a problem that concerns the whole record rather than one case.
-RECORD = 0
-_CHUNK = 500
+if TYPE_CHECKING:
+    from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
+
+# A progress bar for a job of N items: a context giving a callback (None: no bar is drawn).
+ProgressBar = Callable[[int], AbstractContextManager[Progress | None]]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Checkpoint:
     taken_at: str
     cases: int
     entries: int
+    operator: str
 
 
 def grouped(value: str) -> str:
@@ -55,35 +60,25 @@ def parse_digest(text: str) -> str:
     return value
 
 
-def current_heads(uow: UnitOfWork) -> dict[str, tuple[int, str]]:
-    """Every case's entry count and head hash, the hash recomputed from the last entry's body.
-
-    One statement, so PostgreSQL reads every head at the same instant; on SQLite the caller's
-    transaction gives the same guarantee.
-    """
-    last = (
-        select(EntryRow.case_id, func.max(EntryRow.seq).label("seq"))
-        .group_by(EntryRow.case_id)
-        .subquery()
-    )
-    rows = uow.session.execute(
-        select(EntryRow.case_id, EntryRow.seq, EntryRow.body).join(
-            last, and_(EntryRow.case_id == last.c.case_id, EntryRow.seq == last.c.seq)
-        )
-    )
-    return {str(r.case_id): (int(r.seq), digest(r.body)) for r in rows}
-
-
-def take_checkpoint(signer: Operator, now: datetime, uow: UnitOfWork) -> Checkpoint:
-    """Compute the digest over every case's head, store it, and return it (auditor, admin)."""
-    states.check_permitted("audit_checkpoint", signer.role)
-    with uow:
-        heads = current_heads(uow)
-        value = heads_digest(heads)
-        counts = {case: count for case, (count, _) in heads.items()}
-        uow.repo.add_checkpoint(iso(now), signer.id, counts, value)
-        uow.commit()
-    return Checkpoint(value, iso(now), len(counts), sum(counts.values()))
+def take_checkpoint(
+    signer: Credentials, limits: SignInLimits, clock: Clock, db: Database
+) -> Checkpoint:
+    """Compute the digest over every case's head, store it, and return it (auditor)."""
+    signed = sign_in(signer, limits, clock(), db)
+    now = clock()
+    try:
+        check_permitted("audit_checkpoint", signed.operator.role)
+        with db.write() as uow:
+            operator = record(signed, now, uow)
+            heads = uow.repo.current_heads()
+            value = heads_digest(heads)
+            counts = {case: count for case, (count, _) in heads.items()}
+            uow.repo.add_checkpoint(iso(now), operator.id, counts, value)
+            uow.commit()
+    except BmacError:
+        record_alone(signed, now, db)
+        raise
+    return Checkpoint(value, iso(now), len(counts), sum(counts.values()), operator.id)
 
 
 def heads_at(
@@ -91,15 +86,7 @@ def heads_at(
 ) -> tuple[dict[str, tuple[int, str]], list[Problem]]:
     """Each case's head hash at the entry count given, recomputed; a missing head is a problem."""
     wanted = sorted((int(case), int(count)) for case, count in counts.items())
-    found: dict[tuple[int, int], str] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = uow.session.execute(
-            select(EntryRow.case_id, EntryRow.seq, EntryRow.body).where(
-                tuple_(EntryRow.case_id, EntryRow.seq).in_(chunk)
-            )
-        )
-        found.update({(int(r.case_id), int(r.seq)): digest(r.body) for r in rows})
+    found = uow.repo.head_hashes([(case, count) for case, count in wanted if count >= 1])
     heads: dict[str, tuple[int, str]] = {}
     problems = []
     for case_id, count in wanted:
@@ -115,10 +102,10 @@ def heads_at(
     return heads, problems
 
 
-def verify_against(value: str, uow: UnitOfWork) -> list[Problem]:
+def verify_against(value: str, db: Database) -> list[Problem]:
     """What differs between the record and the checkpoint `value` (empty: nothing removed)."""
     value = parse_digest(value)
-    with uow:
+    with db.read() as uow:
         counts = uow.repo.checkpoint_heads(value)
         if counts is None:
             return [
@@ -142,11 +129,39 @@ def verify_against(value: str, uow: UnitOfWork) -> list[Problem]:
     return problems
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What `audit verify` checked and found."""
+
+    entries: int
+    problems: list[Problem]
+
+
+def audit_verify(
+    db: Database,
+    case_id: int | None = None,
+    against: str | None = None,
+    progress: ProgressBar | None = None,
+) -> Verified:
+    """The whole `audit verify`: the record (or one case), then a checkpoint if one is given."""
+    if against is not None:
+        against = parse_digest(against)
+    with db.read() as uow:
+        if case_id is not None and uow.repo.case_version(case_id) is None:
+            raise NotFound(f"no case {case_id}: see `bmac case list`")
+        total = uow.repo.entry_count(case_id)
+    with progress(total) if progress else nullcontext() as advance:
+        problems = verify(db, case_id, progress=advance)
+    if against is not None:
+        problems += verify_against(against, db)
+    return Verified(total, problems)
+
+
 def replay_steps(
-    case_id: int, at: str | None, now: datetime, uow: UnitOfWork
+    case_id: int, at: str | None, now: datetime, db: Database
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The case rebuilt from its log one entry at a time (up to `at`), and its final status."""
-    with uow:
+    with db.read() as uow:
         found = uow.repo.get_case(case_id)
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")

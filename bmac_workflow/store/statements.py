@@ -1,11 +1,12 @@
-"""The step-commit statements: compiled once per dialect, run on the DBAPI cursor.
+"""Precompiled statements: Core statements compiled once per dialect, run on the DBAPI cursor.
 
 Measured with `benchmarks/run.py`: SQLAlchemy's own work for each `Connection.execute` (about
-70 µs) is several times SQLite's for these one-row statements, and a step runs four of them
-besides the fsync. So the SQL text still comes from the models (compiled by SQLAlchemy, once),
-it runs inside the session's transaction on the session's connection (BEGIN IMMEDIATE, commit
-and rollback stay the unit of work's), and only the per-call overhead is skipped. DBAPI errors
-come back as SQLAlchemy's own exception classes, so callers catch what they always caught.
+70 µs) is several times SQLite's for one-row statements, and a step runs four of them besides
+the fsync. So the SQL text still comes from the tables (compiled by SQLAlchemy, once), it runs
+inside the unit of work's transaction on its connection (BEGIN IMMEDIATE, commit and rollback
+stay the unit of work's), and only the per-call overhead is skipped. DBAPI errors come back as
+SQLAlchemy's own exception classes, so callers catch what they always caught. Only the
+repository runs them.
 """
 
 from __future__ import annotations
@@ -49,3 +50,25 @@ class Statement:
                 sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
             ) from exc
         return cursor
+
+
+class Rows:
+    """Base of the repository's parts: the unit of work's connection, in its transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _conn(self) -> Connection:
+        """The connection the unit of work's transaction runs on, in that transaction."""
+        conn = self._connection
+        if not conn.in_transaction():
+            conn.begin()  # BEGIN IMMEDIATE on SQLite for a writing unit of work
+        return conn
+
+    def _run(self, statement: Statement, params: dict[str, Any]) -> Any:
+        """A precompiled statement on the DBAPI cursor (the hot paths)."""
+        return statement.run(self._conn(), params)
+
+    def _execute(self, statement: Executable) -> Any:
+        """A Core statement through SQLAlchemy (the rest)."""
+        return self._conn().execute(statement)

@@ -1,0 +1,253 @@
+"""How output looks to a person: rich tables on a terminal, plain lines in a pipe; JSON for
+machines.
+
+Rich is imported inside the functions, so that importing this module costs nothing for
+`bmac --help`. The rule for every human-readable command: a table (with colour) when stdout is
+a terminal and NO_COLOR is not set; otherwise plain lines, columns padded with spaces (never
+tabs), no header and no colour, so that grep and awk see the same text on every machine.
+`--json` never goes through the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..timeutil import local
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# A state's colour is its stage's (steps.py declares the stage of each state a step leaves).
+STAGE_STYLE = {
+    "assessment": "cyan",
+    "processing": "yellow",
+    "follow-up": "green",
+    "finished": "blue",
+    "stopped": "red",
+}
+STATE_COLUMNS = frozenset({"state", "from", "to", "from_state", "to_state"})
+
+
+def is_rich(stream: Any = None) -> bool:
+    """True when `stream` (stdout by default) is a terminal and colour is not turned off."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr): styled on a terminal, plain text otherwise."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    fancy = is_rich(stream)
+    return Console(
+        file=stream,
+        force_terminal=fancy,
+        no_color=not fancy,
+        highlight=False,
+        emoji=False,
+        soft_wrap=not fancy,
+    )
+
+
+def when(value: str | None) -> str:
+    """A stored UTC time as local time with the zone (`2026-11-25 21:05 KST`), or a dash."""
+    return local(value) if value else "-"
+
+
+def state_style(state: str | None) -> str:
+    """The rich style of a state, by its stage."""
+    from ..states import workflow
+
+    return STAGE_STYLE.get(workflow().stages.get(state or "", ""), "")
+
+
+def _cell(column: str, value: object) -> Any:
+    from rich.text import Text
+
+    text = "-" if value is None else str(value)
+    if column.lower() in STATE_COLUMNS:
+        return Text(text, style=state_style(text))
+    return Text(text)
+
+
+def plain_lines(rows: Sequence[Sequence[object]]) -> list[str]:
+    """Rows as lines of space-padded columns: the pipe-friendly form of a table."""
+    cells = [["-" if v is None else " ".join(str(v).split()) for v in row] for row in rows]
+    if not cells:
+        return []
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+
+
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    title: str | None = None,
+    right: Iterable[str] = (),
+) -> None:
+    """Print rows: a rich table on a terminal, plain padded lines (no header) otherwise.
+
+    In plain form the title, if any, is one line of its own before the rows.
+    """
+    rows = [list(r) for r in rows]
+    if not is_rich():
+        if title:
+            click.echo(title)
+        for line in plain_lines(rows):
+            click.echo(line)
+        return
+    from rich.table import Table
+
+    aligned_right = set(right)
+    grid = Table(title=title, header_style="bold", title_justify="left")
+    for name in columns:
+        grid.add_column(name, justify="right" if name in aligned_right else "left")
+    for row in rows:
+        grid.add_row(*(_cell(c, v) for c, v in zip(columns, row, strict=True)))
+    console().print(grid)
+
+
+def fields(pairs: Iterable[tuple[str, object]], title: str | None = None) -> None:
+    """Print `name: value` pairs (a status): a two-column grid on a terminal, lines otherwise."""
+    pairs = [(k, v) for k, v in pairs if v is not None]
+    if not is_rich():
+        if title:
+            click.echo(title)
+        width = max((len(k) for k, _ in pairs), default=0) + 1
+        for key, value in pairs:
+            click.echo(f"{key + ':':<{width}}  {value}".rstrip())
+        return
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in pairs:
+        grid.add_row(key, _cell(key, value))
+    if title:
+        console().print(title, style="bold")
+    console().print(grid)
+
+
+def emit_json(value: Any) -> None:
+    """Print JSON, stable and readable."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def status_title(status: dict[str, Any]) -> str:
+    """The first line of a status: which case, which patient, which knee."""
+    return f"case {status['case_id']}  patient {status['patient_ref']}  {status['knee']} knee"
+
+
+def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The status object as (label, text) pairs a person reads; None where there is nothing."""
+    eligible = status["insurance_eligible"]
+    left = status["window_minutes_left"]
+    window = None
+    if left is not None:
+        window = (
+            f"{left:g} min left to inject"
+            if left >= 0
+            else f"passed {-left:g} min ago (a surgeon's override is needed)"
+        )
+    vols = status["volumes_ml"]
+    volumes = ", ".join(
+        f"{k.removesuffix('_ml').replace('_', ' ')} {vols[k]:g}" for k in volume_order(vols)
+    )
+    nv = status["next_visit"]
+    factor = status["concentration_factor"]
+    return [
+        ("state", status["state"]),
+        ("next", status["next_command"] or "nothing: the case is finished"),
+        ("assessment", status["assessment"]),
+        ("override", status["override_reason"]),
+        (
+            "insurance",
+            None
+            if eligible is None
+            else f"{'yes' if eligible else 'no'} ({status['insurance_basis']})",
+        ),
+        (
+            "specimen",
+            f"{status['specimen_id']} harvested {when(status['harvested_at'])}"
+            if status["specimen_id"]
+            else None,
+        ),
+        ("window", window),
+        ("volumes mL", volumes or None),
+        ("factor", f"{factor:g}x" if factor else None),
+        ("injected", when(status["injected_at"]) if status["injected_at"] else None),
+        ("visits", ", ".join(status["visits_recorded"]) or None),
+        ("next visit", f"{nv['visit']} due {when(nv['due_at'])}" if nv else None),
+        ("reason", status["end_reason"]),
+        ("protocol", _protocol(status)),
+        ("updated", f"{when(status['updated_at'])} ({status['entries']} entries)"),
+    ]
+
+
+def signed_by(row: dict[str, Any]) -> str:
+    """Who signed a timeline entry: printed name, id, role and meaning (and the verifier)."""
+    who = f"{row['operator_name']} ({row['operator']}, {row['role']}, {row['meaning']})"
+    if row["verifier"]:
+        v = row["verifier"]
+        who += f"; verified by {v['operator_name']} ({v['operator']}, {v['role']})"
+    return who
+
+
+def timeline_line(row: dict[str, Any]) -> str:
+    """One timeline entry on one line (plus its corrections)."""
+    move = (
+        (
+            f"{row['from_state']} -> {row['to_state']}"
+            if row["from_state"] != row["to_state"]
+            else row["to_state"]
+        )
+        if row["from_state"]
+        else f"-> {row['to_state']}"
+    )
+    data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
+    who = signed_by(row)
+    text = f"{row['seq']:>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
+    if data:
+        text += f"\n     {data}"
+    if row["reason"]:
+        text += f"\n     reason: {row['reason']}"
+    for c in row["corrected_by"]:
+        # The original value stays in sight next to who changed it and why.
+        was = ", ".join(f"{k} was {row['original_data'].get(k)}" for k in c["changes"])
+        text += (
+            f"\n     corrected by {c['operator_name']} in entry {c['seq']} ({was}): {c['reason']}"
+        )
+    return text
+
+
+def volume_order(volumes: dict[str, float]) -> list[str]:
+    """The volumes in the order of the chain (the stored snapshot sorts its keys)."""
+    from ..states import workflow
+
+    order = [
+        name
+        for step in workflow().steps
+        if step.model is not None
+        for name in step.model.model_fields
+        if name in volumes
+    ]
+    return list(dict.fromkeys([*order, *volumes]))
+
+
+def _protocol(status: dict[str, Any]) -> str:
+    defaults = status.get("protocol_defaults") or []
+    shown = str(status["protocol_version"])
+    return shown + (f" (defaults for: {', '.join(defaults)})" if defaults else "")

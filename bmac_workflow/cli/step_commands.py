@@ -1,0 +1,201 @@
+"""The commands that log a step, made from the step declarations (steps.py): each command's
+options come from its data model's fields (step_data.py), its help from the declaration and
+an example from the model. A group (`bmac step`, `bmac case`, `bmac followup`) lists the steps
+declared under its name when it is asked, so that a step added to the declarations has its
+command without any code here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import typing
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .app import App
+from .options import AT_HELP
+
+if TYPE_CHECKING:
+    from ..step_data import StepData
+    from ..steps import Step
+
+
+class DeclaredGroup(click.Group):
+    """A command group whose commands are its own plus the steps declared under its name."""
+
+    def _declared(self) -> dict[str, Step]:
+        from ..states import workflow
+
+        return {s.name: s for s in workflow().steps if s.group == self.name}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self._declared()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        step = self._declared().get(cmd_name)
+        if step is not None:
+            return step_command(step)
+        return super().get_command(ctx, cmd_name)
+
+
+def step_command(step: Step) -> click.Command:
+    """The click command that logs `step`."""
+    from .options import case_argument
+
+    params: list[click.Parameter] = []
+    if step.model is not None:
+        params += [_option(step.model, name) for name in _typed_fields(step.model)]
+    if step.reason is not None:
+        params.append(
+            click.Option(
+                ["--reason"], required=step.reason_required, metavar="TEXT", help=step.reason
+            )
+        )
+    params.append(click.Option(["--at"], metavar="TIME", help=AT_HELP))
+    command = click.Command(
+        step.name,
+        callback=click.pass_obj(_callback(step)),
+        params=params,
+        help=f"{step.summary}\n\n\b\nExample:\n  {example(step)}",
+        short_help=step.summary,
+    )
+    return case_argument()(command)
+
+
+def _typed_fields(model: type[StepData]) -> list[str]:
+    from ..step_data import option_meta
+
+    return [
+        name
+        for name in model.model_fields
+        if name not in model.computed and not option_meta(model, name).hidden
+    ]
+
+
+def _option(model: type[StepData], name: str) -> click.Option:
+    """The click option of one field: its type, whether it is required, its help."""
+    from ..step_data import option_meta
+
+    meta = option_meta(model, name)
+    field = model.model_fields[name]
+    flag = meta.flag or "--" + name.replace("_", "-")
+    annotation = _bare(field.annotation)
+    default = None if field.is_required() else field.get_default(call_default_factory=True)
+    kwargs: dict[str, Any] = {"help": meta.help or None, "metavar": meta.metavar}
+    if annotation is bool:
+        decls = [f"{flag}/--no-{flag.removeprefix('--')}" if meta.negative else flag, name]
+        return click.Option(
+            decls, is_flag=True, default=bool(default), show_default=meta.negative, **kwargs
+        )
+    if meta.repeat:
+        return click.Option([flag, name], multiple=True, **kwargs)
+    if typing.get_origin(annotation) is typing.Literal:
+        kwargs["type"] = click.Choice([str(v) for v in typing.get_args(annotation)])
+        kwargs.pop("metavar")
+    elif annotation in (int, float):
+        kwargs["type"] = annotation
+    return click.Option(
+        [flag, name],
+        required=field.is_required(),
+        default=default,
+        show_default=default is not None and default != [],
+        **kwargs,
+    )
+
+
+def _bare(annotation: Any) -> Any:
+    """`X` from `X | None` and from `Annotated[X, ...]`; the annotation itself otherwise."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if type(None) in typing.get_args(annotation) and len(args) == 1:
+        return _bare(args[0])
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _bare(typing.get_args(annotation)[0])
+    return annotation
+
+
+def _values(model: type[StepData], typed: dict[str, Any]) -> dict[str, Any]:
+    """The step's raw values from what was typed (a split list split, a repeated one listed)."""
+    from ..step_data import option_meta
+
+    values: dict[str, Any] = {}
+    for name in _typed_fields(model):
+        value = typed.get(name)
+        meta = option_meta(model, name)
+        if meta.split and isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(meta.split) if part.strip()]
+        elif meta.repeat:
+            value = list(value or ())
+        values[name] = value
+    return values
+
+
+def _callback(step: Step) -> Any:
+    def run(
+        app: App, case_id: int, at: str | None, reason: str | None = None, **typed: Any
+    ) -> None:
+        from ..services.cases import log_step
+        from ..states import workflow
+        from ..step_data import option_meta
+
+        values = _values(step.model, typed) if step.model is not None else {}
+        verifier = None
+        if step.model is not None:
+            for name in step.model.model_fields:
+                if option_meta(step.model, name).verifier:
+                    verifier = app.verifier(values[name])
+        change = log_step(
+            case_id,
+            step.trigger,
+            values,
+            app.credentials(),
+            app.limits(),
+            at,
+            app.now,
+            app.database(),
+            verifier=verifier,
+            reason=reason,
+        )
+        entry = change.entry
+        move = (
+            entry.to_state
+            if entry.from_state == entry.to_state
+            else f"{entry.from_state} -> {entry.to_state}"
+        )
+        click.echo(f"case {case_id}: {step.trigger} logged as entry {entry.seq} ({move})")
+        if step.model is not None:
+            for line in step.model.outcome(entry.data):
+                click.echo(line)
+        following = workflow().next_step(change.case.state)
+        if following:
+            click.echo(f"next: {workflow().command(following)} {case_id}")
+
+    return run
+
+
+def example(step: Step) -> str:
+    """A command line that logs `step` on case 1, from the model's example values."""
+    from ..roles import NURSE
+    from ..step_data import option_meta
+
+    operator = "nurse.kim" if NURSE in step.roles else "dr.park"
+    words = ["bmac", "--operator", operator, *step.command.split(), "1"]
+    prefix = ""
+    model = step.model
+    for name, value in (model.example if model is not None else {}).items():
+        meta = option_meta(model, name)  # type: ignore[arg-type]
+        flag = meta.flag or "--" + name.replace("_", "-")
+        if meta.verifier:
+            prefix = "BMAC_VERIFIER_PIN=... "
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list) and meta.split:
+            words += [flag, meta.split.join(value)]
+        elif isinstance(value, list):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    if step.reason_example:
+        words += ["--reason", step.reason_example]
+    return prefix + shlex.join(words)

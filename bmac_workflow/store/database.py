@@ -1,0 +1,71 @@
+"""The database a command works on: its engine, and units of work to read or write it."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from .engine import make_engine
+from .migrate import ensure_current
+from .unit_of_work import UnitOfWork
+
+
+class Database:
+    """One database URL's engine; `read()` and `write()` give a new unit of work each."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, check_schema: bool = True) -> Database:
+        """The database at `url`; a brand-new one is created, one at another revision refused."""
+        engine = make_engine(url)
+        if check_schema:
+            try:
+                ensure_current(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return cls(engine)
+
+    @classmethod
+    def open_existing(cls, url: str, timeout: int = 2) -> Database | None:
+        """An existing database, opened without creating or migrating anything, that gives up
+        after `timeout` seconds (shell completion); None when a SQLite file does not exist."""
+        from pathlib import Path
+
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = parsed.database
+            if not path or path == ":memory:" or not Path(path).expanduser().is_file():
+                return None
+            return cls(make_engine(url, connect_args={"timeout": timeout}))
+        return cls(make_engine(url, connect_args={"connect_timeout": timeout}))
+
+    @property
+    def url(self) -> str:
+        """The URL, password included (worker processes reconnect with it; never print it)."""
+        return self.engine.url.render_as_string(hide_password=False)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def in_memory(self) -> bool:
+        """True for a SQLite database that lives only in this process."""
+        url = self.engine.url
+        return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+    def read(self) -> UnitOfWork:
+        """A unit of work that reads (it may write only what it commits explicitly)."""
+        return UnitOfWork(self.engine, write=False)
+
+    def write(self) -> UnitOfWork:
+        """A unit of work that writes: on SQLite it holds the write lock from its start."""
+        return UnitOfWork(self.engine, write=True)
+
+    def dispose(self) -> None:
+        """Close every connection this database holds (when the command ends)."""
+        self.engine.dispose()

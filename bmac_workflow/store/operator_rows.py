@@ -1,0 +1,121 @@
+"""The repository's part for operators, their append-only history and the audit checkpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from ..operators import Operator
+from .statements import Rows
+from .tables import checkpoints, operator_events, operators
+
+_OPERATOR_COLUMNS = (
+    operators.c.id,
+    operators.c.name,
+    operators.c.role,
+    operators.c.active,
+    operators.c.pin_hash,
+    operators.c.failed_pins,
+    operators.c.locked_until,
+)
+
+
+def _operator(row: Any) -> Operator:
+    return Operator(
+        id=row[0],
+        name=row[1],
+        role=row[2],
+        active=bool(row[3]),
+        pin_hash=row[4],
+        failed_pins=int(row[5]),
+        locked_until=row[6],
+    )
+
+
+class OperatorRows(Rows):
+    """Operators and checkpoints on the unit of work's connection."""
+
+    def operator(self, operator_id: str, lock: bool = False) -> Operator | None:
+        """The operator with this id, if any; `lock` holds its row until commit (PostgreSQL)."""
+        query = select(*_OPERATOR_COLUMNS).where(operators.c.id == operator_id)
+        row = self._execute(query.with_for_update() if lock else query).first()
+        return None if row is None else _operator(row)
+
+    def operators(self) -> list[Operator]:
+        """Every operator, by id."""
+        rows = self._execute(select(*_OPERATOR_COLUMNS).order_by(operators.c.id))
+        return [_operator(row) for row in rows]
+
+    def operator_count(self) -> int:
+        """How many operators exist (the first must be an admin)."""
+        return int(self._execute(select(func.count()).select_from(operators)).scalar_one())
+
+    def add_operator(self, operator: Operator, now: str) -> None:
+        """Store a new operator."""
+        self._execute(
+            insert(operators).values(
+                id=operator.id,
+                name=operator.name,
+                role=operator.role,
+                active=operator.active,
+                pin_hash=operator.pin_hash,
+                failed_pins=0,
+                locked_until=None,
+                created_at=now,
+            )
+        )
+
+    def update_operator(self, operator_id: str, **values: Any) -> None:
+        """Change an operator's active flag, PIN hash or lock counters."""
+        self._execute(update(operators).where(operators.c.id == operator_id).values(**values))
+
+    def operator_event(
+        self, operator_id: str, action: str, at: str, by: str | None, detail: dict[str, Any]
+    ) -> None:
+        """Append to the operators' history (never a PIN)."""
+        self._execute(
+            insert(operator_events).values(
+                operator_id=operator_id,
+                action=action,
+                at=at,
+                by_operator=by,
+                detail=json.dumps(detail, sort_keys=True),
+            )
+        )
+
+    def add_checkpoint(
+        self, taken_at: str, operator_id: str, heads: dict[str, int], value: str
+    ) -> None:
+        """Store a checkpoint: its digest and each case's entry count it covers."""
+        self._execute(
+            insert(checkpoints).values(
+                taken_at=taken_at,
+                operator_id=operator_id,
+                cases=len(heads),
+                entries=sum(heads.values()),
+                heads=json.dumps(heads, sort_keys=True),
+                digest=value,
+            )
+        )
+
+    def checkpoint_heads(self, value: str) -> dict[str, int] | None:
+        """The entry count per case that a stored checkpoint covers, if that digest was taken."""
+        heads = self._execute(
+            select(checkpoints.c.heads).where(checkpoints.c.digest == value)
+        ).scalar()
+        return None if heads is None else dict(json.loads(heads))
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """Every stored checkpoint, oldest first, as an export shows it."""
+        query = select(
+            checkpoints.c.taken_at,
+            checkpoints.c.operator_id,
+            checkpoints.c.digest,
+            checkpoints.c.heads,
+        ).order_by(checkpoints.c.id)
+        return [
+            {"taken_at": r[0], "operator": r[1], "digest": r[2], "heads": json.loads(r[3])}
+            for r in self._execute(query)
+        ]

@@ -1,0 +1,139 @@
+"""The tables, as SQLAlchemy Core `Table`s on one MetaData (alembic compares the migrations with
+it: `alembic check`). Times are stored as UTC ISO 8601 text (`...Z`), which sorts correctly and
+reads the same on SQLite and PostgreSQL.
+
+Core, not ORM models: every statement is compiled once from these tables and run through the
+repository (statements.py), so no command pays for the ORM's import and session; a command
+that reads one case starts with SQLAlchemy Core alone (benchmarks/run.py, start_case_status).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _time(name: str, nullable: bool = False) -> Column[str]:
+    return Column(name, String(32), nullable=nullable)
+
+
+def _hash(name: str) -> Column[str]:
+    return Column(name, String(64), nullable=False)
+
+
+# Every protocol any case ran under, kept whole so a case keeps its own limits.
+protocols = Table(
+    "protocols",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("content", Text, nullable=False),
+    _time("loaded_at"),
+)
+
+# A person who signs entries. The PIN is only ever stored as an argon2id hash.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("pin_hash", String(200), nullable=False),
+    Column("failed_pins", Integer, nullable=False, default=0),
+    _time("locked_until", nullable=True),
+    _time("created_at"),
+)
+
+# Append-only history of the operators: added, deactivated, PIN reset, locked, unlocked.
+operator_events = Table(
+    "operator_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("operator_id", ForeignKey("operators.id"), nullable=False, index=True),
+    _time("at"),
+    Column("action", String(32), nullable=False),
+    Column("by_operator", String(64), nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+# Where a case stands now: a cache of the replay of its log, checked by `audit verify`.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_ref", String(64), nullable=False),
+    Column("knee", String(8), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    _hash("head_hash"),
+    Column("protocol_id", ForeignKey("protocols.id"), nullable=False),
+    _time("opened_at"),
+    _time("updated_at"),
+    Column("specimen_id", String(64), nullable=True, unique=True),
+    Column("facts", Text, nullable=False),
+    Index("ix_cases_state_id", "state", "id"),
+)
+
+# A follow-up visit not yet recorded, with when it falls due: the `followup due` worklist. Like
+# the case row, a cache of the replay of the log (rewritten with the case's row, checked by
+# `audit verify`). It carries the patient and knee so that the worklist is one range read of
+# one covering index, in the order it is listed, touching no case row.
+due_visits = Table(
+    "due_visits",
+    metadata,
+    Column("case_id", ForeignKey("cases.id"), nullable=False),
+    Column("visit", String(32), nullable=False),
+    _time("due_at"),
+    Column("patient_ref", String(64), nullable=False),
+    Column("knee", String(8), nullable=False),
+    PrimaryKeyConstraint("case_id", "visit"),
+    Index("ix_due_visits_worklist", "due_at", "case_id", "visit", "patient_ref", "knee"),
+)
+
+# One log entry: its canonical JSON body and the SHA-256 of it. Append-only (triggers).
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    _hash("hash"),
+    UniqueConstraint("case_id", "seq"),
+)
+
+# A digest over every case's chain head and entry count, taken by an auditor. Append-only.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _time("taken_at"),
+    Column("operator_id", ForeignKey("operators.id"), nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("heads", Text, nullable=False),
+    Column("digest", String(64), nullable=False, index=True),
+)
