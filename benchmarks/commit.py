@@ -1,8 +1,9 @@
 """Step commit through the service layer vs a raw sqlite3 floor of the same SQL shape.
 
-Ours: `services.cases.fire` (read the case, validate the step, run the guards on the machine,
-append the hashed entry, write the case row, commit) in its own write unit of work, as
-`bmac step ...` does once the operator is signed in. The floor: one raw sqlite3 connection with
+Ours: `services.cases.log_signed_step` (read the case, validate the step, run the guards on the
+machine, then in one write unit of work read it again, append the hashed entry, write the case
+row, commit), as `bmac step ...` does once the operator's PIN is checked (the PIN check, one
+argon2 run per command, is a fixed cost of its own). The floor: one raw sqlite3 connection with
 the same pragmas (WAL, synchronous=FULL) doing SELECT, UPDATE, INSERT in one BEGIN IMMEDIATE
 transaction, with the least work a hash chain needs (json + sha256). Both run on copies of one
 prepared database, in alternating blocks so that the machine's mood hits both alike.
@@ -19,31 +20,38 @@ from pathlib import Path
 from typing import Any
 
 from bmac_workflow.record import canonical
-from bmac_workflow.services.cases import fire, open_case
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.migrate import upgrade
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.services.cases import log_signed_step, open_signed_case, read_case
+from bmac_workflow.services.schema import upgrade
+from bmac_workflow.services.signing import SignedIn, sign_in
+from bmac_workflow.states import workflow
+from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import iso, utcnow
 
 from .common import Figure
-from .generate import NURSE, STEP_VALUES, SURGEON
+from .generate import (
+    LIMITS,
+    NURSE,
+    SURGEON,
+    add_operators,
+    credentials,
+    happy_values,
+    processing,
+    signer_of,
+)
 
-NURSE_STEPS = ["collect", "filter", "centrifuge", "remove_plasma", "concentrate"]
-NEXT_STATE = {
-    "collect": "filtering",
-    "filter": "centrifugation",
-    "centrifuge": "plasma_removal",
-    "remove_plasma": "concentration",
-    "concentrate": "injection",
-}
+# The steps a nurse logs, from the harvest up to the injection (the declarations' walk).
+NURSE_STEPS = [trigger for trigger in processing() if signer_of(trigger) is NURSE]
+NEXT_STATE = {trigger: workflow().by_trigger[trigger].dest for trigger in NURSE_STEPS}
 
 
 def step_values(trigger: str, case_id: int) -> dict[str, Any]:
     """The data a nurse types for `trigger` on a case (a specimen ID of its own)."""
-    values = dict(STEP_VALUES[trigger])
-    if "specimen_id" in values:
-        values["specimen_id"] = f"SP-{case_id:07d}"
-    return values
+    return happy_values(workflow().by_trigger[trigger], f"SP-{case_id:07d}")
+
+
+def signed_in(db: Database, who: Any) -> SignedIn:
+    """The benchmark operator `who`, signed in once (the PIN check is not the figure)."""
+    return sign_in(credentials(who), LIMITS, utcnow(), db)
 
 
 FLOOR_UPDATE = (
@@ -94,42 +102,31 @@ def prepare(url: str, cases: int) -> list[int]:
     """A migrated database with `cases` cases opened and assessed, waiting for collection."""
     from bmac_workflow.protocol import load
 
-    engine = make_engine(url)
-    upgrade(engine)
+    db = Database.open(url, check_schema=False)
+    upgrade(db)
+    add_operators(db)
     protocol = load(None)
+    nurse, surgeon = signed_in(db, NURSE), signed_in(db, SURGEON)
+    assess = happy_values(workflow().by_trigger["assess"])
     ids = []
     for number in range(cases):
-        change = open_case(
-            f"P-{number:07d}", "left", protocol, NURSE, None, utcnow(), UnitOfWork(engine, True)
-        )
+        change = open_signed_case(f"P-{number:07d}", "left", protocol, nurse, None, utcnow, db)
         case_id = change.case.case_id
-        fire(
-            case_id,
-            "assess",
-            STEP_VALUES["assess"],
-            SURGEON,
-            None,
-            utcnow(),
-            UnitOfWork(engine, True),
-        )
+        found = read_case(case_id, db)
+        log_signed_step(found, case_id, "assess", assess, surgeon, LIMITS, None, utcnow, db)
         ids.append(case_id)
-    engine.dispose()
+    db.dispose()
     return ids
 
 
-def ours(engine: Any) -> Callable[[int, str], None]:
-    """One step through the service layer."""
+def ours(db: Database) -> Callable[[int, str], None]:
+    """One step through the service layer, the nurse signed in."""
+    nurse = signed_in(db, NURSE)
 
     def step(case_id: int, trigger: str) -> None:
-        fire(
-            case_id,
-            trigger,
-            step_values(trigger, case_id),
-            NURSE,
-            None,
-            utcnow(),
-            UnitOfWork(engine, write=True),
-        )
+        found = read_case(case_id, db)
+        values = step_values(trigger, case_id)
+        log_signed_step(found, case_id, trigger, values, nurse, LIMITS, None, utcnow, db)
 
     return step
 
@@ -166,7 +163,7 @@ def floor(db: sqlite3.Connection) -> Callable[[int, str], None]:
 
 def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[str]]:
     """The step-commit figure: mean time per step, ours vs the floor, alternating blocks."""
-    from bmac_workflow.audit import verify
+    from bmac_workflow.services.verification import verify
 
     cases = max(1, steps // len(NURSE_STEPS))
     mine_path, floor_path = workdir / "commit.sqlite3", workdir / "commit-floor.sqlite3"
@@ -174,9 +171,9 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
     with sqlite3.connect(mine_path) as src, sqlite3.connect(floor_path) as dst:
         src.backup(dst)
     work = [(case_id, trigger) for trigger in NURSE_STEPS for case_id in ids]
-    engine = make_engine(f"sqlite:///{mine_path}")
+    mine = Database.open(f"sqlite:///{mine_path}")
     db = raw_connection(floor_path)
-    runners = {"ours": ours(engine), "floor": floor(db)}
+    runners = {"ours": ours(mine), "floor": floor(db)}
     spent = {"ours": 0.0, "floor": 0.0}
     for first in range(0, len(work), block):
         for name in ("ours", "floor"):
@@ -187,10 +184,10 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
             spent[name] += time.perf_counter() - start
     db.close()
     notes = []
-    problems = verify(UnitOfWork(engine))
+    problems = verify(mine)
     if problems:
         notes.append(f"verify found {len(problems)} problems after the run: {problems[0]}")
-    engine.dispose()
+    mine.dispose()
     per_step = {name: seconds / len(work) * 1000 for name, seconds in spent.items()}
     figure = Figure(
         "step_commit_sqlite",
@@ -209,9 +206,9 @@ def ours_only(workdir: Path, steps: int) -> None:
     """Only our side of the figure (for a profile): `steps` steps on a fresh database."""
     path = workdir / "commit-profile.sqlite3"
     ids = prepare(f"sqlite:///{path}", max(1, steps // len(NURSE_STEPS)))
-    engine = make_engine(f"sqlite:///{path}")
-    run = ours(engine)
+    db = Database.open(f"sqlite:///{path}")
+    run = ours(db)
     for trigger in NURSE_STEPS:
         for case_id in ids:
             run(case_id, trigger)
-    engine.dispose()
+    db.dispose()

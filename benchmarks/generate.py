@@ -28,7 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bmac_workflow.cli.progress import progress_bar
-from bmac_workflow.people import Operator, hash_pin
+from bmac_workflow.operators import Operator, SignInLimits, hash_pin
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.record import (
     GENESIS,
@@ -39,12 +39,15 @@ from bmac_workflow.record import (
     canonical,
     digest,
 )
-from bmac_workflow.rules import visits_due
-from bmac_workflow.services.cases import fire, open_case
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.migrate import upgrade
-from bmac_workflow.store.repository import due_visit_row, facts_text
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.roles import NURSE as NURSE_ROLE
+from bmac_workflow.rules import due_rows
+from bmac_workflow.services.cases import log_step, open_case
+from bmac_workflow.services.schema import upgrade
+from bmac_workflow.services.signing import Credentials
+from bmac_workflow.states import workflow
+from bmac_workflow.steps import Step, example_values
+from bmac_workflow.store.database import Database
+from bmac_workflow.store.repository import facts_text
 from bmac_workflow.timeutil import iso, utcnow
 
 # The rows one case contributes: (case, seq, body, hash), and its worklist rows.
@@ -56,37 +59,45 @@ NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True, "")
 NURSE2 = Operator("nurse2.bench", "Second Nurse", "nurse", True, "")
 SURGEON = Operator("dr.bench", "Bench Surgeon", "surgeon", True, "")
 OPERATORS = (NURSE, NURSE2, SURGEON)
-PROCESSING = ["collect", "filter", "centrifuge", "remove_plasma", "concentrate", "inject"]
+LIMITS = SignInLimits(5, 15)
 
-# The data of each step of a happy case, as a person would type it.
-STEP_VALUES: dict[str, dict[str, Any]] = {
-    "assess": {
-        "kl_grade": 3,
-        "icrs_grade": 4,
-        "imaging": ["xray", "mri"],
-        "leg_deformity": False,
-        "baseline_vas": 7,
-    },
-    "collect": {
-        "side": "left",
-        "aspirate_ml": 60,
-        "anticoagulant": "heparin",
-        "kit_lot": "K-2026-11",
-        "specimen_id": "SP-T",
-    },
-    "filter": {"filter_lot": "F-2026-11", "filtered_ml": 55},
-    "centrifuge": {"device_id": "CF-1", "g_force": 1500, "duration_min": 10, "spins": 2},
-    "remove_plasma": {"plasma_removed_ml": 45, "rbc_removed": True},
-    "concentrate": {"concentrate_ml": 6},
-    "inject": {
-        "knee": "left",
-        "injected_ml": 5,
-        "guidance": "ultrasound",
-        "specimen_id": "SP-T",
-        "verifier_id": NURSE2.id,
-    },
-}
-SIGNER = {"assess": SURGEON, "inject": SURGEON, "cancel": SURGEON, "close": SURGEON}
+
+def walk() -> tuple[Step, ...]:
+    """The steps of a happy case, from the declarations (assessment to injection)."""
+    return workflow().walk
+
+
+def processing() -> list[str]:
+    """The triggers after the assessment up to the injection, in order."""
+    return [step.trigger for step in walk()[1:]]
+
+
+def signer_of(trigger: str) -> Operator:
+    """Who signs a step in the synthetic clinic: the nurse where a nurse may."""
+    return NURSE if NURSE_ROLE in workflow().by_trigger[trigger].roles else SURGEON
+
+
+def credentials(operator: Operator) -> Credentials:
+    """A benchmark operator's credentials (every one has the PIN `PIN`)."""
+    return Credentials(operator.id, lambda: PIN)
+
+
+def happy_values(step: Step, specimen_id: str = "SP-T") -> dict[str, Any]:
+    """The values a person types for `step` on a happy case (the declarations' examples)."""
+    values = example_values(step, specimen_id)
+    if step.has_verifier():
+        values["verifier_id"] = NURSE2.id
+    return values
+
+
+def add_operators(db: Database) -> None:
+    """The benchmark's operators, stored with a hash of `PIN`."""
+    now = iso(utcnow())
+    pin_hash = hash_pin(PIN)
+    with db.write() as uow:
+        for operator in OPERATORS:
+            uow.repo.add_operator(replace(operator, pin_hash=pin_hash), now)
+        uow.commit()
 
 
 @dataclass(frozen=True)
@@ -115,35 +126,40 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
     """Drive real cases through the services once, on a scratch database, and keep their
     entries as templates (keyed by action; `assess_ineligible` for the non-candidate)."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/templates.sqlite3")
-        upgrade(engine)
+        db = Database.open(f"sqlite:///{tmp}/templates.sqlite3", check_schema=False)
+        upgrade(db)
+        add_operators(db)
 
         def run(case_id: int, trigger: str, values: dict[str, Any], **kw: Any) -> None:
-            who = SIGNER.get(trigger, NURSE)
-            uow = UnitOfWork(engine, write=True)
-            fire(case_id, trigger, values, who, None, utcnow(), uow, **kw)
+            who = credentials(signer_of(trigger))
+            log_step(case_id, trigger, values, who, LIMITS, None, utcnow, db, **kw)
+
+        def walked(case_id: int, specimen_id: str) -> None:
+            for step in walk():
+                second = credentials(NURSE2) if step.has_verifier() else None
+                run(case_id, step.trigger, happy_values(step, specimen_id), verifier=second)
 
         def opened(patient: str) -> int:
-            change = open_case(patient, "left", protocol, NURSE, None, utcnow(), UnitOfWork(engine))
+            change = open_case(
+                patient, "left", protocol, credentials(NURSE), LIMITS, None, utcnow, db
+            )
             return change.case.case_id
 
         happy = opened("P-T1")
-        for trigger, values in STEP_VALUES.items():
-            run(happy, trigger, values, verifier=NURSE2 if trigger == "inject" else None)
+        walked(happy, "SP-T")
         for visit in [*protocol.visits, "adhoc"]:
             run(happy, "record_follow_up", {"visit": visit, "vas": 3})
         run(happy, "close", {})
         ineligible = opened("P-T2")
-        run(ineligible, "assess", {**STEP_VALUES["assess"], "kl_grade": 4})
+        assess = workflow().by_trigger["assess"]
+        run(ineligible, "assess", {**happy_values(assess), "kl_grade": 4})
         cancelled = opened("P-T3")
         run(cancelled, "cancel", {}, reason="patient withdrew consent")
         lost = opened("P-T4")
-        for trigger, values in STEP_VALUES.items():
-            values = {**values, "specimen_id": "SP-T4"} if "specimen_id" in values else values
-            run(lost, trigger, values, verifier=NURSE2 if trigger == "inject" else None)
+        walked(lost, "SP-T4")
         run(lost, "close", {}, reason="lost to follow-up")
         found: dict[str, Template] = {}
-        with UnitOfWork(engine) as uow:
+        with db.read() as uow:
             named = {happy: "", ineligible: "_ineligible", cancelled: "", lost: "_lost"}
             for case_id, suffix in named.items():
                 for entry, _ in uow.repo.entries(case_id):
@@ -160,7 +176,7 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
                         ),
                     )
             check_bodies([e for c in named for e, _ in uow.repo.entries(c)])
-        engine.dispose()
+        db.dispose()
     return found
 
 
@@ -211,8 +227,9 @@ def plan(
         return [*events, ("assess_ineligible", t, {})]
     events.append(("assess", t, {}))
     t += timedelta(days=rng.uniform(1, 30))
-    stop = rng.randrange(len(PROCESSING)) if fate < 0.10 else None
-    for index, action in enumerate(PROCESSING):
+    steps = processing()
+    stop = rng.randrange(len(steps)) if fate < 0.10 else None
+    for index, action in enumerate(steps):
         if t > now:
             return events
         if index == stop:
@@ -324,7 +341,7 @@ def build_case(
         snapshot.specimen_id,
         facts_text(snapshot),
     )
-    due = [due_visit_row(snapshot, visit) for visit in visits_due(snapshot, protocol)]
+    due = [row._asdict() for row in due_rows(snapshot, protocol)]
     return case_row, rows, due
 
 
@@ -374,16 +391,14 @@ def build(
     start = time.perf_counter()
     protocol = load(None)
     templates = real_templates(protocol)
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    db = Database.open(f"sqlite:///{path}", check_schema=False)
+    upgrade(db)
     now = utcnow()
-    with UnitOfWork(engine, write=True) as uow:
+    add_operators(db)
+    with db.write() as uow:
         protocol_id = uow.repo.protocol_id(protocol, iso(now))
-        pin_hash = hash_pin(PIN)
-        for operator in OPERATORS:
-            uow.repo.add_operator(replace(operator, pin_hash=pin_hash), iso(now))
         uow.commit()
-    engine.dispose()
+    db.dispose()
     _JOB.update(
         seed=seed,
         now=now,

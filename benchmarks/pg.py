@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.store.database import Database
 
 from .commit import NURSE_STEPS, floor_rows, ours, prepare
 from .common import Figure
@@ -44,8 +43,8 @@ def _conninfo(base_url: str) -> str:
 
 
 def _run_ours(url: str, ids: list[int], barrier: Any, out: Any) -> None:
-    engine = make_engine(url)
-    with engine.connect():
+    engine = Database.open(url)
+    with engine.read():
         pass
     step = ours(engine)
     barrier.wait()
@@ -109,15 +108,15 @@ def _race(target: Any, args_for: list[tuple[Any, ...]]) -> tuple[int, float, lis
 
 def _check(url: str, expected: int) -> list[str]:
     """Entries lost or duplicated, and anything `audit verify` finds."""
-    from bmac_workflow.audit import verify
+    from bmac_workflow.services.verification import verify
 
-    engine = make_engine(url)
-    with engine.connect() as conn:
+    db = Database.open(url)
+    with db.engine.connect() as conn:
         total, distinct = conn.execute(
             text("SELECT count(*), count(DISTINCT (case_id, seq)) FROM entries")
         ).one()
-    problems = verify(UnitOfWork(engine))
-    engine.dispose()
+    problems = verify(db)
+    db.dispose()
     notes = []
     if total != expected:
         notes.append(

@@ -15,8 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from bmac_workflow.services.queries import due, list_cases, timeline
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import iso, utcnow
 
 from .common import Figure, median_ms
@@ -52,7 +51,7 @@ def _longest_case(db: sqlite3.Connection) -> int:
 def measure(built: Built, runs: int) -> list[Figure]:
     """Query figures and the database's size per 1k entries."""
     path = built.path
-    engine = make_engine(f"sqlite:///{path}")
+    database = Database.open(f"sqlite:///{path}")
     db = sqlite3.connect(path)
     state = _largest_state(built)
     case_id = _longest_case(db)
@@ -62,7 +61,7 @@ def measure(built: Built, runs: int) -> list[Figure]:
     horizon = iso(datetime.combine(last_day, time.min, tzinfo=now.astimezone().tzinfo))
 
     def list_first_page() -> None:
-        list_cases(state, 50, 1, now, UnitOfWork(engine))
+        list_cases(state, 50, 1, now, database)
 
     def list_floor() -> None:
         rows = db.execute(
@@ -74,7 +73,7 @@ def measure(built: Built, runs: int) -> list[Figure]:
         db.execute("SELECT count(*) FROM cases WHERE state = ?", (state,)).fetchone()
 
     def timeline_ours() -> None:
-        timeline(case_id, UnitOfWork(engine))
+        timeline(case_id, database)
 
     def timeline_floor() -> None:
         rows = db.execute(
@@ -83,7 +82,7 @@ def measure(built: Built, runs: int) -> list[Figure]:
         [json.loads(r[0]) for r in rows]
 
     def due_ours() -> None:
-        due(timedelta(days=7), now, UnitOfWork(engine))
+        due(timedelta(days=7), now, database)
 
     def due_floor() -> None:
         db.execute(
@@ -92,7 +91,7 @@ def measure(built: Built, runs: int) -> list[Figure]:
             (horizon,),
         ).fetchall()
 
-    due_rows = len(due(timedelta(days=7), now, UnitOfWork(engine)))
+    due_rows = len(due(timedelta(days=7), now, database))
     figures = [
         Figure(
             "case_list_state",
@@ -126,7 +125,7 @@ def measure(built: Built, runs: int) -> list[Figure]:
         ),
     ]
     db.close()
-    engine.dispose()
+    database.dispose()
     size = sum(os.path.getsize(p) for p in path.parent.glob(path.name + "*"))
     figures.append(
         Figure(

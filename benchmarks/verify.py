@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bmac_workflow.audit import verify
 from bmac_workflow.record import canonical
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.services.verification import verify
+from bmac_workflow.store.database import Database
 
 from .common import Figure
 
@@ -36,11 +35,11 @@ def floor(path: Path) -> int:
 
 def ours(path: Path, workers: int | None = None) -> int:
     """`audit verify` of the whole record; returns the number of problems found."""
-    engine = make_engine(f"sqlite:///{path}")
+    db = Database.open(f"sqlite:///{path}")
     try:
-        return len(verify(UnitOfWork(engine), workers=workers))
+        return len(verify(db, workers=workers))
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def measure(path: Path, entries: int, rounds: int = 2) -> tuple[list[Figure], list[str]]:

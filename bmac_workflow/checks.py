@@ -64,7 +64,7 @@ def check_chain(
             )
         try:
             entry = Entry.from_body(body)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             problems.append(Problem(case_id, seq, "entry is not readable JSON of an entry"))
             previous, expected_seq = stored_hash, expected_seq + 1
             continue

@@ -182,10 +182,10 @@ def later_entries(
         try:
             validate(model, typed, protocol, volumes)
         except InvalidData as exc:
+            rule = "" if "never grow" in exc.message else "; volumes never grow along the chain"
             raise InvalidData(
                 f"after this correction entry {entry.seq} ({entry.action}) would not hold: "
-                f"{exc.message}; volumes never grow along the chain: correct both entries, "
-                "the larger first"
+                f"{exc.message}{rule}: correct both entries, the larger first"
             ) from None
         derived = model.derived(data, volumes)
         differs = {k: v for k, v in derived.items() if data.get(k) != v}

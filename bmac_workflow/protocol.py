@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,15 @@ class Protocol:
     window_minutes: float
     visits: dict[str, int]
     final_visit: str
-    ranges: dict[str, tuple[float, float]]
+    ranges: dict[str, tuple[float, float]]  # those the file gives; the others: default_ranges()
     max_failed_pins: int
     lock_minutes: float
-    defaulted: tuple[str, ...] = ()
+    defaulted: tuple[str, ...] = ()  # the keys (ranges aside) the file leaves to their default
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def setting(self, key: str) -> Any:
+        """Any key's value in force (`table.key`), the file's or the default."""
+        return self.settings[key]
 
     def range(self, name: str) -> tuple[float, float]:
         """The inclusive physical range of a measured value (its default if the file has none)."""
@@ -88,21 +93,25 @@ def default_ranges() -> dict[str, tuple[float, float]]:
 
 
 class _Reader:
-    """Reads keys of a parsed TOML document, each present or defaulted, and remembers which."""
+    """Reads keys of a parsed TOML document: the file's value, or the key's default."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
-        self.defaulted: list[str] = []
 
-    def get(self, key: str, kind: type | tuple[type, ...]) -> Any:
+    def given(self, key: str) -> bool:
+        """True when the file gives `key` (`table.key`)."""
         node: Any = self.doc
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                if key not in DEFAULTS:
-                    raise InvalidData(f"protocol file: missing key `{key}`")
-                self.defaulted.append(key)
-                return DEFAULTS[key]
+                return False
             node = node[part]
+        return True
+
+    def get(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        if not self.given(key):
+            return DEFAULTS[key]
+        table, name = key.split(".")
+        node = self.doc[table][name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
             raise _bad(key, "has the wrong type")
@@ -173,16 +182,14 @@ def _visits(doc: _Reader) -> tuple[dict[str, int], str]:
     return dict(sorted(visits.items(), key=lambda kv: kv[1])), final_visit
 
 
-def _ranges(doc: dict[str, Any], known: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def _ranges(doc: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The ranges the file gives (the others are the steps' defaults, read when needed)."""
     given = doc.get("ranges", {})
     if not isinstance(given, dict):
         raise _bad("ranges", "must be a table")
     ranges: dict[str, tuple[float, float]] = {}
-    for name, default in known.items():
-        if name not in given:
-            ranges[name] = default
-            continue
-        key, pair = f"ranges.{name}", given[name]
+    for name, pair in given.items():
+        key = f"ranges.{name}"
         if (
             not isinstance(pair, list)
             or len(pair) != 2
@@ -215,18 +222,16 @@ def parse(content: str, stored: bool = False) -> Protocol:
         raise _bad("version", "has the wrong type")
     if not version.strip():
         raise _bad("version", "must not be empty")
-    known_ranges = default_ranges()
     if not stored:
-        _check_known_keys(raw, known_ranges)
+        _check_known_keys(raw, default_ranges())
     kl_grades = _grades(doc, "eligibility.kl_grades")
     kl_arthroplasty = doc.get("eligibility.kl_arthroplasty", int)
     if not 0 <= kl_arthroplasty <= 4 or kl_arthroplasty in kl_grades:
         raise _bad("eligibility.kl_arthroplasty", "must be a grade 0-4 that is not a candidate")
     visits, final_visit = _visits(doc)
-    ranges = _ranges(raw, known_ranges)
-    doc.defaulted += [
-        f"ranges.{name}" for name in known_ranges if name not in raw.get("ranges", {})
-    ]
+    ranges = _ranges(raw)
+    settings = {key: _setting(doc, key) for key in DEFAULTS}
+    defaulted = [key for key in DEFAULTS if not doc.given(key)]
     return Protocol(
         version=version.strip(),
         sha256=hashlib.sha256(content.encode()).hexdigest(),
@@ -242,8 +247,18 @@ def parse(content: str, stored: bool = False) -> Protocol:
         ranges=ranges,
         max_failed_pins=_positive(doc, "signing.max_failed_pins", int),
         lock_minutes=float(_positive(doc, "signing.lock_minutes", (int, float))),
-        defaulted=tuple(doc.defaulted),
+        defaulted=tuple(defaulted),
+        settings=settings,
     )
+
+
+def _setting(doc: _Reader, key: str) -> Any:
+    """A key's value, of its default's type (a number for a number)."""
+    default = DEFAULTS[key]
+    kind: type | tuple[type, ...] = type(default)
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        kind = (int, float)
+    return doc.get(key, kind)
 
 
 def default_text() -> str:

@@ -19,7 +19,7 @@ from .errors import BmacError, NotAllowed
 if TYPE_CHECKING:
     from transitions import Machine
 
-    from .guards import Guard, Request
+    from .guards import Request
     from .steps import Step
 
 # The states the rules name; the states between the harvest and the injection are named by
@@ -49,7 +49,10 @@ class Workflow:
             raise ValueError("two steps declare the same trigger")
         self.states = self._states()
         self.triggers = tuple(self.by_trigger)
-        self._from = {state: self._declared_from(state) for state in self.states}
+        self._from = {
+            state: tuple(s.trigger for s in self.steps if state in self.sources(s))
+            for state in self.states
+        }
         self.stages = {
             **{s: step.stage for step in self.steps for s in self.sources(step)},
             **END_STAGES,
@@ -110,9 +113,6 @@ class Workflow:
             send_event=True,
         )
 
-    def _declared_from(self, state: str) -> tuple[str, ...]:
-        return tuple(s.trigger for s in self.steps if state in self.sources(s))
-
     def triggers_from(self, state: str) -> tuple[str, ...]:
         """The triggers the table declares from `state`, in declaration order."""
         return self._from.get(state, ())
@@ -155,23 +155,15 @@ class Workflow:
         raise self.refusal(state, trigger, request)
 
     def refusal(self, state: str, trigger: str, request: Request) -> BmacError:
-        """The error of the first guard that refuses `trigger` from `state`."""
-        for row in self.rows():
-            if row["trigger"] != trigger or state not in self._row_sources(row):
-                continue
-            guard: Guard
-            for guard in row["conditions"]:
-                if not guard.holds(request):
-                    return guard.refusal(request)
-            for guard in row.get("unless", ()):
-                if guard.holds(request):
-                    return guard.refusal(request)
-        return NotAllowed(f"{trigger} is not allowed in state {state}")
+        """The error of the first guard that refuses `trigger` (a step with an `otherwise`
+        goes there when its guards do not hold: only its role can refuse it)."""
+        from .guards import role_guard
 
-    @staticmethod
-    def _row_sources(row: dict[str, Any]) -> list[str]:
-        source = row["source"]
-        return source if isinstance(source, list) else [source]
+        step = self.by_trigger[trigger]
+        for guard in (role_guard(trigger, step.roles), *(() if step.otherwise else step.guards)):
+            if not guard.holds(request):
+                return guard.refusal(request)
+        return NotAllowed(f"{trigger} is not allowed in state {state}")
 
     @cached_property
     def window_states(self) -> frozenset[str]:
@@ -193,9 +185,13 @@ class Workflow:
     @cached_property
     def permissions(self) -> dict[str, frozenset[str]]:
         """Action -> the roles allowed to do it (roles.py orders the matrix)."""
-        from .roles import matrix
+        from .roles import AFTER_STEPS, OPEN, VERIFY_INJECTION
 
-        return {action.name: action.roles for action in matrix(self)}
+        around = (OPEN, VERIFY_INJECTION, *AFTER_STEPS)
+        return {
+            **{action.name: action.roles for action in around},
+            **{step.trigger: step.roles for step in self.steps},
+        }
 
 
 class _Token:

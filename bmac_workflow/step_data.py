@@ -112,6 +112,13 @@ class StepData(BaseModel):
         return []
 
     @model_validator(mode="after")
+    def _within_ranges(self, info: ValidationInfo) -> StepData:
+        # Every measured value (a field with a `Range`) within the case protocol's range.
+        if info.context and "protocol" in info.context:
+            _check_ranges(self, info)
+        return self
+
+    @model_validator(mode="after")
     def _no_registration_number(self) -> StepData:
         # The fields' values as stored (extra="forbid": nothing else is there); iterating the
         # model itself builds a filtered copy, half of a step's validation.
@@ -249,11 +256,6 @@ class CollectionData(StepData):
         "specimen_id": "SP-0001",
     }
 
-    @model_validator(mode="after")
-    def _ranges(self, info: ValidationInfo) -> CollectionData:
-        _check_ranges(self, info)
-        return self
-
 
 class FilteringData(StepData):
     """The filtering of the aspirate."""
@@ -267,7 +269,6 @@ class FilteringData(StepData):
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> FilteringData:
-        _check_ranges(self, info)
         _check_not_more(type(self), info, "filtered_ml", self.filtered_ml, "aspirate_ml")
         return self
 
@@ -293,7 +294,6 @@ class CentrifugationData(StepData):
     def _ranges(self, info: ValidationInfo) -> CentrifugationData:
         if (self.g_force is None) == (self.rpm is None):
             raise ValueError("give exactly one of --g-force or --rpm")
-        _check_ranges(self, info)
         return self
 
 
@@ -311,7 +311,6 @@ class PlasmaRemovalData(StepData):
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> PlasmaRemovalData:
-        _check_ranges(self, info)
         filtered = _previous(info, "filtered_ml")
         if filtered is not None and self.plasma_removed_ml >= filtered:
             raise ValueError(
@@ -338,7 +337,6 @@ class ConcentrationData(StepData):
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> ConcentrationData:
-        _check_ranges(self, info)
         _check_not_more(type(self), info, "concentrate_ml", self.concentrate_ml, "filtered_ml")
         filtered = _previous(info, "filtered_ml")
         removed = _previous(info, "plasma_removed_ml")
@@ -395,7 +393,6 @@ class InjectionData(StepData):
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> InjectionData:
-        _check_ranges(self, info)
         _check_not_more(type(self), info, "injected_ml", self.injected_ml, "concentrate_ml")
         return self
 

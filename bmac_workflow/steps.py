@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import facts
@@ -37,21 +38,10 @@ from .states import (
     INJECTION,
     MARROW_COLLECTION,
 )
-from .step_data import (
-    AssessmentData,
-    CentrifugationData,
-    CollectionData,
-    ConcentrationData,
-    FilteringData,
-    FollowUpData,
-    InjectionData,
-    PlasmaRemovalData,
-    StepData,
-    option_meta,
-)
 
 if TYPE_CHECKING:
     from .guards import Request
+    from .step_data import StepData
 
 # The states a case waits in between the harvest and the injection, named by their steps.
 FILTERING = "filtering"
@@ -84,7 +74,9 @@ class Step:
     meaning: str
     command: str  # after `bmac`: "step centrifugation"
     summary: str  # the command's help, first line
-    model: type[StepData] | None = None
+    # The step's data model: a class, or the name of one in step_data.py (named, so that a
+    # command that only lists or reads the workflow does not load pydantic).
+    data: type[StepData] | str | None = None
     fhir: str | None = None  # FHIR Specimen.processing label: a processing step of the specimen
     stage: str = PROCESSING_STAGE
     window_running: bool = False  # the harvest-to-injection window runs while a case waits
@@ -105,11 +97,29 @@ class Step:
         """The step's command name within its group (`centrifugation`)."""
         return self.command.split()[1]
 
+    @cached_property
+    def model(self) -> type[StepData] | None:
+        """The step's data model (step_data.py), loaded when first needed."""
+        if isinstance(self.data, str):
+            from . import step_data
+
+            found: type[StepData] = getattr(step_data, self.data)
+            return found
+        return self.data
+
+    @cached_property
+    def verifier_field(self) -> str | None:
+        """The field naming the second person who signs the step with their own PIN."""
+        if self.model is None:
+            return None
+        from .step_data import option_meta
+
+        found = [n for n in self.model.model_fields if option_meta(self.model, n).verifier]
+        return found[0] if found else None
+
     def has_verifier(self) -> bool:
         """True when a second person signs the step with their own PIN (the injection)."""
-        return self.model is not None and any(
-            option_meta(self.model, name).verifier for name in self.model.model_fields
-        )
+        return self.verifier_field is not None
 
     def matrix_commands(self) -> str:
         """The commands this step covers, as the role matrix prints them."""
@@ -126,7 +136,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.ASSESSED,
         "case assess",
         "Record the imaging assessment (surgeon): candidate, ineligible, or overridden.",
-        model=AssessmentData,
+        data="AssessmentData",
         stage=ASSESSMENT_STAGE,
         guards=(CANDIDATE_OR_OVERRIDE,),
         otherwise=INELIGIBLE,
@@ -140,7 +150,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step collection",
         "Log the bone marrow harvest from the iliac crest.",
-        model=CollectionData,
+        data="CollectionData",
     ),
     Step(
         "filter",
@@ -150,7 +160,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step filtering",
         "Log the filtering of the aspirate.",
-        model=FilteringData,
+        data="FilteringData",
         fhir="filtering",
         window_running=True,
     ),
@@ -162,7 +172,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step centrifugation",
         "Log the centrifugation (give --g-force or --rpm).",
-        model=CentrifugationData,
+        data="CentrifugationData",
         fhir="centrifugation",
         window_running=True,
     ),
@@ -174,7 +184,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step plasma-removal",
         "Log the removal of the plasma and red-cell layers.",
-        model=PlasmaRemovalData,
+        data="PlasmaRemovalData",
         fhir="plasma and red-cell layer removal",
         window_running=True,
     ),
@@ -186,7 +196,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step concentration",
         "Log the concentrate drawn; the concentration factor is computed.",
-        model=ConcentrationData,
+        data="ConcentrationData",
         fhir="concentration",
         window_running=True,
     ),
@@ -198,7 +208,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "step injection",
         "Log the injection into the knee (surgeon, verified by a second operator).",
-        model=InjectionData,
+        data="InjectionData",
         window_running=True,
         guards=(SPECIMEN_MATCHES, KNEE_MATCHES, SECOND_PERSON, WITHIN_WINDOW),
         prepare=facts.injection,
@@ -211,7 +221,7 @@ STEPS: tuple[Step, ...] = (
         Meaning.PERFORMED,
         "followup record",
         "Record a follow-up visit.",
-        model=FollowUpData,
+        data="FollowUpData",
         stage=FOLLOW_UP_STAGE,
         guards=(VISIT_NOT_RECORDED,),
         prepare=facts.follow_up,

@@ -85,3 +85,16 @@ def step_args(trigger: str, case_id: int, **changes: Any) -> list[str]:
         else:
             words += [flag, str(value)]
     return words
+
+
+def use_cheap_pin_hashing() -> None:
+    """argon2id with small costs in this process, so that hundreds of sign-ins stay quick (the
+    test session's fixture, and the worker processes a test spawns, call this; tests of the
+    real costs run `bmac` in a subprocess of its own)."""
+    from argon2 import PasswordHasher
+
+    from bmac_workflow import operators
+
+    operators._hasher.cache_clear()
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    operators._hasher = lambda: fast  # type: ignore[assignment]

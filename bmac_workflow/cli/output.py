@@ -162,9 +162,9 @@ def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
             if left >= 0
             else f"passed {-left:g} min ago (a surgeon's override is needed)"
         )
-    vols = status["volumes_ml"]
+    # In the order the case recorded them: the order of the chain.
     volumes = ", ".join(
-        f"{k.removesuffix('_ml').replace('_', ' ')} {vols[k]:g}" for k in volume_order(vols)
+        f"{k.removesuffix('_ml').replace('_', ' ')} {v:g}" for k, v in status["volumes_ml"].items()
     )
     nv = status["next_visit"]
     factor = status["concentration_factor"]
@@ -231,20 +231,6 @@ def timeline_line(row: dict[str, Any]) -> str:
             f"\n     corrected by {c['operator_name']} in entry {c['seq']} ({was}): {c['reason']}"
         )
     return text
-
-
-def volume_order(volumes: dict[str, float]) -> list[str]:
-    """The volumes in the order of the chain (the stored snapshot sorts its keys)."""
-    from ..states import workflow
-
-    order = [
-        name
-        for step in workflow().steps
-        if step.model is not None
-        for name in step.model.model_fields
-        if name in volumes
-    ]
-    return list(dict.fromkeys([*order, *volumes]))
 
 
 def _protocol(status: dict[str, Any]) -> str:

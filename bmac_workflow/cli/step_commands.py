@@ -41,6 +41,41 @@ class DeclaredGroup(click.Group):
 
 def step_command(step: Step) -> click.Command:
     """The click command that logs `step`."""
+    return StepCommand(step)
+
+
+class StepCommand(click.Command):
+    """A step's command. Its options and help are read from the step's data model only when
+    they are shown or parsed, so that listing the commands of a group loads no pydantic."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self._built: list[click.Parameter] | None = None
+        super().__init__(
+            step.name, callback=click.pass_obj(_callback(step)), short_help=step.summary
+        )
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if self._built is None:
+            self._built = _params(self.step)
+        return self._built
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._built = value or None
+
+    @property
+    def help(self) -> str:
+        return f"{self.step.summary}\n\n\b\nExample:\n  {example(self.step)}"
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # the help is the declaration's
+
+
+def _params(step: Step) -> list[click.Parameter]:
+    """The CASE argument, the model's options, --reason if the step takes one, and --at."""
     from .options import case_argument
 
     params: list[click.Parameter] = []
@@ -53,14 +88,12 @@ def step_command(step: Step) -> click.Command:
             )
         )
     params.append(click.Option(["--at"], metavar="TIME", help=AT_HELP))
-    command = click.Command(
-        step.name,
-        callback=click.pass_obj(_callback(step)),
-        params=params,
-        help=f"{step.summary}\n\n\b\nExample:\n  {example(step)}",
-        short_help=step.summary,
-    )
-    return case_argument()(command)
+
+    def holder() -> None:
+        pass
+
+    case_argument()(holder)
+    return [*holder.__click_params__, *params]  # type: ignore[attr-defined]
 
 
 def _typed_fields(model: type[StepData]) -> list[str]:
@@ -83,12 +116,14 @@ def _option(model: type[StepData], name: str) -> click.Option:
     annotation = _bare(field.annotation)
     default = None if field.is_required() else field.get_default(call_default_factory=True)
     kwargs: dict[str, Any] = {"help": meta.help or None, "metavar": meta.metavar}
+    if not field.is_required():
+        kwargs["default"] = default
     if annotation is bool:
         decls = [f"{flag}/--no-{flag.removeprefix('--')}" if meta.negative else flag, name]
-        return click.Option(
-            decls, is_flag=True, default=bool(default), show_default=meta.negative, **kwargs
-        )
+        kwargs["default"] = bool(default)
+        return click.Option(decls, is_flag=True, show_default=meta.negative, **kwargs)
     if meta.repeat:
+        kwargs.pop("default", None)
         return click.Option([flag, name], multiple=True, **kwargs)
     if typing.get_origin(annotation) is typing.Literal:
         kwargs["type"] = click.Choice([str(v) for v in typing.get_args(annotation)])
@@ -98,7 +133,6 @@ def _option(model: type[StepData], name: str) -> click.Option:
     return click.Option(
         [flag, name],
         required=field.is_required(),
-        default=default,
         show_default=default is not None and default != [],
         **kwargs,
     )
@@ -136,14 +170,9 @@ def _callback(step: Step) -> Any:
     ) -> None:
         from ..services.cases import log_step
         from ..states import workflow
-        from ..step_data import option_meta
 
         values = _values(step.model, typed) if step.model is not None else {}
-        verifier = None
-        if step.model is not None:
-            for name in step.model.model_fields:
-                if option_meta(step.model, name).verifier:
-                    verifier = app.verifier(values[name])
+        verifier = app.verifier(values[step.verifier_field]) if step.verifier_field else None
         change = log_step(
             case_id,
             step.trigger,

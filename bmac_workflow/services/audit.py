@@ -20,8 +20,8 @@ from ..operators import SignInLimits
 from ..record import CaseSnapshot, Entry, replay
 from ..roles import check_permitted
 from ..timeutil import from_iso, iso, parse_at
-from .cases import Clock
 from .queries import status_of
+from .recording import Clock
 from .signing import Credentials, record, record_alone, sign_in
 from .verification import Progress, verify
 

@@ -11,7 +11,7 @@ from ..checks import Problem, heads_digest
 from ..errors import BmacError, InvalidData
 from ..operators import SignInLimits
 from ..roles import check_permitted
-from .cases import Clock
+from .recording import Clock
 from .signing import Credentials, record_alone, sign_in
 from .verification import verify
 

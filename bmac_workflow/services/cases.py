@@ -7,43 +7,37 @@ in one write unit of work, or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import rules
-from ..errors import BmacError, Conflict, InvalidData, NotFound
+from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..facts import Attempt, Person
 from ..operators import Operator, SignInLimits
 from ..protocol import Protocol
-from ..record import GENESIS, CaseSnapshot, Entry, Meaning, Signature, apply, evolve
+from ..record import GENESIS, CaseSnapshot, Entry, Meaning, Signature
 from ..roles import check_permitted
-from ..states import FOLLOW_UP, INITIAL, workflow
+from ..states import INITIAL, workflow
 from ..step_data import validate
-from ..timeutil import from_iso, iso, local, parse_at
+from ..timeutil import iso
+from .recording import (
+    Change,
+    Clock,
+    changed_under_you,
+    clinical_time,
+    commit,
+    load_case,
+    signature,
+)
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
+__all__ = ["Change", "log_signed_step", "log_step", "open_case", "open_signed_case", "read_case"]
+
 if TYPE_CHECKING:
+    from ..guards import Request
     from ..steps import Step
     from ..store.database import Database
-    from ..store.repository import Repository
-    from ..store.unit_of_work import UnitOfWork
-
-Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a writing command did: the case after it and the entry it appended."""
-
-    case: CaseSnapshot
-    entry: Entry
-
-
-def signature(operator: Operator, meaning: str) -> Signature:
-    """The electronic signature of `operator`, meaning `meaning`."""
-    return Signature(operator.id, operator.name, operator.role, meaning)
 
 
 def open_case(
@@ -58,6 +52,19 @@ def open_case(
 ) -> Change:
     """Open a case for one knee of one patient, under `protocol`."""
     signed = sign_in(signer, limits, clock(), db)
+    return open_signed_case(patient_ref, knee, protocol, signed, at, clock, db)
+
+
+def open_signed_case(
+    patient_ref: str,
+    knee: str,
+    protocol: Protocol,
+    signed: SignedIn,
+    at: str | None,
+    clock: Clock,
+    db: Database,
+) -> Change:
+    """`open_case` once the operator is signed in."""
     now = clock()
     try:
         check_permitted("open", signed.operator.role)
@@ -111,10 +118,34 @@ def log_step(
     conflict (7). A second person's PIN (the injection's verifier) is asked only once the step
     could happen, and is never tried on a step that cannot.
     """
-    step = workflow().by_trigger[trigger]
-    with db.read() as uow:
-        found = _load(uow.repo, case_id)
+    found = read_case(case_id, db)
     signed = sign_in(signer, limits, clock(), db)
+    return log_signed_step(
+        found, case_id, trigger, values, signed, limits, at, clock, db, verifier, reason
+    )
+
+
+def read_case(case_id: int, db: Database) -> tuple[CaseSnapshot, Protocol] | None:
+    """The case and its protocol as they stand, before anyone is asked for a PIN."""
+    with db.read() as uow:
+        return load_case(uow.repo, case_id)
+
+
+def log_signed_step(
+    found: tuple[CaseSnapshot, Protocol] | None,
+    case_id: int,
+    trigger: str,
+    values: dict[str, Any],
+    signed: SignedIn,
+    limits: SignInLimits,
+    at: str | None,
+    clock: Clock,
+    db: Database,
+    verifier: Credentials | None = None,
+    reason: str | None = None,
+) -> Change:
+    """`log_step` once the operator is signed in, on the case as `read_case` found it."""
+    step = workflow().by_trigger[trigger]
     now = clock()
     try:
         if found is None:
@@ -126,19 +157,15 @@ def log_step(
         attempt = _attempt(step, values, case, protocol, signed.operator, clinical, reason)
         data, request = _prepared(step, attempt)
         second: SignedIn | None = None
-        if step.has_verifier():
-            # Every guard but the second person's, before that person is asked for a PIN.
-            workflow().advance(
-                case.state, trigger, replace(request, verifier_is_second_person=True)
-            )
-            second = _verifier(verifier, signed, limits, clock, db)
+        if step.verifier_field:
+            second = _verifier(step, attempt, request, verifier, signed, limits, clock, db)
             attempt = replace(attempt, verifier=_person(second.operator))
             data, request = _prepared(step, attempt)
         new_state = workflow().advance(case.state, trigger, request)
         with db.write() as uow:
-            current = _load(uow.repo, case_id, lock=True)
+            current = load_case(uow.repo, case_id, lock=True)
             if current is None or current[0].version != case.version:
-                raise _changed_under_you(uow.repo, case)
+                raise changed_under_you(uow.repo, case)
             operator = record(signed, now, uow)
             if second is not None:
                 record(second, now, uow)
@@ -191,69 +218,39 @@ def _person(operator: Operator) -> Person:
 
 
 def _verifier(
+    step: Step,
+    attempt: Attempt,
+    request: Request,
     credentials: Credentials | None,
     signer: SignedIn,
     limits: SignInLimits,
     clock: Clock,
     db: Database,
 ) -> SignedIn:
-    """The second person, signed in with their own PIN; the signer named as their own verifier
-    is not asked again (the second-person guard refuses it, in the machine's order)."""
-    if credentials is None or credentials.operator_id == signer.operator.id:
+    """The second person, signed in with their own PIN once every other guard holds.
+
+    The verifier must be the operator the step's data names. The signer named as their own
+    verifier is not asked again: the second-person guard refuses it, in the machine's order.
+    """
+    named = attempt.data[step.verifier_field or ""]
+    if credentials is None or credentials.operator_id == signer.operator.id == named:
         return SignedIn(signer.operator, {}, ())
-    return sign_in(credentials, limits, clock(), db)
+    if credentials.operator_id != named:
+        raise NotPermitted(
+            f"the verifier who signs ({credentials.operator_id}) is not the one the step names "
+            f"({named}): the second person enters their own PIN"
+        )
+    # Every guard but the second person's, before that person is asked for a PIN.
+    workflow().advance(
+        attempt.case.state, step.trigger, replace(request, verifier_is_second_person=True)
+    )
+    try:
+        return sign_in(credentials, limits, clock(), db)
+    except NotPermitted as exc:
+        raise NotPermitted(f"the verifier cannot sign: {exc.message}") from None
 
 
 def _verifier_signature(second: SignedIn | None) -> Signature | None:
     if second is None:
         return None
     return signature(second.operator, Meaning.VERIFIED)
-
-
-def _load(
-    repo: Repository, case_id: int, lock: bool = False
-) -> tuple[CaseSnapshot, Protocol] | None:
-    found = repo.get_case(case_id, lock=lock)
-    if found is None:
-        return None
-    return found[0], repo.protocol(found[1])
-
-
-def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:
-    """The clinical time of an entry: now, or `--at` if it is neither future nor out of order."""
-    if at is None:
-        return now
-    value = parse_at(at)
-    if value > now:
-        raise InvalidData(f"--at {at} is in the future: an entry records what already happened")
-    if case is not None and value < from_iso(case.last_at):
-        raise InvalidData(
-            f"--at {at} is before the case's previous entry ({case.last_at}): entries stay in order"
-        )
-    return value
-
-
-def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
-    """Append `entry`, write the case it leads to (and its worklist), and commit."""
-    entry_hash = uow.repo.append(entry)
-    after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
-    uow.repo.save_case(after, case)
-    if FOLLOW_UP in (after.state, case.state if case else None):
-        # Only entering, staying in or leaving follow-up changes which visits are due.
-        uow.repo.set_due_visits(after.case_id, rules.due_rows(after, protocol))
-    uow.commit()
-    return Change(after, entry)
-
-
-def _changed_under_you(repo: Repository, case: CaseSnapshot) -> Conflict:
-    """Exit 7, naming who logged what first and when (local time, the moment it was logged)."""
-    newer = [e for e, _ in repo.entries(case.case_id) if e.seq > case.version]
-    if not newer:
-        return Conflict(
-            f"case {case.case_id} changed under you: check `bmac case status {case.case_id}`"
-        )
-    first = newer[0]
-    return Conflict(
-        f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
-        f"{local(first.recorded_at)}; check `bmac case status {case.case_id}`"
-    )

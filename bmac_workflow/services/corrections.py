@@ -20,7 +20,7 @@ from ..operators import SignInLimits
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
 from ..roles import SURGEON, check_permitted
 from ..timeutil import iso
-from .cases import Clock, _changed_under_you, _load, clinical_time, signature
+from .recording import Clock, changed_under_you, clinical_time, load_case, signature
 from .signing import Credentials, record, record_alone, sign_in
 
 if TYPE_CHECKING:
@@ -70,14 +70,14 @@ def correct(
     now = clock()
     try:
         with db.write() as uow:
-            found = _load(uow.repo, case_id, lock=True)
+            found = load_case(uow.repo, case_id, lock=True)
             if found is None:
                 raise NotFound(f"no case {case_id}: see `bmac case list`")
             case, protocol = found
             operator = record(signed, now, uow)
             check_permitted("correct", operator.role)
             if expected is not None and case.version != expected:
-                raise _changed_under_you(uow.repo, replace(case, version=expected))
+                raise changed_under_you(uow.repo, replace(case, version=expected))
             log = [entry for entry, _ in uow.repo.entries(case_id)]
             target = _target(log, seq, case_id)
             current = effective_data(log)

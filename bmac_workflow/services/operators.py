@@ -15,7 +15,7 @@ from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..operators import Operator, SignInLimits, check_new_operator, hash_pin
 from ..roles import ADMIN, check_permitted
 from ..timeutil import iso
-from .cases import Clock
+from .recording import Clock
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
 if TYPE_CHECKING:

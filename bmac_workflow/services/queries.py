@@ -33,7 +33,7 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "override_reason": case.override_reason,
         "baseline_vas": case.baseline_vas,
         "protocol_version": case.protocol_version,
-        "protocol_defaults": [key for key in protocol.defaulted if not key.startswith("ranges.")],
+        "protocol_defaults": list(protocol.defaulted),
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
         "entries": case.version,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..operators import Operator
-from .statements import Rows
+from .statements import Rows, Statement
 from .tables import checkpoints, operator_events, operators
 
 _OPERATOR_COLUMNS = (
@@ -20,6 +20,12 @@ _OPERATOR_COLUMNS = (
     operators.c.failed_pins,
     operators.c.locked_until,
 )
+
+
+_OPERATOR_QUERY = select(*_OPERATOR_COLUMNS).where(operators.c.id == bindparam("operator_id"))
+# Every signed command reads its operator again in its write unit of work: precompiled.
+_OPERATOR = Statement(_OPERATOR_QUERY)
+_OPERATOR_LOCKED = Statement(_OPERATOR_QUERY.with_for_update())
 
 
 def _operator(row: Any) -> Operator:
@@ -39,8 +45,8 @@ class OperatorRows(Rows):
 
     def operator(self, operator_id: str, lock: bool = False) -> Operator | None:
         """The operator with this id, if any; `lock` holds its row until commit (PostgreSQL)."""
-        query = select(*_OPERATOR_COLUMNS).where(operators.c.id == operator_id)
-        row = self._execute(query.with_for_update() if lock else query).first()
+        statement = _OPERATOR_LOCKED if lock else _OPERATOR
+        row = self._run(statement, {"operator_id": operator_id}).fetchone()
         return None if row is None else _operator(row)
 
     def operators(self) -> list[Operator]:

@@ -25,8 +25,9 @@ from .tables import cases, due_visits, entries, protocols
 
 
 def facts_text(snapshot: CaseSnapshot) -> str:
-    """The case row's `facts` column: the snapshot as JSON text."""
-    return json.dumps(snapshot.facts(), sort_keys=True)
+    """The case row's `facts` column: the snapshot as JSON text. Not sorted: the volumes keep
+    the order the case recorded them in, which is the order of the chain."""
+    return json.dumps(snapshot.facts())
 
 
 def case_of_row(row: Any) -> tuple[CaseSnapshot, int] | None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import Bmac, Clinic, advance_to, step_values
+from tests.conftest import Bmac, Clinic, advance_to
+from tests.walk import step_values
 
 SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "verify_export.py"
 
@@ -30,14 +31,8 @@ def demo_like_cases(clinic: Clinic) -> list[int]:
         case_id = clinic.open(patient=f"P-{len(ids) + 1:04d}")
         advance_to(clinic, case_id, state)
         ids.append(case_id)
-    no = {
-        "kl_grade": 4,
-        "icrs_grade": 4,
-        "imaging": ["xray"],
-        "leg_deformity": False,
-        "baseline_vas": 8,
-    }
     ineligible = clinic.open(patient="P-0100")
+    no = {**step_values("assess", ineligible), "kl_grade": 4, "baseline_vas": 8}
     clinic.fire(ineligible, "assess", no, "surgeon")
     overridden = clinic.open(patient="P-0101")
     clinic.fire(

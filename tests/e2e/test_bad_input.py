@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import Bmac, Clinic
+from tests.walk import step_args
 
-ASSESS = ["--icrs", "4", "--imaging", "xray,mri", "--vas", "6"]
+CASE: Any = "{case}"  # the placeholder of the test's case id in the arguments below
+ASSESS = step_args("assess", CASE)
 
 
 @pytest.mark.parametrize(
     ("args", "who", "code", "says"),
     [
         (["case", "status", "999"], None, 3, "no case 999"),
-        (["case", "assess", "999", "--kl", "3", *ASSESS], "surgeon", 3, "no case 999"),
-        (["case", "assess", "{case}", "--kl", "7", *ASSESS], "surgeon", 5, "--kl"),
-        (["case", "assess", "{case}", *ASSESS], "surgeon", 2, "--kl"),
-        (
-            ["case", "assess", "{case}", "--kl", "3", *ASSESS, "--at", "yesterday-ish"],
-            "surgeon",
-            5,
-            "--at",
-        ),
-        (
-            ["case", "assess", "{case}", "--kl", "3", *ASSESS, "--at", "2999-01-01T00:00"],
-            "surgeon",
-            5,
-            "future",
-        ),
-        (["case", "assess", "{case}", "--kl", "3", *ASSESS], "nurse", 6, "surgeon"),
+        (step_args("assess", 999), "surgeon", 3, "no case 999"),
+        (step_args("assess", CASE, kl_grade=7), "surgeon", 5, "--kl"),
+        (step_args("assess", CASE, kl_grade=None), "surgeon", 2, "--kl"),
+        ([*ASSESS, "--at", "yesterday-ish"], "surgeon", 5, "--at"),
+        ([*ASSESS, "--at", "2999-01-01T00:00"], "surgeon", 5, "future"),
+        (ASSESS, "nurse", 6, "surgeon"),
         (
             ["case", "open", "--patient", "800101-1234567", "--knee", "left"],
             "nurse",
@@ -36,12 +30,7 @@ ASSESS = ["--icrs", "4", "--imaging", "xray,mri", "--vas", "6"]
             "resident registration number",
         ),
         (["case", "open", "--patient", "P-1", "--knee", "middle"], "nurse", 2, "--knee"),
-        (
-            ["step", "filtering", "{case}", "--filter-lot", "F", "--filtered-ml", "5"],
-            "nurse",
-            4,
-            "allowed next: bmac case assess",
-        ),
+        (step_args("filter", CASE), "nurse", 4, "allowed next: bmac case assess"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_writes_nothing(

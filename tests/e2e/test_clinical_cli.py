@@ -12,9 +12,8 @@ from click.testing import Result
 
 from bmac_workflow import protocol as protocol_module
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import COLLECTION, Bmac, Clinic
-
-ASSESS = ("--kl", "3", "--icrs", "4", "--imaging", "xray,mri", "--vas", "7")
+from tests.conftest import Bmac, Clinic
+from tests.walk import happy_steps, step_args
 
 
 def ok(result: Result) -> Result:
@@ -49,65 +48,28 @@ def timeline(bmac: Bmac, case: str) -> list[dict[str, Any]]:
     return list(json.loads(ok(bmac("case", "timeline", case, "--json")).stdout))
 
 
-def processing(case: str, specimen: str = "SP-1") -> list[tuple[tuple[str, ...], str]]:
-    """Every step from the assessment to the concentrate, with who logs it."""
+def step(trigger: str, case: str, **changes: Any) -> list[str]:
+    """The arguments that log `trigger` on `case` with its happy values and `changes`."""
+    return step_args(trigger, int(case), **changes)
+
+
+def processing(case: str, specimen: str | None = None) -> list[tuple[list[str], str]]:
+    """Every step from the assessment to the concentrate, with who logs it (the collection
+    labels the specimen `specimen`, else the case's own label)."""
+    label = {"specimen_id": specimen} if specimen is not None else {}
     return [
-        (("case", "assess", case, *ASSESS), "surgeon"),
-        (
-            (
-                "step",
-                "collection",
-                case,
-                *COLLECTION,
-                "--specimen-id",
-                specimen,
-            ),
-            "nurse",
-        ),
-        (("step", "filtering", case, "--filter-lot", "F-1", "--filtered-ml", "55"), "nurse"),
-        (
-            (
-                "step",
-                "centrifugation",
-                case,
-                "--device",
-                "CF-1",
-                "--g-force",
-                "1500",
-                "--minutes",
-                "10",
-                "--spins",
-                "2",
-            ),
-            "nurse",
-        ),
-        (("step", "plasma-removal", case, "--plasma-removed-ml", "45"), "nurse"),
-        (("step", "concentration", case, "--concentrate-ml", "6"), "nurse"),
+        (step(trigger, case, **(label if trigger == "collect" else {})), who)
+        for trigger, who, _ in happy_steps(int(case))
+        if trigger != "inject"
     ]
 
 
-def injection(
-    case: str, knee: str = "left", specimen: str = "SP-1", ml: str = "5"
-) -> tuple[str, ...]:
-    return (
-        "step",
-        "injection",
-        case,
-        "--knee",
-        knee,
-        "--injected-ml",
-        ml,
-        "--guidance",
-        "ultrasound",
-        "--specimen-id",
-        specimen,
-        "--verifier",
-        "nurse2",
-    )
+def injection(case: str, **changes: Any) -> list[str]:
+    return step("inject", case, **changes)
 
 
 def ready_to_inject(
-    bmac: Bmac, harvest: datetime, specimen: str = "SP-1", knee: str = "left"
+    bmac: Bmac, harvest: datetime, specimen: str | None = None, knee: str = "left"
 ) -> str:
     """A case whose harvest was at `harvest` (clinical time) and whose concentrate is ready."""
     case = open_case(bmac, "P-0042", knee, *at(harvest - timedelta(minutes=30)))
@@ -124,8 +86,7 @@ def test_kl_4_is_ineligible_and_referred_for_arthroplasty_in_message_and_record(
     bmac: Bmac,
 ) -> None:
     case = open_case(bmac)
-    args = ("case", "assess", case, "--kl", "4", "--icrs", "4", "--imaging", "xray,mri")
-    result = ok(bmac(*args, "--vas", "8", who="surgeon"))
+    result = ok(bmac(*step("assess", case, kl_grade=4, baseline_vas=8), who="surgeon"))
     assert "imaging_assessment -> ineligible" in result.stdout
     assert "refer for arthroplasty" in result.stdout
     seen = status(bmac, case)
@@ -138,19 +99,17 @@ def test_kl_4_is_ineligible_and_referred_for_arthroplasty_in_message_and_record(
 @pytest.mark.parametrize(
     ("grades", "words"),
     [
-        (("--kl", "1", "--icrs", "4"), "KL 1 is outside the candidate grades 2-3"),
-        (("--kl", "0", "--icrs", "4"), "KL 0 is outside the candidate grades 2-3"),
-        (("--kl", "3", "--icrs", "2"), "ICRS 2 is outside the candidate grades 3-4"),
-        (("--kl", "3", "--icrs", "4", "--deformity"), "deformity of the leg bones"),
+        ({"kl_grade": 1}, "KL 1 is outside the candidate grades 2-3"),
+        ({"kl_grade": 0}, "KL 0 is outside the candidate grades 2-3"),
+        ({"icrs_grade": 2}, "ICRS 2 is outside the candidate grades 3-4"),
+        ({"leg_deformity": True}, "deformity of the leg bones"),
     ],
 )
 def test_a_knee_that_is_not_a_candidate_is_ineligible_with_the_reason(
-    bmac: Bmac, grades: tuple[str, ...], words: str
+    bmac: Bmac, grades: dict[str, Any], words: str
 ) -> None:
     case = open_case(bmac)
-    result = ok(
-        bmac("case", "assess", case, *grades, "--imaging", "xray,mri", "--vas", "5", who="surgeon")
-    )
+    result = ok(bmac(*step("assess", case, **grades, baseline_vas=5), who="surgeon"))
     assert words in result.stdout
     seen = status(bmac, case)
     assert seen["state"] == "ineligible" and words in seen["assessment"]
@@ -160,7 +119,7 @@ def test_a_knee_that_is_not_a_candidate_is_ineligible_with_the_reason(
 
 def test_status_shows_the_insurance_flag_and_its_basis(bmac: Bmac) -> None:
     case = open_case(bmac)
-    result = ok(bmac("case", "assess", case, *ASSESS, who="surgeon"))
+    result = ok(bmac(*step("assess", case), who="surgeon"))
     assert "insurance: yes (KL 3 on X-ray; ICRS 4 on MRI)" in result.stdout
     seen = status(bmac, case)
     assert seen["insurance_eligible"] is True
@@ -174,22 +133,8 @@ def test_a_candidate_graded_on_mri_alone_is_treated_but_not_insurance_eligible(
     bmac: Bmac,
 ) -> None:
     case = open_case(bmac)
-    ok(
-        bmac(
-            "case",
-            "assess",
-            case,
-            "--kl",
-            "2",
-            "--icrs",
-            "3",
-            "--imaging",
-            "mri",
-            "--vas",
-            "6",
-            who="surgeon",
-        )
-    )
+    mri_alone = step("assess", case, kl_grade=2, icrs_grade=3, imaging=["mri"], baseline_vas=6)
+    ok(bmac(*mri_alone, who="surgeon"))
     seen = status(bmac, case)
     assert seen["state"] == "marrow_collection"
     assert seen["insurance_eligible"] is False
@@ -198,8 +143,12 @@ def test_a_candidate_graded_on_mri_alone_is_treated_but_not_insurance_eligible(
 
 def test_a_surgeons_override_treats_a_non_candidate_marked_and_never_insured(bmac: Bmac) -> None:
     case = open_case(bmac)
-    args = ("case", "assess", case, "--kl", "4", "--icrs", "4", "--imaging", "xray,mri")
-    ok(bmac(*args, "--vas", "8", "--override-reason", "declines arthroplasty", who="surgeon"))
+    reason = "declines arthroplasty"
+    ok(
+        bmac(
+            *step("assess", case, kl_grade=4, baseline_vas=8, override_reason=reason), who="surgeon"
+        )
+    )
     seen = status(bmac, case)
     assert seen["state"] == "marrow_collection"
     assert seen["override_reason"] == "declines arthroplasty"
@@ -216,7 +165,7 @@ def test_a_surgeons_override_treats_a_non_candidate_marked_and_never_insured(bma
 def test_a_specimen_id_that_does_not_match_the_collection_is_refused(bmac: Bmac) -> None:
     case = ready_to_inject(bmac, utcnow() - timedelta(minutes=40))
     before = timeline(bmac, case)
-    fails(bmac(*injection(case, specimen="SP-2"), who="surgeon"), 5, "does not match")
+    fails(bmac(*injection(case, specimen_id="SP-OTHER"), who="surgeon"), 5, "does not match")
     assert timeline(bmac, case) == before
     assert status(bmac, case)["state"] == "injection"
 
@@ -224,9 +173,10 @@ def test_a_specimen_id_that_does_not_match_the_collection_is_refused(bmac: Bmac)
 def test_a_specimen_id_reused_on_a_second_case_is_refused(bmac: Bmac) -> None:
     ready_to_inject(bmac, utcnow() - timedelta(minutes=40), specimen="SP-77")
     second = open_case(bmac, "P-0043")
-    ok(bmac("case", "assess", second, *ASSESS, who="surgeon"))
-    args = processing(second, specimen="SP-77")[1][0]
-    fails(bmac(*args, who="nurse"), 5, "SP-77", "already used")
+    ok(bmac(*step("assess", second), who="surgeon"))
+    fails(
+        bmac(*step("collect", second, specimen_id="SP-77"), who="nurse"), 5, "SP-77", "already used"
+    )
     assert status(bmac, second)["state"] == "marrow_collection"
     assert len(timeline(bmac, second)) == 2
 
@@ -259,7 +209,7 @@ def test_a_surgeons_override_past_the_window_shows_in_the_timeline_with_who_gave
     case = ready_to_inject(bmac, harvest)
     late = at(harvest + timedelta(minutes=121))
     reason = "theatre delayed by an emergency"
-    ok(bmac(*injection(case), *late, "--override-reason", reason, who="surgeon"))
+    ok(bmac(*injection(case, override_reason=reason), *late, who="surgeon"))
     row = timeline(bmac, case)[-1]
     assert row["action"] == "inject" and row["to_state"] == "follow_up"
     assert (row["operator"], row["role"], row["meaning"]) == ("surgeon", "surgeon", "overridden")
@@ -276,7 +226,7 @@ def test_status_shows_the_minutes_left_to_inject_in_text_and_json(bmac: Bmac) ->
     left = status(bmac, case)["window_minutes_left"]
     assert 69 <= left <= 70
     assert "min left to inject" in ok(bmac("case", "status", case)).stdout
-    late = ready_to_inject(bmac, utcnow() - timedelta(minutes=150), specimen="SP-9")
+    late = ready_to_inject(bmac, utcnow() - timedelta(minutes=150))
     assert status(bmac, late)["window_minutes_left"] <= -30
     assert "window:      passed" in ok(bmac("case", "status", late)).stdout
 
@@ -293,8 +243,8 @@ def test_every_writing_command_takes_at_and_refuses_the_future_and_the_out_of_or
     commands = [
         *processing(case),
         (injection(case), "surgeon"),
-        (("followup", "record", case, "--visit", "1w", "--vas", "4"), "nurse"),
-        (("case", "close", case, "--reason", "moved abroad"), "surgeon"),
+        (step("record_follow_up", case), "nurse"),
+        ([*step("close", case), "--reason", "moved abroad"], "surgeon"),
     ]
     previous = start
     for n, (args, who) in enumerate(commands, start=1):
@@ -323,46 +273,31 @@ def test_a_visit_recorded_twice_is_refused_unless_adhoc(bmac: Bmac) -> None:
     harvest = utcnow() - timedelta(days=10)
     case = ready_to_inject(bmac, harvest)
     ok(bmac(*injection(case), *at(harvest + timedelta(minutes=60)), who="surgeon"))
-    record = ("followup", "record", case, "--vas", "3")
-    ok(
-        bmac(
-            *record,
-            "--visit",
-            "1w",
-            "--koos",
-            "60",
-            "--womac",
-            "20",
-            "--adverse-event",
-            "effusion",
-            "--adverse-event",
-            "stiffness",
-            who="nurse",
-        )
-    )
-    fails(bmac(*record, "--visit", "1w", who="nurse"), 4, "already recorded", "adhoc")
-    ok(bmac(*record, "--visit", "adhoc", who="nurse"))
-    ok(bmac(*record, "--visit", "adhoc", who="nurse"))
+
+    def record(**changes: Any) -> list[str]:
+        return step("record_follow_up", case, **{"vas": 3, **changes})
+
+    events = ["effusion", "stiffness"]
+    ok(bmac(*record(visit="1w", koos=60, womac=20, adverse_events=events), who="nurse"))
+    fails(bmac(*record(visit="1w"), who="nurse"), 4, "already recorded", "adhoc")
+    ok(bmac(*record(visit="adhoc"), who="nurse"))
+    ok(bmac(*record(visit="adhoc"), who="nurse"))
     first = timeline(bmac, case)[-3]["data"]
     assert first["adverse_events"] == ["effusion", "stiffness"]
     assert (first["koos"], first["womac"], first["arthroplasty"]) == (60, 20, False)
-    fails(bmac(*record, "--visit", "1m", "--koos", "101", who="nurse"), 5, "--koos")
-    fails(bmac(*record, "--visit", "1m", "--womac", "97", who="nurse"), 5, "--womac")
-    fails(bmac(*record, "--visit", "1m", "--vas", "11", who="nurse"), 5, "--vas")
+    fails(bmac(*record(visit="1m", koos=101), who="nurse"), 5, "--koos")
+    fails(bmac(*record(visit="1m", womac=97), who="nurse"), 5, "--womac")
+    fails(bmac(*record(visit="1m", vas=11), who="nurse"), 5, "--vas")
 
 
 def test_a_case_closes_after_the_schedule_an_arthroplasty_or_with_a_reason(bmac: Bmac) -> None:
     harvest = utcnow() - timedelta(days=60)
     case = ready_to_inject(bmac, harvest)
     ok(bmac(*injection(case), *at(harvest + timedelta(minutes=60)), who="surgeon"))
-    fails(bmac("case", "close", case, who="surgeon"), 4, "--reason")
-    ok(
-        bmac(
-            "followup", "record", case, "--visit", "1m", "--vas", "7", "--arthroplasty", who="nurse"
-        )
-    )
+    fails(bmac(*step("close", case), who="surgeon"), 4, "--reason")
+    ok(bmac(*step("record_follow_up", case, visit="1m", vas=7, arthroplasty=True), who="nurse"))
     assert status(bmac, case)["next_command"] == f"bmac case close {case}"
-    ok(bmac("case", "close", case, who="surgeon"))
+    ok(bmac(*step("close", case), who="surgeon"))
     assert status(bmac, case)["state"] == "closed"
 
 
@@ -374,69 +309,23 @@ def test_checks_run_in_the_spec_order_and_the_first_failure_decides_the_code(
 ) -> None:
     waiting = open_case(bmac)  # imaging_assessment
     late = ready_to_inject(bmac, utcnow() - timedelta(hours=5))  # window passed
-    filtering = ["step", "filtering", waiting, "--filter-lot", "F-1", "--filtered-ml", "999"]
+    filtering = step("filter", waiting, filtered_ml=999)
     # usage (2) before sign-in: a missing option with a wrong PIN on a missing case
-    fails(bmac("step", "filtering", "999", "--filter-lot", "F", who="nurse", pin="0000"), 2)
+    fails(bmac(*step("filter", "999", filtered_ml=None), who="nurse", pin="0000"), 2)
     # sign-in (6) before the case exists: a wrong PIN on a missing case
-    fails(
-        bmac(
-            "step",
-            "filtering",
-            "999",
-            "--filter-lot",
-            "F",
-            "--filtered-ml",
-            "999",
-            who="nurse",
-            pin="0000",
-        ),
-        6,
-    )
+    fails(bmac(*step("filter", "999", filtered_ml=999), who="nurse", pin="0000"), 6)
     # the case exists (3) before the role: an auditor on a missing case
-    fails(
-        bmac(
-            "case",
-            "assess",
-            "999",
-            "--kl",
-            "9",
-            "--icrs",
-            "4",
-            "--imaging",
-            "xray",
-            "--vas",
-            "5",
-            who="auditor",
-        ),
-        3,
-        "no case 999",
-    )
+    fails(bmac(*step("assess", "999", kl_grade=9), who="auditor"), 3, "no case 999")
     # role (6) before the state: a nurse assessing a case past its assessment
-    fails(
-        bmac(
-            "case",
-            "assess",
-            late,
-            "--kl",
-            "9",
-            "--icrs",
-            "4",
-            "--imaging",
-            "xray",
-            "--vas",
-            "5",
-            who="nurse",
-        ),
-        6,
-        "surgeon",
-    )
+    fails(bmac(*step("assess", late, kl_grade=9), who="nurse"), 6, "surgeon")
     # state (4) before the data: filtering before the assessment, with a bad volume
     fails(bmac(*filtering, who="nurse"), 4, "not allowed in state imaging_assessment")
     # data (5) before the guards: too much injected, past the window, wrong specimen
-    fails(bmac(*injection(late, specimen="SP-X", ml="7"), who="surgeon"), 5, "--injected-ml")
+    too_much = injection(late, specimen_id="SP-X", injected_ml=7)
+    fails(bmac(*too_much, who="surgeon"), 5, "--injected-ml")
     # the guards: identity (5), then the verifier (6), then the window (6)
-    fails(bmac(*injection(late, specimen="SP-X"), who="surgeon"), 5, "does not match")
-    same = [*injection(late)[:-1], "surgeon"]
+    fails(bmac(*injection(late, specimen_id="SP-X"), who="surgeon"), 5, "does not match")
+    same = injection(late, verifier_id="surgeon")
     fails(bmac(*same, who="surgeon"), 6, "verifier")
     fails(bmac(*injection(late), who="surgeon"), 6, "window")
     assert len(timeline(bmac, waiting)) == 1
@@ -472,7 +361,7 @@ SHIPPED = protocol_module.default_text()
 
 
 def protocol_file(tmp_path: Path, version: str, window: int) -> Path:
-    text = SHIPPED.replace('version = "bmac-knee-2026.1"', f'version = "{version}"')
+    text = SHIPPED.replace('version = "bmac-knee-2026.2"', f'version = "{version}"')
     text = text.replace("window_minutes = 120", f"window_minutes = {window}")
     assert f'"{version}"' in text and f"= {window}\n" in text
     path = tmp_path / f"{version}.toml"
@@ -498,7 +387,7 @@ def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
         # Each version is, in turn, the default file the package ships.
         text = protocol_file(tmp_path, version, window).read_text()
         monkeypatch.setattr(protocol_module, "default_text", lambda text=text: text)
-        by_version[version] = ready_to_inject(bmac, harvest, specimen=f"SP-{version}")
+        by_version[version] = ready_to_inject(bmac, harvest)
     # The default file is replaced again: the clinic now works to a 30-minute window.
     replaced = SHIPPED.replace("window_minutes = 120", "window_minutes = 30")
     monkeypatch.setattr(protocol_module, "default_text", lambda: replaced)
@@ -507,8 +396,8 @@ def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
     assert status(bmac, a)["window_minutes"] == 90
     assert status(bmac, b)["window_minutes"] == 150
     after_100 = at(harvest + timedelta(minutes=100))
-    fails(bmac(*injection(a, specimen="SP-site-A"), *after_100, who="surgeon"), 6, "90 min")
-    ok(bmac(*injection(b, specimen="SP-site-B"), *after_100, who="surgeon"))
+    fails(bmac(*injection(a), *after_100, who="surgeon"), 6, "90 min")
+    ok(bmac(*injection(b), *after_100, who="surgeon"))
     assert clinic.count("protocols") == 2
     opened = timeline(bmac, a)[0]["data"]
     assert opened["protocol_version"] == "site-A" and len(opened["protocol_sha256"]) == 64
@@ -522,8 +411,8 @@ def test_the_verifiers_pin_is_only_tried_once_the_injection_could_happen(
     wrong = {"BMAC_VERIFIER_PIN": "0000"}
     fails(bmac(*injection("999"), who="surgeon", env=wrong), 3, "no case 999")
     fails(bmac(*injection(waiting), who="surgeon", env=wrong), 4, "imaging_assessment")
-    fails(bmac(*injection(ready, ml="7"), who="surgeon", env=wrong), 5, "--injected-ml")
-    fails(bmac(*injection(ready, specimen="SP-X"), who="surgeon", env=wrong), 5, "match")
+    fails(bmac(*injection(ready, injected_ml=7), who="surgeon", env=wrong), 5, "--injected-ml")
+    fails(bmac(*injection(ready, specimen_id="SP-X"), who="surgeon", env=wrong), 5, "match")
     assert clinic.ops["nurse2"].failed_pins == 0
     with clinic.uow(write=False) as uow:
         nurse2 = uow.repo.operator("nurse2")

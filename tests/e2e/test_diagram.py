@@ -20,8 +20,7 @@ def test_bmac_diagram_prints_the_mermaid_text_of_the_machine() -> None:
 
 
 def test_the_readme_diagram_is_the_generated_one() -> None:
-    # Fails until the README embeds the block from notes/terminal.md (the lead merges it):
-    # regenerate with `bmac diagram` whenever states.py changes.
+    # Regenerate with `bmac diagram` whenever the step declarations (steps.py) change.
     blocks = re.findall(r"```mermaid\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README.md has no ```mermaid block: paste the output of `bmac diagram`"
     assert blocks[0] == mermaid(), "README.md's diagram is stale: paste `bmac diagram` output"

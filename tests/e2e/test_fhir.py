@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fhir.resources import bundle as fhir_bundle
 
-from bmac_workflow.fhir import export_case
+from bmac_workflow.services.export import case_bundle, pseudonym
 from tests.conftest import Bmac, Clinic, advance_to
 
 
@@ -26,7 +26,7 @@ def full_case(clinic: Clinic) -> int:
 
 
 def test_the_bundle_of_a_full_case_validates_with_fhir_resources(clinic: Clinic) -> None:
-    bundle = export_case(full_case(clinic), clinic.uow(write=False))
+    bundle = case_bundle(full_case(clinic), clinic.db)
     parsed = fhir_bundle.Bundle.model_validate(bundle)
     assert parsed.type == "collection"
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
@@ -34,7 +34,7 @@ def test_the_bundle_of_a_full_case_validates_with_fhir_resources(clinic: Clinic)
 
 
 def test_the_patient_carries_the_pseudonymous_reference_and_nothing_else(clinic: Clinic) -> None:
-    bundle = export_case(full_case(clinic), clinic.uow(write=False))
+    bundle = case_bundle(full_case(clinic), clinic.db)
     (patient,) = resources(bundle, "Patient")
     assert set(patient) == {"resourceType", "id", "identifier"}
     assert [i["value"] for i in patient["identifier"]] == ["P-0042"]
@@ -42,7 +42,7 @@ def test_the_patient_carries_the_pseudonymous_reference_and_nothing_else(clinic:
 
 def test_every_log_entry_has_a_provenance_with_signer_time_and_reason(clinic: Clinic) -> None:
     case_id = full_case(clinic)
-    bundle = export_case(case_id, clinic.uow(write=False))
+    bundle = case_bundle(case_id, clinic.db)
     provenance = resources(bundle, "Provenance")
     with clinic.uow(write=False) as uow:
         entries = [e for e, _ in uow.repo.entries(case_id)]
@@ -58,7 +58,7 @@ def test_every_log_entry_has_a_provenance_with_signer_time_and_reason(clinic: Cl
 
 
 def test_the_specimen_keeps_collection_and_each_processing_step(clinic: Clinic) -> None:
-    bundle = export_case(full_case(clinic), clinic.uow(write=False))
+    bundle = case_bundle(full_case(clinic), clinic.db)
     (specimen,) = resources(bundle, "Specimen")
     assert specimen["collection"]["quantity"]["value"] == 60
     steps = [p["method"]["text"] for p in specimen["processing"]]
@@ -71,7 +71,7 @@ def test_the_specimen_keeps_collection_and_each_processing_step(clinic: Clinic) 
 
 
 def test_scores_become_observations_at_baseline_and_each_visit(clinic: Clinic) -> None:
-    bundle = export_case(full_case(clinic), clinic.uow(write=False))
+    bundle = case_bundle(full_case(clinic), clinic.db)
     values = [
         (o["note"][0]["text"], o["code"]["text"], o["valueQuantity"]["value"])
         for o in resources(bundle, "Observation")
@@ -98,7 +98,7 @@ def test_the_procedure_status_follows_the_case_state(
 ) -> None:
     case_id = clinic.open()
     advance_to(clinic, case_id, state)
-    bundle = export_case(case_id, clinic.uow(write=False))
+    bundle = case_bundle(case_id, clinic.db)
     fhir_bundle.Bundle.model_validate(bundle)
     assert resources(bundle, "Procedure")[0]["status"] == status
 
@@ -110,28 +110,25 @@ def test_a_case_cancelled_after_the_harvest_is_stopped_and_before_it_not_done(
     advance_to(clinic, late, "filtering")
     for case_id in (early, late):
         clinic.fire(case_id, "cancel", {}, who="surgeon", reason="patient withdrew")
-    statuses = [
-        resources(export_case(c, clinic.uow(write=False)), "Procedure")[0] for c in (early, late)
-    ]
+    statuses = [resources(case_bundle(c, clinic.db), "Procedure")[0] for c in (early, late)]
     assert [p["status"] for p in statuses] == ["not-done", "stopped"]
     assert statuses[0]["statusReason"]["text"] == "patient withdrew"
 
 
 def test_a_pseudonymized_export_carries_no_trace_of_the_clinic_number(clinic: Clinic) -> None:
-    import json
-
+    key = "a-key-of-sixteen-chars"
     case_id = full_case(clinic)
-    bundle = export_case(case_id, clinic.uow(write=False), patient_ref="anon-7f3a")
+    bundle = case_bundle(case_id, clinic.db, key=key)
     fhir_bundle.Bundle.model_validate(bundle)
     assert "P-0042" not in json.dumps(bundle)
-    assert resources(bundle, "Patient")[0]["identifier"][0]["value"] == "anon-7f3a"
+    assert resources(bundle, "Patient")[0]["identifier"][0]["value"] == pseudonym(key, "P-0042")
 
 
 def test_several_cases_merge_into_one_valid_bundle(clinic: Clinic) -> None:
     from bmac_workflow.fhir import merge
 
     ids = [full_case(clinic), clinic.open("P-9")]
-    bundles = [export_case(c, clinic.uow(write=False)) for c in ids]
+    bundles = [case_bundle(c, clinic.db) for c in ids]
     merged = merge(bundles, "2026-11-25T00:00:00Z")
     fhir_bundle.Bundle.model_validate(merged)
     assert len(resources(merged, "Patient")) == 2

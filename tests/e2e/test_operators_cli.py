@@ -11,12 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from bmac_workflow import states
+from bmac_workflow import roles
 from bmac_workflow.cli.app import App
 from bmac_workflow.timeutil import utcnow
 from tests.conftest import PINS, Bmac, Clinic, add_operator_args, advance_to
-
-INJECT = ("--knee", "left", "--injected-ml", "5", "--guidance", "ultrasound")
+from tests.walk import step_args
 
 
 def run(
@@ -397,14 +396,7 @@ def ready(clinic: Clinic) -> str:
 
 def inject(bmac: Bmac, case: str, verifier: str, verifier_pin: str) -> Result:
     return bmac(
-        "step",
-        "injection",
-        case,
-        *INJECT,
-        "--specimen-id",
-        f"SP-{case}",
-        "--verifier",
-        verifier,
+        *step_args("inject", int(case), verifier_id=verifier),
         who="surgeon",
         env={"BMAC_VERIFIER_PIN": verifier_pin},
     )
@@ -464,14 +456,7 @@ def test_a_missing_verifier_pin_off_a_terminal_says_to_set_bmac_verifier_pin(
 ) -> None:
     result = run(
         db_url,
-        "step",
-        "injection",
-        ready,
-        *INJECT,
-        "--specimen-id",
-        f"SP-{ready}",
-        "--verifier",
-        "nurse2",
+        *step_args("inject", int(ready)),
         env={"BMAC_OPERATOR": "surgeon", "BMAC_PIN": PINS["surgeon"]},
     )
     assert result.exit_code == 6
@@ -520,9 +505,9 @@ def test_the_roles_command_prints_the_matrix_that_is_enforced() -> None:
     text_out = CliRunner().invoke(cli, ["operator", "roles"]).stdout
     header, *rows = text_out.splitlines()
     assert header.split()[:5] == ["action", "nurse", "surgeon", "auditor", "admin"]
-    for action, allowed in states.PERMISSIONS.items():
+    for action, allowed in roles.permissions().items():
         row = next(r for r in rows if r.split()[:1] == [action])
         marks = row.split()[1:5]
-        assert marks == ["yes" if r in allowed else "-" for r in states.ROLES], action
+        assert marks == ["yes" if r in allowed else "-" for r in roles.ROLES], action
     as_json = json.loads(CliRunner().invoke(cli, ["operator", "roles", "--json"]).stdout)
-    assert {row["action"]: set(row["roles"]) for row in as_json} == states.PERMISSIONS
+    assert {row["action"]: set(row["roles"]) for row in as_json} == roles.permissions()

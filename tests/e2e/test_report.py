@@ -62,12 +62,11 @@ def test_the_png_has_one_line_per_case_and_the_cohort_mean(
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    from bmac_workflow.cli.app import App
-    from bmac_workflow.cli.report import _load, figure
-    from bmac_workflow.outcomes import cohort as pooled
+    from bmac_workflow.cli.report import figure
+    from bmac_workflow.services.reports import outcomes
 
-    cases = _load(App(clinic.url, None, None), None)
-    fig = figure(cases, pooled(cases))
+    cases, report = outcomes(None, clinic.db)
+    fig = figure(cases, report["cohort"])
     vas_axes = fig.axes[0]
     # Case lines are Line2D; the cohort mean is an errorbar container (line plus interval).
     labels = [

@@ -2,9 +2,10 @@
 and nothing written by a refused one.
 
 One table, one row per command. To cover a new command, add one `Row`: its arguments (with the
-placeholders below), the roles SPEC §5 lets run it, the PERMISSIONS action that enforces it,
-and the state its case must be in. Placeholders: {case} the prepared case's id, {specimen} its
-specimen ID, {target} a fresh nurse to act on, {tmp} an empty directory.
+placeholders below), the roles SPEC §5 lets run it, the `roles.permissions()` action that
+enforces it, and the state its case must be in. A step's arguments are its happy ones
+(`step_row`). Placeholders: {case} the prepared case's id, {target} a fresh nurse to act on,
+{tmp} an empty directory.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import inspect, text
 
-from bmac_workflow import states
+from bmac_workflow import roles
 from bmac_workflow.services import operators
 from bmac_workflow.timeutil import utcnow
-from tests.conftest import COLLECTION, PINS, Clinic, advance_to
+from tests.conftest import PINS, Clinic, advance_to
+from tests.walk import step_args
 
 NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
-ANYONE = frozenset(states.ROLES)
+ANYONE = frozenset(roles.ROLES)
 CLINICAL = frozenset({NURSE, SURGEON})
 NEW_PIN = {"BMAC_NEW_PIN": "5150"}
 
@@ -38,7 +40,7 @@ class Row:
     args: tuple[str, ...]
     # The roles that may run it (SPEC §5). None: the command needs no operator at all.
     roles: frozenset[str] | None
-    # The PIN-checked action of states.PERMISSIONS that enforces it; None for reading commands
+    # The PIN-checked action of roles.permissions() that enforces it; None for reading commands
     # (they need no PIN) and for commands that need no operator.
     permission: str | None = None
     # The state the case of {case} is driven to along the happy path before the command runs.
@@ -60,23 +62,25 @@ def a_fresh_nurse(clinic: Clinic) -> dict[str, str]:
     n = clinic.count("operators")
     target = f"target{n}"
     operators.add_operator(
-        target, "Target Nurse", NURSE, "6060", clinic.ops[ADMIN], utcnow(), clinic.uow()
+        target,
+        "Target Nurse",
+        NURSE,
+        lambda: "6060",
+        clinic.credentials(ADMIN),
+        clinic.limits,
+        utcnow,
+        clinic.db,
     )
     return {"target": target}
 
 
-INJECTION = (
-    "--knee",
-    "left",
-    "--injected-ml",
-    "5",
-    "--guidance",
-    "ultrasound",
-    "--specimen-id",
-    "{specimen}",
-    "--verifier",
-    "nurse2",
-)
+CASE: Any = "{case}"  # the placeholder of the prepared case's id
+
+
+def step_row(trigger: str, **changes: Any) -> tuple[str, ...]:
+    """The arguments of a step on the prepared case: its happy values, and `changes`."""
+    return tuple(step_args(trigger, CASE, **changes))
+
 
 ROWS: list[Row] = [
     # -- no operator at all
@@ -114,110 +118,27 @@ ROWS: list[Row] = [
     ),
     # -- the case
     Row(("case", "open", "--patient", "P-7001", "--knee", "left"), CLINICAL, "open"),
+    Row(step_row("assess"), frozenset({SURGEON}), "assess", case_in="imaging_assessment"),
     Row(
-        (
-            "case",
-            "assess",
-            "{case}",
-            "--kl",
-            "3",
-            "--icrs",
-            "4",
-            "--imaging",
-            "xray,mri",
-            "--vas",
-            "7",
-        ),
+        step_row("assess", kl_grade=1, override_reason="pain out of proportion"),
         frozenset({SURGEON}),
         "assess",
         case_in="imaging_assessment",
     ),
+    Row(step_row("collect"), CLINICAL, "collect", case_in="marrow_collection"),
+    Row(step_row("filter"), CLINICAL, "filter", case_in="filtering"),
+    Row(step_row("centrifuge"), CLINICAL, "centrifuge", case_in="centrifugation"),
+    Row(step_row("remove_plasma"), CLINICAL, "remove_plasma", case_in="plasma_removal"),
+    Row(step_row("concentrate"), CLINICAL, "concentrate", case_in="concentration"),
+    Row(step_row("inject"), frozenset({SURGEON}), "inject", case_in="injection"),
     Row(
-        (
-            "case",
-            "assess",
-            "{case}",
-            "--kl",
-            "1",
-            "--icrs",
-            "4",
-            "--imaging",
-            "xray,mri",
-            "--vas",
-            "7",
-            "--override-reason",
-            "pain out of proportion",
-        ),
-        frozenset({SURGEON}),
-        "assess",
-        case_in="imaging_assessment",
-    ),
-    Row(
-        (
-            "step",
-            "collection",
-            "{case}",
-            *COLLECTION,
-            "--specimen-id",
-            "SP-M{case}",
-        ),
-        CLINICAL,
-        "collect",
-        case_in="marrow_collection",
-    ),
-    Row(
-        ("step", "filtering", "{case}", "--filter-lot", "F-1", "--filtered-ml", "55"),
-        CLINICAL,
-        "filter",
-        case_in="filtering",
-    ),
-    Row(
-        (
-            "step",
-            "centrifugation",
-            "{case}",
-            "--device",
-            "CF-1",
-            "--g-force",
-            "1500",
-            "--minutes",
-            "10",
-        ),
-        CLINICAL,
-        "centrifuge",
-        case_in="centrifugation",
-    ),
-    Row(
-        ("step", "plasma-removal", "{case}", "--plasma-removed-ml", "45"),
-        CLINICAL,
-        "remove_plasma",
-        case_in="plasma_removal",
-    ),
-    Row(
-        ("step", "concentration", "{case}", "--concentrate-ml", "6"),
-        CLINICAL,
-        "concentrate",
-        case_in="concentration",
-    ),
-    Row(
-        ("step", "injection", "{case}", *INJECTION),
-        frozenset({SURGEON}),
-        "inject",
-        case_in="injection",
-    ),
-    Row(
-        ("step", "injection", "{case}", *INJECTION, "--override-reason", "theatre delay"),
+        step_row("inject", override_reason="theatre delay"),
         frozenset({SURGEON}),
         "inject",
         case_in="injection",
         harvest_ago=timedelta(hours=4),
     ),
-    Row(
-        ("followup", "record", "{case}", "--visit", "1w", "--vas", "4"),
-        CLINICAL,
-        "record_follow_up",
-        case_in="follow_up",
-    ),
+    Row(step_row("record_follow_up"), CLINICAL, "record_follow_up", case_in="follow_up"),
     Row(
         ("case", "cancel", "{case}", "--reason", "patient withdrew consent"),
         frozenset({SURGEON}),
@@ -272,7 +193,7 @@ ROWS: list[Row] = [
 
 # Who runs the command: each role with the right PIN, then two ways of not signing in.
 NO_OPERATOR, NO_PIN = "(no operator)", "(operator, no PIN)"
-RUNNERS = [*states.ROLES, NO_OPERATOR, NO_PIN]
+RUNNERS = [*roles.ROLES, NO_OPERATOR, NO_PIN]
 
 
 def command_of(row: Row) -> str:
@@ -303,7 +224,7 @@ def prepare(clinic: Clinic, row: Row, tmp: Path) -> dict[str, str]:
         start = utcnow() - row.harvest_ago if row.harvest_ago else None
         case_id = clinic.open(at=start - timedelta(minutes=30) if start else None)
         advance_to(clinic, case_id, row.case_in, start=start)
-        values.update(case=str(case_id), specimen=f"SP-{case_id}")
+        values.update(case=str(case_id))
     if row.prepare is not None:
         values.update(row.prepare(clinic))
     return values
@@ -320,7 +241,7 @@ def invoke(clinic: Clinic, row: Row, runner: str, values: dict[str, str]) -> Res
         "BMAC_NEW_PIN": None,
         **row.env,
     }
-    if runner in states.ROLES:
+    if runner in roles.ROLES:
         env.update(BMAC_OPERATOR=runner, BMAC_PIN=PINS[runner])
     elif runner == NO_PIN:
         env.update(BMAC_OPERATOR=NURSE)
@@ -331,7 +252,7 @@ def invoke(clinic: Clinic, row: Row, runner: str, values: dict[str, str]) -> Res
 def expected_code(row: Row, runner: str) -> int:
     if row.roles is None:
         return 0
-    if runner in states.ROLES:
+    if runner in roles.ROLES:
         return 0 if runner in row.roles else 6
     return 6 if row.writes else 0
 
@@ -372,7 +293,7 @@ def test_each_role_gets_the_exit_code_of_the_role_matrix_and_a_refusal_writes_no
 @pytest.mark.parametrize("row", [pytest.param(r, id=row_id(r)) for r in ROWS if r.writes])
 def test_the_roles_of_each_writing_command_are_its_row_in_the_code_matrix(row: Row) -> None:
     assert row.permission is not None and row.roles is not None
-    assert states.PERMISSIONS[row.permission] == row.roles
+    assert roles.permissions()[row.permission] == row.roles
 
 
 def test_an_auditor_can_run_every_reading_command_and_no_writing_one() -> None:

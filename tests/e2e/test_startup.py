@@ -30,7 +30,7 @@ print("LOADED", sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})
     [
         ["bmac", "--help"],
         ["bmac", "case", "--help"],
-        ["bmac", "step", "injection", "-h"],
+        ["bmac", "step", "--help"],
         ["bmac", "--version"],
         ["bmac", "report", "outcomes", "--help"],
         ["bmac", "diagram", "-h"],
@@ -40,6 +40,23 @@ print("LOADED", sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})
 def test_help_imports_no_database_or_state_machine_library(argv: list[str]) -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_a_steps_own_help_loads_its_data_model_and_nothing_heavier() -> None:
+    # A step's options and help are read from its data model (pydantic, step_data.py), which
+    # is what keeps a step declared in one place; the database and the machine stay unloaded.
+    heavier = tuple(h for h in HEAVY if h != "pydantic")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROBE.format(argv=["bmac", "step", "injection", "-h"], heavy=heavier),
+        ],
         capture_output=True,
         text=True,
         check=True,

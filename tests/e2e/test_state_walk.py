@@ -4,118 +4,46 @@ SPEC's state, illegal ones exit 4 with one `error:` line and write nothing."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from bmac_workflow import states
-from tests.conftest import COLLECTION, Bmac, Clinic, advance_to
+from bmac_workflow.states import CANCELLED, CLOSED, FOLLOW_UP, INELIGIBLE, workflow
+from tests.conftest import Bmac, Clinic, advance_to
 from tests.unit.test_states import legal_destination
+from tests.walk import signer_of, step_args, step_values
 
 
 def command_for(trigger: str, case_id: int) -> tuple[list[str], str]:
-    """The CLI invocation of a trigger with valid data, and who may run it."""
-    c = str(case_id)
-    return {
-        "assess": (
-            [
-                "case",
-                "assess",
-                c,
-                "--kl",
-                "3",
-                "--icrs",
-                "4",
-                "--imaging",
-                "xray,mri",
-                "--vas",
-                "6",
-            ],
-            "surgeon",
-        ),
-        "collect": (
-            [
-                "step",
-                "collection",
-                c,
-                *COLLECTION,
-                "--specimen-id",
-                f"SP-{uuid.uuid4().hex[:8]}",
-            ],
-            "nurse",
-        ),
-        "filter": (["step", "filtering", c, "--filter-lot", "F-1", "--filtered-ml", "55"], "nurse"),
-        "centrifuge": (
-            [
-                "step",
-                "centrifugation",
-                c,
-                "--device",
-                "CF-1",
-                "--g-force",
-                "1500",
-                "--minutes",
-                "10",
-            ],
-            "nurse",
-        ),
-        "remove_plasma": (["step", "plasma-removal", c, "--plasma-removed-ml", "45"], "nurse"),
-        "concentrate": (["step", "concentration", c, "--concentrate-ml", "6"], "nurse"),
-        "inject": (
-            [
-                "step",
-                "injection",
-                c,
-                "--knee",
-                "left",
-                "--injected-ml",
-                "5",
-                "--guidance",
-                "ultrasound",
-                "--specimen-id",
-                f"SP-{case_id}",
-                "--verifier",
-                "nurse2",
-            ],
-            "surgeon",
-        ),
-        "record_follow_up": (["followup", "record", c, "--visit", "1w", "--vas", "3"], "nurse"),
-        "close": (["case", "close", c, "--reason", "lost to follow-up"], "surgeon"),
-        "cancel": (["case", "cancel", c, "--reason", "patient withdrew"], "surgeon"),
-    }[trigger]
+    """The CLI invocation of a trigger with valid data (and its reason, where the step takes
+    one), and who may run it."""
+    step = workflow().by_trigger[trigger]
+    args = step_args(trigger, case_id)
+    if step.reason is not None:
+        args += ["--reason", step.reason_example]
+    return args, signer_of(step)
 
 
 def case_in(clinic: Clinic, state: str) -> int:
     """A new case brought to `state` through the services."""
     case_id = clinic.open()
-    if state == states.INELIGIBLE:
-        clinic.fire(
-            case_id,
-            "assess",
-            {
-                "kl_grade": 4,
-                "icrs_grade": 4,
-                "imaging": ["xray"],
-                "leg_deformity": False,
-                "baseline_vas": 8,
-            },
-            "surgeon",
-        )
-    elif state == states.CANCELLED:
+    if state == INELIGIBLE:
+        not_a_candidate = {**step_values("assess", case_id), "kl_grade": 4}
+        clinic.fire(case_id, "assess", not_a_candidate, "surgeon")
+    elif state == CANCELLED:
         clinic.fire(case_id, "cancel", who="surgeon", reason="scheduling")
-    elif state == states.CLOSED:
-        advance_to(clinic, case_id, states.FOLLOW_UP)
+    elif state == CLOSED:
+        advance_to(clinic, case_id, FOLLOW_UP)
         clinic.fire(case_id, "close", who="surgeon", reason="lost to follow-up")
     else:
         advance_to(clinic, case_id, state)
     return case_id
 
 
-@pytest.mark.parametrize("state", states.STATES)
+@pytest.mark.parametrize("state", workflow().states)
 def test_every_trigger_in_this_state_moves_or_is_refused_as_the_spec_says(
     clinic: Clinic, bmac: Bmac, state: str
 ) -> None:
-    for trigger in states.TRIGGERS:
+    for trigger in workflow().triggers:
         case_id = case_in(clinic, state)
         args, who = command_for(trigger, case_id)
         before = clinic.counts()

@@ -40,15 +40,14 @@ def test_the_benchmark_prints_every_figure_with_its_floor_at_a_tiny_size(tmp_pat
 
 def test_the_generated_clinic_passes_the_real_audit(tmp_path: Path) -> None:
     from benchmarks.generate import build
-    from bmac_workflow.audit import verify
-    from bmac_workflow.store.engine import make_engine
-    from bmac_workflow.store.unit_of_work import UnitOfWork
+    from bmac_workflow.services.verification import verify
+    from bmac_workflow.store.database import Database
 
     built = build(tmp_path / "clinic.sqlite3", cases=30, entries=450, workers=1)
-    engine = make_engine(f"sqlite:///{built.path}")
+    db = Database.open(f"sqlite:///{built.path}")
     try:
-        assert verify(UnitOfWork(engine)) == []
+        assert verify(db) == []
     finally:
-        engine.dispose()
+        db.dispose()
     assert built.entries == 450
     assert sum(len(ids) for ids in built.case_ids.values()) == 30

@@ -10,13 +10,23 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import select
 
-from bmac_workflow.errors import BmacError, InvalidData, NotAllowed, NotPermitted
+from bmac_workflow.errors import (
+    BmacError,
+    Conflict,
+    InvalidData,
+    NotAllowed,
+    NotFound,
+    NotPermitted,
+)
+from bmac_workflow.record import replay
 from bmac_workflow.services import queries
-from bmac_workflow.store.lookup import CaseLookup
-from bmac_workflow.timeutil import utcnow
-from tests.conftest import Clinic, advance_to, step_values
+from bmac_workflow.states import workflow
+from bmac_workflow.store import tables
+from bmac_workflow.timeutil import iso, utcnow
+from tests.conftest import Clinic, advance_to
+from tests.walk import happy_steps, specimen, step_values
 
 IMAGING_CHOICES = [
     ["xray"],
@@ -40,17 +50,26 @@ def assess_values(kl: int, icrs: int, deformity: bool, imaging: list[str]) -> di
 
 
 def status(clinic: Clinic, case_id: int, now: datetime | None = None) -> dict[str, Any]:
-    return queries.status(case_id, now or utcnow(), CaseLookup(clinic.engine))
+    return queries.status(case_id, now or utcnow(), clinic.db)
 
 
 def timeline(clinic: Clinic, case_id: int) -> list[dict[str, Any]]:
-    return queries.timeline(case_id, clinic.uow(write=False))
+    return queries.timeline(case_id, clinic.db)
+
+
+def steps_from(state: str, case_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The happy steps of a case from the one it awaits in `state` to the injection."""
+    steps = happy_steps(case_id)
+    first = [trigger for trigger, _, _ in steps].index(workflow().next_step(state))
+    return steps[first:]
 
 
 def snapshot(clinic: Clinic) -> tuple[dict[str, int], list[Any]]:
     """Everything a refused command could have changed: row counts and every case row."""
+    cases = tables.cases.c
+    query = select(cases.id, cases.version, cases.state, cases.facts).order_by(cases.id)
     with clinic.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, version, state, facts FROM cases ORDER BY id")).all()
+        rows = conn.execute(query).all()
     return clinic.counts(), [tuple(r) for r in rows]
 
 
@@ -133,7 +152,7 @@ def test_a_specimen_id_is_unique_across_all_cases_even_cancelled_ones(clinic: Cl
     clinic.fire(first, "cancel", who="surgeon", reason="consent withdrawn")
     second = clinic.open("P-2")
     advance_to(clinic, second, "marrow_collection")
-    reused = {**step_values("collect", second), "specimen_id": f"SP-{first}"}
+    reused = {**step_values("collect", second), "specimen_id": specimen(first)}
     message = refused(clinic, InvalidData, second, "collect", reused)
     assert "already used by another case" in message
 
@@ -151,9 +170,7 @@ def test_an_injection_that_fails_the_identity_check_writes_nothing(
     case_id = clinic.open(knee="left")
     advance_to(clinic, case_id, "injection")
     values = {**step_values("inject", case_id), **change}
-    message = refused(
-        clinic, InvalidData, case_id, "inject", values, "surgeon", verifier=clinic.ops["nurse2"]
-    )
+    message = refused(clinic, InvalidData, case_id, "inject", values, "surgeon", verifier="nurse2")
     assert words in message
 
 
@@ -172,7 +189,7 @@ def test_the_window_is_counted_on_clinical_times_with_the_limit_inclusive(clinic
     case_id = harvested_case(clinic, start)
     harvest = start + timedelta(minutes=10)
     values = step_values("inject", case_id)
-    nurse2 = clinic.ops["nurse2"]
+    nurse2 = "nurse2"
     message = refused(
         clinic,
         NotPermitted,
@@ -202,7 +219,7 @@ def test_a_surgeons_override_past_the_window_is_recorded_with_who_gave_it(clinic
         values,
         "surgeon",
         at=start + timedelta(minutes=10 + 121),
-        verifier=clinic.ops["nurse2"],
+        verifier="nurse2",
     )
     row = timeline(clinic, case_id)[-1]
     assert row["action"] == "inject"
@@ -224,15 +241,8 @@ def test_status_shows_the_minutes_left_while_the_case_waits_for_the_injection(
     assert seen["window_minutes"] == 120
     later = status(clinic, case_id, now=harvest + timedelta(minutes=150))
     assert later["window_minutes_left"] == -30
-    for trigger, who in (
-        ("filter", "nurse"),
-        ("centrifuge", "nurse"),
-        ("remove_plasma", "nurse"),
-        ("concentrate", "nurse"),
-        ("inject", "surgeon"),
-    ):
-        extra = {"verifier": clinic.ops["nurse2"]} if trigger == "inject" else {}
-        clinic.fire(case_id, trigger, step_values(trigger, case_id), who, **extra)
+    for trigger, who, values in steps_from("filtering", case_id):
+        clinic.fire(case_id, trigger, values, who, verifier=values.get("verifier_id"))
         if trigger != "inject":
             assert status(clinic, case_id)["window_minutes_left"] is not None
     assert status(clinic, case_id)["window_minutes_left"] is None
@@ -360,9 +370,55 @@ def test_a_case_records_the_version_and_hash_of_its_protocol(clinic: Clinic) -> 
     assert first["protocol_version"] == clinic.protocol.version
     assert first["protocol_sha256"] == clinic.protocol.sha256
     with clinic.engine.connect() as conn:
-        stored = conn.execute(text("SELECT content FROM protocols")).scalars().all()
+        stored = conn.execute(select(tables.protocols.c.content)).scalars().all()
     assert stored == [clinic.protocol.content]
     assert status(clinic, case_id)["protocol_version"] == clinic.protocol.version
+
+
+# -- reading a case back (the repository) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["imaging_assessment", "filtering", "follow_up"])
+def test_the_case_row_reads_back_as_a_replay_of_its_log_in_every_state(
+    clinic: Clinic, state: str
+) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, state)
+    with clinic.uow(write=False) as uow:
+        found = uow.repo.get_case(case_id)
+        assert found is not None
+        case, protocol_id = found
+        protocol = uow.repo.protocol(protocol_id)
+        log = [entry for entry, _ in uow.repo.entries(case_id)]
+    assert case.state == state
+    assert case == replay(log)
+    assert protocol.sha256 == clinic.protocol.sha256
+    assert status(clinic, case_id)["entries"] == case.version == len(log)
+
+
+def test_a_missing_case_and_one_whose_opening_never_finished_are_not_found(
+    clinic: Clinic,
+) -> None:
+    with clinic.uow() as uow:
+        protocol_id = uow.repo.protocol_id(clinic.protocol, iso(utcnow()))
+        unfinished = uow.repo.reserve_case("P-0009", "left", protocol_id, iso(utcnow()))
+        uow.commit()
+    for case_id in (unfinished, unfinished + 1):
+        with clinic.uow(write=False) as uow:
+            assert uow.repo.get_case(case_id) is None
+        with pytest.raises(NotFound) as missing:
+            status(clinic, case_id)
+        assert missing.value.exit_code == 3
+
+
+def test_a_busy_database_is_a_conflict_and_the_read_is_rolled_back(clinic: Clinic) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(Conflict, match="stayed busy"), clinic.uow(write=False) as uow:
+        uow.repo.get_case(1)
+        assert uow.connection.in_transaction()
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+    assert not uow.connection.in_transaction()
 
 
 # -- property: what is accepted is valid, what is refused changes nothing ------------------
@@ -398,33 +454,32 @@ def test_accepted_steps_keep_the_chain_and_refused_ones_change_nothing(
     filtered = aspirate * shares[0]
     plasma = filtered * shares[1]
     concentrate = (filtered - plasma) * shares[2]
-    plan: list[tuple[str, str, dict[str, Any]]] = [
-        ("collect", "nurse", {**step_values("collect", case_id), "aspirate_ml": aspirate}),
-        ("filter", "nurse", {"filter_lot": "F", "filtered_ml": filtered}),
-        ("centrifuge", "nurse", {**step_values("centrifuge", case_id), "spins": spins}),
-        ("remove_plasma", "nurse", {"plasma_removed_ml": plasma}),
-        ("concentrate", "nurse", {"concentrate_ml": concentrate}),
-        (
-            "inject",
-            "surgeon",
-            {**step_values("inject", case_id), "injected_ml": concentrate * shares[3]},
-        ),
-        ("record_follow_up", "nurse", {"visit": "1w", "vas": vas}),
+    typed = {
+        "aspirate_ml": aspirate,
+        "filtered_ml": filtered,
+        "spins": spins,
+        "plasma_removed_ml": plasma,
+        "concentrate_ml": concentrate,
+        "injected_ml": concentrate * shares[3],
+    }
+    plan = [
+        (trigger, who, {**values, **{k: v for k, v in typed.items() if k in values}})
+        for trigger, who, values in steps_from("marrow_collection", case_id)
     ]
+    plan.append(("record_follow_up", "nurse", {"visit": "1w", "vas": vas}))
     for trigger, who, values in plan:
-        extra = {"verifier": clinic.ops["nurse2"]} if trigger == "inject" else {}
         before = snapshot(clinic)
         try:
-            clinic.fire(case_id, trigger, values, who, **extra)
+            clinic.fire(case_id, trigger, values, who, verifier=values.get("verifier_id"))
         except InvalidData:
             assert snapshot(clinic) == before
             event(f"refused at {trigger}")
             return
     event("every step accepted")
+    entries = tables.entries.c
+    query = select(entries.body).where(entries.case_id == case_id).order_by(entries.seq)
     with clinic.engine.connect() as conn:
-        bodies = conn.execute(
-            text("SELECT body FROM entries WHERE case_id = :c ORDER BY seq"), {"c": case_id}
-        ).scalars()
+        bodies = conn.execute(query).scalars()
         data = {}
         for body in bodies:
             entry = json.loads(body)

@@ -21,10 +21,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bmac_workflow.audit import verify
 from bmac_workflow.record import CaseSnapshot, replay
-from bmac_workflow.store.models import CaseRow, EntryRow
+from bmac_workflow.services.verification import verify
+from bmac_workflow.store import tables
 from tests.conftest import Clinic
+from tests.walk import PINS
 from tests.workers.crash_child import main
 
 KILLS = 20
@@ -33,7 +34,9 @@ KILLS = 20
 def start_child(url: str, tag: str, report: Path) -> BaseProcess:
     # A forked child starts logging at once (no second import of the stack), so the 20 kills
     # take seconds; it opens its own engine and never touches the parent's connections.
-    child = multiprocessing.get_context("fork").Process(target=main, args=(url, tag, str(report)))
+    child = multiprocessing.get_context("fork").Process(
+        target=main, args=(url, tag, PINS, str(report))
+    )
     child.start()
     deadline = time.monotonic() + 60
     while not (report.exists() and report.read_text().count("\n")):
@@ -54,12 +57,10 @@ def check_record(clinic: Clinic) -> set[tuple[int, int]]:
         path = make_url(clinic.url).database
         with sqlite3.connect(str(path)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert verify(clinic.uow(write=False)) == []
+    assert verify(clinic.db) == []
     with clinic.uow(write=False) as uow:
-        rows = uow.session.execute(select(CaseRow.id, CaseRow.facts)).all()
-        held = {
-            (r.case_id, r.seq) for r in uow.session.execute(select(EntryRow.case_id, EntryRow.seq))
-        }
+        rows = uow.connection.execute(select(tables.cases.c.id, tables.cases.c.facts)).all()
+        held = {(case_id, seq) for case_id, seq, _, _ in uow.repo.entry_rows()}
         for case_id, facts in rows:
             assert facts != "{}", f"case {case_id} was half-opened"
             stored = CaseSnapshot.from_facts(json.loads(facts))

@@ -12,12 +12,11 @@ from tests.conftest import Clinic, advance_to
 def test_every_exported_entry_advances_the_progress_once(clinic: Clinic) -> None:
     first, second = clinic.open("P-1"), clinic.open("P-2")
     advance_to(clinic, first, "follow_up")
-    with clinic.uow(write=False) as uow:
-        total, one_case = entry_count(uow, None), entry_count(uow, first)
+    total, one_case = entry_count(None, clinic.db), entry_count(first, clinic.db)
     assert (total, one_case) == (clinic.count("entries"), 8) and second
     ticks: list[int] = []
-    written = write_json(io.StringIO(), clinic.uow(write=False), None, None, utcnow(), ticks.append)
+    written = write_json(io.StringIO(), clinic.db, None, None, utcnow(), ticks.append)
     assert written == total == sum(ticks)
     ticks.clear()
-    write_csv(io.StringIO(), clinic.uow(write=False), first, None, ticks.append)
+    write_csv(io.StringIO(), clinic.db, first, None, ticks.append)
     assert sum(ticks) == one_case

@@ -1,8 +1,9 @@
 """Two workstations, one case, the same step at the same moment: exactly one of them wins.
 
-The workstations are real processes (SQLite's locks are per process), each with its own engine.
-Both read the case's version as `bmac` does before the PIN prompt, meet at a barrier, then fire:
-the loser must get exit 7 naming who logged first, and nothing of its attempt may be written.
+The workstations are real processes (SQLite's locks are per process), each with its own engine,
+signing in with their operators' real PINs. Both read the case's version as `bmac` does before
+the PIN prompt, meet at a barrier while typing the PIN, then write: the loser must get exit 7
+naming who logged first, and nothing of its attempt may be written.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from bmac_workflow.audit import verify
 from bmac_workflow.errors import Conflict
 from bmac_workflow.protocol import default_text, parse
 from bmac_workflow.record import Entry
-from bmac_workflow.services.cases import fire
+from bmac_workflow.services.cases import log_step
+from bmac_workflow.services.verification import verify
+from bmac_workflow.store.database import Database
 from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
-from bmac_workflow.timeutil import local, utcnow
-from tests.conftest import Bmac, Clinic, advance_to, step_values
+from bmac_workflow.timeutil import utcnow
+from tests.conftest import Clinic, advance_to
+from tests.walk import PINS, step_values
 from tests.workers.race import race_opens, race_steps
 
 ROUNDS = 50
@@ -56,8 +58,8 @@ def test_the_same_step_from_two_workstations_succeeds_exactly_once_50_times(
 
     outcomes = _run_pair(
         race_steps,
-        (clinic.url, clinic.ops["nurse"], rounds),
-        (clinic.url, clinic.ops["nurse2"], rounds),
+        (clinic.url, "nurse", PINS["nurse"], rounds),
+        (clinic.url, "nurse2", PINS["nurse2"], rounds),
         ROUNDS,
     )
 
@@ -82,7 +84,7 @@ def test_the_same_step_from_two_workstations_succeeds_exactly_once_50_times(
         assert [e.action for e in log] == ["open", "assess", "collect", "filter"]
         assert log[-1].signer.id == winner
     assert clinic.count("entries") == entries_before + ROUNDS
-    assert verify(clinic.uow(write=False)) == []
+    assert verify(clinic.db) == []
 
 
 def test_two_workstations_opening_cases_under_a_new_protocol_at_once_both_succeed(
@@ -90,62 +92,22 @@ def test_two_workstations_opening_cases_under_a_new_protocol_at_once_both_succee
 ) -> None:
     # Each round brings a protocol the database has never seen, so both workstations try to
     # store it in the same instant: one stores it, the other must use that row, not fail.
-    protocols = [
-        parse(default_text().replace('version = "bmac-knee-2026.1"', f'version = "race-{n}"'))
-        for n in range(10)
-    ]
+    shipped = f'version = "{clinic.protocol.version}"'
+    assert shipped in default_text()
+    protocols = [parse(default_text().replace(shipped, f'version = "race-{n}"')) for n in range(10)]
     assert len({p.version for p in protocols}) == len(protocols)
 
     outcomes = _run_pair(
         race_opens,
-        (clinic.url, clinic.ops["nurse"], protocols),
-        (clinic.url, clinic.ops["surgeon"], protocols),
+        (clinic.url, "nurse", PINS["nurse"], protocols),
+        (clinic.url, "surgeon", PINS["surgeon"], protocols),
         len(protocols),
     )
 
     assert [code for _, _, code, _ in outcomes] == [0] * 20, outcomes
     assert clinic.count("protocols") == len(protocols)
     assert clinic.count("cases") == 20
-    assert verify(clinic.uow(write=False)) == []
-
-
-def test_a_step_logged_while_the_operator_types_the_pin_is_refused_with_exit_7(
-    clinic: Clinic, bmac: Bmac, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from bmac_workflow.cli.app import App
-
-    case_id = clinic.open()
-    advance_to(clinic, case_id, "filtering")
-    sign_in = App.sign_in
-
-    def slow_typist(app: App, *args: Any, **kwargs: Any) -> Any:
-        # While nurse types her PIN, nurse2 logs the same step at the other workstation.
-        clinic.fire(case_id, "filter", step_values("filter", case_id), who="nurse2")
-        return sign_in(app, *args, **kwargs)
-
-    monkeypatch.setattr(App, "sign_in", slow_typist)
-    entries = clinic.count("entries")
-
-    result = bmac(
-        "step",
-        "filtering",
-        str(case_id),
-        "--filter-lot",
-        "F-2",
-        "--filtered-ml",
-        "50",
-        who="nurse",
-    )
-
-    with clinic.uow(write=False) as uow:
-        winner = uow.repo.entries(case_id)[-1][0]
-    assert result.exit_code == 7
-    assert result.stderr == (
-        f"error: case {case_id} changed under you: nurse2 logged filter at "
-        f"{local(winner.recorded_at)}; check `bmac case status {case_id}`\n"
-    )
-    assert clinic.count("entries") == entries + 1
-    assert winner.data["filter_lot"] == "F-1"
+    assert verify(clinic.db) == []
 
 
 def test_the_unique_case_seq_constraint_refuses_a_second_entry_with_the_same_seq(
@@ -187,7 +149,10 @@ def test_a_workstation_that_cannot_get_the_lock_in_time_gets_exit_7_not_a_traceb
     else:
 
         def short_wait(dbapi_connection: Any, _record: Any) -> None:
+            # Committed, so that it outlives the rollback that ends each unit of work (the
+            # service reads the case, then signs in, before it writes).
             dbapi_connection.execute("SET lock_timeout = '50ms'")
+            dbapi_connection.commit()
 
         event.listen(impatient, "connect", short_wait)
         hold = f"SELECT id FROM cases WHERE id = {case_id} FOR UPDATE"
@@ -199,15 +164,15 @@ def test_a_workstation_that_cannot_get_the_lock_in_time_gets_exit_7_not_a_traceb
             cursor.execute("BEGIN")
         cursor.execute(hold)
         with pytest.raises(Conflict) as refused:
-            fire(
+            log_step(
                 case_id,
                 "filter",
                 step_values("filter", case_id),
-                clinic.ops["nurse"],
+                clinic.credentials("nurse"),
+                clinic.limits,
                 None,
-                utcnow(),
-                UnitOfWork(impatient, write=True),
-                expected_version=3,
+                utcnow,
+                Database(impatient),
             )
         assert refused.value.exit_code == 7
         assert "another workstation is writing; try again" in refused.value.message

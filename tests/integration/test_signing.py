@@ -3,35 +3,39 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bmac_workflow.errors import BmacError, NotPermitted
-from bmac_workflow.people import Operator
-from bmac_workflow.protocol import Protocol
+from bmac_workflow.operators import Operator, SignInLimits
 from bmac_workflow.record import Entry, digest
-from bmac_workflow.services import operators
-from bmac_workflow.services.signing import sign_in
+from bmac_workflow.services import cases, operators
+from bmac_workflow.services.signing import Credentials, limits_of, record, sign_in
+from bmac_workflow.states import workflow
+from bmac_workflow.store import tables
+from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import PINS, Clinic, advance_to, step_values
+from tests.conftest import Clinic, advance_to
+from tests.walk import PINS, ROLE_OF, happy_steps, step_values
 
 WRONG = "not-the-pin"
 
 
 def events(clinic: Clinic, operator_id: str) -> list[dict[str, Any]]:
     """The operator's history, oldest first."""
+    history = tables.operator_events.c
+    query = (
+        select(history.action, history.at, history.by_operator, history.detail)
+        .where(history.operator_id == operator_id)
+        .order_by(history.id)
+    )
     with clinic.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT action, at, by_operator, detail FROM operator_events "
-                "WHERE operator_id = :o ORDER BY id"
-            ),
-            {"o": operator_id},
-        ).mappings()
+        rows = conn.execute(query).mappings()
         return [{**row, "detail": json.loads(row["detail"])} for row in rows]
 
 
@@ -43,16 +47,29 @@ def stored(clinic: Clinic, operator_id: str) -> Operator:
 
 
 def try_pin(
-    clinic: Clinic, operator_id: str, pin: str, now: datetime, protocol: Protocol | None = None
+    clinic: Clinic, operator_id: str, pin: str, now: datetime, limits: SignInLimits | None = None
 ) -> BmacError | Operator:
+    """Sign in as a command does: check the PIN, then write what the sign-in changes on the
+    operator in the command's unit of work. The refusal, or the operator signed in."""
     try:
-        return sign_in(operator_id, pin, protocol or clinic.protocol, now, clinic.uow())
+        signed = sign_in(
+            Credentials(operator_id, lambda: pin), limits or clinic.limits, now, clinic.db
+        )
+        with clinic.db.write() as uow:
+            operator = record(signed, now, uow)
+            uow.commit()
     except BmacError as exc:
         return exc
+    return operator
+
+
+def at(now: datetime) -> Callable[[], datetime]:
+    """A clock that shows `now`."""
+    return lambda: now
 
 
 def lock(clinic: Clinic, operator_id: str, now: datetime) -> None:
-    for _ in range(clinic.protocol.max_failed_pins):
+    for _ in range(clinic.limits.max_failed_pins):
         assert isinstance(try_pin(clinic, operator_id, WRONG, now), NotPermitted)
 
 
@@ -113,7 +130,7 @@ def test_the_release_is_recorded_even_when_the_next_pin_is_wrong(clinic: Clinic)
 
 
 def test_the_limit_and_the_period_come_from_the_protocol_file(clinic: Clinic) -> None:
-    strict = replace(clinic.protocol, max_failed_pins=3, lock_minutes=2)
+    strict = limits_of(replace(clinic.protocol, max_failed_pins=3, lock_minutes=2))
     now = utcnow()
     for _ in range(3):
         try_pin(clinic, "nurse", WRONG, now, strict)
@@ -144,7 +161,7 @@ def test_a_deactivated_operator_can_no_longer_sign_and_keeps_their_history(
 ) -> None:
     case_id = clinic.open()
     now = utcnow()
-    operators.deactivate("nurse", clinic.ops["admin"], now, clinic.uow())
+    operators.deactivate("nurse", clinic.credentials("admin"), clinic.limits, at(now), clinic.db)
     result = try_pin(clinic, "nurse", PINS["nurse"], now)
     assert isinstance(result, NotPermitted) and "deactivated" in result.message
     assert stored(clinic, "nurse").failed_pins == 0
@@ -157,7 +174,14 @@ def test_a_deactivated_operator_can_no_longer_sign_and_keeps_their_history(
 def test_a_pin_reset_lifts_the_lock_and_records_who_released_it(clinic: Clinic) -> None:
     now = utcnow()
     lock(clinic, "nurse", now)
-    operators.reset_pin("nurse", "New-pin-5521", clinic.ops["admin"], now, clinic.uow())
+    operators.reset_pin(
+        "nurse",
+        lambda: "New-pin-5521",
+        clinic.credentials("admin"),
+        clinic.limits,
+        at(now),
+        clinic.db,
+    )
     assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
     assert events(clinic, "nurse")[-1]["by_operator"] == "admin"
     assert events(clinic, "nurse")[-1]["detail"]["reason"] == "PIN reset by an admin"
@@ -168,7 +192,14 @@ def test_a_pin_reset_lifts_the_lock_and_records_who_released_it(clinic: Clinic) 
 def test_a_pin_reset_after_an_unnoticed_lock_end_still_closes_the_lock(clinic: Clinic) -> None:
     now = utcnow() - timedelta(hours=1)
     lock(clinic, "nurse", now)
-    operators.reset_pin("nurse", "New-pin-5521", clinic.ops["admin"], utcnow(), clinic.uow())
+    operators.reset_pin(
+        "nurse",
+        lambda: "New-pin-5521",
+        clinic.credentials("admin"),
+        clinic.limits,
+        utcnow,
+        clinic.db,
+    )
     assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
     assert events(clinic, "nurse")[-1]["detail"]["reason"] == "lock period passed"
 
@@ -198,18 +229,22 @@ def test_every_entry_of_a_full_case_is_signed_with_name_role_and_meaning(clinic:
         (e.action, e.signer.id, e.signer.name, e.signer.role, e.signer.meaning)
         for e, _ in entries(clinic, case_id)
     ]
+    walk = [
+        (trigger, who, f"{who.title()} Name", ROLE_OF[who], workflow().by_trigger[trigger].meaning)
+        for trigger, who, _ in happy_steps(case_id)
+    ]
     assert signed == [
         ("open", "nurse", "Nurse Name", "nurse", "performed"),
-        ("assess", "surgeon", "Surgeon Name", "surgeon", "assessed"),
-        ("collect", "nurse", "Nurse Name", "nurse", "performed"),
-        ("filter", "nurse", "Nurse Name", "nurse", "performed"),
-        ("centrifuge", "nurse", "Nurse Name", "nurse", "performed"),
-        ("remove_plasma", "nurse", "Nurse Name", "nurse", "performed"),
-        ("concentrate", "nurse", "Nurse Name", "nurse", "performed"),
-        ("inject", "surgeon", "Surgeon Name", "surgeon", "performed"),
+        *walk,
         ("record_follow_up", "nurse", "Nurse Name", "nurse", "performed"),
         ("close", "surgeon", "Surgeon Name", "surgeon", "performed"),
     ]
+    by_action = {action: signature for action, *signature in signed}
+    assert by_action["assess"] == ["surgeon", "Surgeon Name", "surgeon", "assessed"]
+    assert by_action["inject"] == ["surgeon", "Surgeon Name", "surgeon", "performed"]
+    for trigger, who, _, _, meaning in walk:
+        if trigger not in ("assess", "inject"):  # the processing, by the nurse
+            assert (who, meaning) == ("nurse", "performed"), trigger
     inject = next(e for e, _ in entries(clinic, case_id) if e.action == "inject")
     assert inject.verifier is not None
     assert (
@@ -265,7 +300,7 @@ def test_an_injection_past_the_window_is_signed_as_overridden(clinic: Clinic) ->
         "inject",
         {**step_values("inject", case_id), "override_reason": "theatre delay"},
         who="surgeon",
-        verifier=clinic.ops["nurse2"],
+        verifier="nurse2",
     )
     assert change.entry.signer.meaning == "overridden"
     assert change.entry.verifier is not None and change.entry.verifier.meaning == "verified"
@@ -290,15 +325,17 @@ def test_an_injection_without_a_valid_second_person_is_refused_and_writes_nothin
 ) -> None:
     case_id = clinic.open()
     advance_to(clinic, case_id, "injection")
-    person = (
-        replace(clinic.ops["nurse2"], active=False)
-        if verifier.startswith("inactive")
-        else clinic.ops[verifier]
-    )
+    person = verifier.removeprefix("inactive ")
+    if verifier.startswith("inactive"):
+        operators.deactivate(person, clinic.credentials("admin"), clinic.limits, utcnow, clinic.db)
     before = clinic.counts()
     with pytest.raises(NotPermitted) as info:
         clinic.fire(
-            case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=person
+            case_id,
+            "inject",
+            {**step_values("inject", case_id), "verifier_id": person},
+            who="surgeon",
+            verifier=person,
         )
     assert info.value.exit_code == 6 and "verifier" in info.value.message
     assert clinic.counts() == before
@@ -308,21 +345,35 @@ def test_an_injection_with_no_verifier_at_all_is_refused(clinic: Clinic) -> None
     case_id = clinic.open()
     advance_to(clinic, case_id, "injection")
     with pytest.raises(NotPermitted):
-        clinic.fire(case_id, "inject", step_values("inject", case_id), who="surgeon")
+        clinic.fire(case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=None)
 
 
 def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None:
-    now = utcnow()
     operators.add_operator(
-        "dr.two", "Second Surgeon", "surgeon", "7777", clinic.ops["admin"], now, clinic.uow()
+        "dr.two",
+        "Second Surgeon",
+        "surgeon",
+        lambda: "7777",
+        clinic.credentials("admin"),
+        clinic.limits,
+        utcnow,
+        clinic.db,
     )
-    second = sign_in("dr.two", "7777", clinic.protocol, now, clinic.uow())
     case_id = clinic.open()
     advance_to(clinic, case_id, "injection")
-    change = clinic.fire(
-        case_id, "inject", step_values("inject", case_id), who="surgeon", verifier=second
+    change = cases.log_step(
+        case_id,
+        "inject",
+        {**step_values("inject", case_id), "verifier_id": "dr.two"},
+        clinic.credentials("surgeon"),
+        clinic.limits,
+        None,
+        utcnow,
+        clinic.db,
+        verifier=Credentials("dr.two", lambda: "7777"),
     )
-    assert change.entry.verifier is not None and change.entry.verifier.role == "surgeon"
+    assert change.entry.verifier is not None
+    assert (change.entry.verifier.id, change.entry.verifier.role) == ("dr.two", "surgeon")
 
 
 def test_an_override_just_past_the_window_is_still_signed_as_overridden(clinic: Clinic) -> None:
@@ -341,7 +392,7 @@ def test_an_override_just_past_the_window_is_still_signed_as_overridden(clinic: 
         values,
         who="surgeon",
         at=harvest + timedelta(minutes=120, seconds=2),
-        verifier=clinic.ops["nurse2"],
+        verifier="nurse2",
     )
     assert change.entry.signer.meaning == "overridden"
 
@@ -351,11 +402,17 @@ def test_wrong_pins_typed_at_the_same_time_on_many_workstations_all_count(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    lenient = replace(clinic.protocol, max_failed_pins=100)
+    lenient = limits_of(replace(clinic.protocol, max_failed_pins=100))
     now = utcnow()
 
     def one(_: int) -> None:
-        assert isinstance(try_pin(clinic, "nurse", WRONG, now, lenient), NotPermitted)
+        # Each workstation is a command of its own, with its own connection to the database.
+        workstation = Database.open(clinic.url)
+        try:
+            with pytest.raises(NotPermitted):
+                sign_in(Credentials("nurse", lambda: WRONG), lenient, now, workstation)
+        finally:
+            workstation.dispose()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(24)))

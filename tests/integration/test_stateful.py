@@ -2,7 +2,17 @@
 open, each step and trigger, cancel, close, sign-in with right and wrong PINs, operator
 deactivation and PIN reset, status; with bad values, wrong roles, stale versions and bad times.
 After every step it compares the exit code, each case's state and entry count and the
-operators' lock counters with a small model of the workflow written from the SPEC.
+operators' lock counters with a small model of the workflow.
+
+The model takes the walk from the step declarations (`workflow()`: its states, triggers, who may
+take each step, where each leads, and the happy values of each step), so that a step added to
+the workflow is walked here too; what the SPEC says about the assessment, the injection, the
+follow-up and the ends of a case, and the order of the checks, is the model's own.
+
+Every command signs its operator in with their PIN (and the injection its verifier), as the
+command line does: a deactivated or locked operator is refused (6) before anything else, and a
+right PIN clears the count of wrong ones. A stale version is a colleague who logs the same step
+while the operator types their PIN: the command is then refused with 7.
 
 It runs through the services rather than the CLI for speed; the CLI's own mapping of errors to
 exit codes is covered by the e2e tests. BMAC_STATEFUL_EXAMPLES raises the number of examples
@@ -12,8 +22,10 @@ exit codes is covered by the e2e tests. BMAC_STATEFUL_EXAMPLES raises the number
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -28,86 +40,97 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select
 
 from bmac_workflow.errors import BmacError
+from bmac_workflow.protocol import Protocol
+from bmac_workflow.roles import ADMIN, permissions
 from bmac_workflow.services import cases, operators, queries
-from bmac_workflow.services.signing import sign_in
-from bmac_workflow.store.lookup import CaseLookup
+from bmac_workflow.services.signing import Credentials, record, sign_in
+from bmac_workflow.states import FOLLOW_UP, INITIAL, workflow
+from bmac_workflow.step_data import range_of
+from bmac_workflow.steps import Step
+from bmac_workflow.store import tables
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import PINS, ROLE_OF, Clinic
+from tests.conftest import Clinic
+from tests.walk import PINS, ROLE_OF, signer_of, step_values
 
 EXAMPLES = int(os.environ.get("BMAC_STATEFUL_EXAMPLES", "500"))
 PEOPLE = sorted(PINS)
 
-# The model's own reading of the SPEC (not the code's tables).
-MAY = {
-    "open": {"nurse", "surgeon"},
-    "assess": {"surgeon"},
-    "collect": {"nurse", "surgeon"},
-    "filter": {"nurse", "surgeon"},
-    "centrifuge": {"nurse", "surgeon"},
-    "remove_plasma": {"nurse", "surgeon"},
-    "concentrate": {"nurse", "surgeon"},
-    "inject": {"surgeon"},
-    "record_follow_up": {"nurse", "surgeon"},
-    "cancel": {"surgeon"},
-    "close": {"surgeon"},
-}
-CHAIN = [
-    ("imaging_assessment", "assess", "marrow_collection"),
-    ("marrow_collection", "collect", "filtering"),
-    ("filtering", "filter", "centrifugation"),
-    ("centrifugation", "centrifuge", "plasma_removal"),
-    ("plasma_removal", "remove_plasma", "concentration"),
-    ("concentration", "concentrate", "injection"),
-    ("injection", "inject", "follow_up"),
-]
+# The workflow as the step declarations give it: who may do what, the walk of a happy case
+# (each state, the step it awaits, where that step leads), the steps of the follow-up.
+FLOW = workflow()
+MAY = permissions()
+CHAIN = [(step.source, step.trigger, step.dest) for step in FLOW.walk]
 NEXT = {state: trigger for state, trigger, _ in CHAIN}
-AFTER = {trigger: dest for _, trigger, dest in CHAIN}
-BEFORE_FOLLOW_UP = set(NEXT)
-TRIGGERS = sorted(set(MAY) - {"open"})
-VISITS = ["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"]
-MAX_FAILED = 5
+BEFORE_FOLLOW_UP = set(FLOW.states[: FLOW.states.index(FOLLOW_UP)])
+AT_FOLLOW_UP = set(FLOW.triggers_from(FOLLOW_UP))
+TRIGGERS = sorted(FLOW.triggers)
 DEFECTS = [None, "bad_value", "special", "stale", "future", "before"]
-CASES_SINCE = text("SELECT id, state, version FROM cases WHERE id >= :first")
-ENTRIES_SINCE = text("SELECT count(*) FROM entries WHERE case_id >= :first")
-OPERATORS = text("SELECT id, failed_pins, locked_until IS NOT NULL, active FROM operators")
+WRONG_PIN = "0000"
+
+cases_table, entries_table, operators_table = tables.cases.c, tables.entries.c, tables.operators.c
+CASES_SINCE = select(cases_table.id, cases_table.state, cases_table.version)
+ENTRIES_SINCE = select(func.count()).select_from(tables.entries)
+OPERATORS = select(
+    operators_table.id,
+    operators_table.failed_pins,
+    operators_table.locked_until.is_not(None),
+    operators_table.active,
+)
 
 
 def allowed(state: str, trigger: str) -> bool:
-    if trigger == "cancel":
+    """The model's reading: a cancellation before the follow-up, the follow-up's own steps in
+    follow-up, else only the step the walk awaits."""
+    if FLOW.cancels(trigger):
         return state in BEFORE_FOLLOW_UP
-    if state == "follow_up":
-        return trigger in ("record_follow_up", "close")
+    if state == FOLLOW_UP:
+        return trigger in AT_FOLLOW_UP
     return NEXT.get(state) == trigger
+
+
+def out_of_range(step: Step, values: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """The first measured value of a step's happy values, just above what it may be (exit 5)."""
+    assert step.model is not None
+    schema = step.model.model_json_schema()["properties"]
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if range_of(step.model, name) is not None:
+            return {name: protocol.range(name)[1] + 1}
+        if schema[name].get("maximum") is not None:
+            return {name: schema[name]["maximum"] + 1}
+    raise AssertionError(f"step {step.trigger} has no measured value to get wrong")
 
 
 @dataclass
 class ModelCase:
     case_id: int
     knee: str
-    state: str = "imaging_assessment"
+    state: str = INITIAL
     version: int = 1
-    volumes: dict[str, float] = field(default_factory=dict)
     visits: set[str] = field(default_factory=set)
     arthroplasty: bool = False
 
 
 @dataclass
 class Attempt:
-    """One call: the values, and the exit code the model expects (0: success)."""
+    """One call: the values, and the exit code the model expects (0: success) once the
+    operator is signed in (and before a colleague logs the step first)."""
 
     values: dict[str, Any]
     expected: int
     dest: str | None = None
     verifier: str | None = None
+    asks_verifier: bool = False  # the checks before the second person pass: their PIN is asked
     reason: str | None = None
     at_offset: timedelta | None = None
     stale: bool = False
 
 
-class Workflow(RuleBasedStateMachine):
+class WorkflowModel(RuleBasedStateMachine):
     clinic: Clinic
     runs = 0
     codes: ClassVar[dict[int, int]] = {}
@@ -118,7 +141,7 @@ class Workflow(RuleBasedStateMachine):
     @initialize()
     def fresh_operators(self) -> None:
         """Each example starts with every operator active and unlocked (cases are new)."""
-        Workflow.runs += 1
+        WorkflowModel.runs += 1
         self.model: dict[int, ModelCase] = {}
         self.failed = dict.fromkeys(PEOPLE, 0)
         self.locked = dict.fromkeys(PEOPLE, False)
@@ -138,7 +161,7 @@ class Workflow(RuleBasedStateMachine):
     def open(self, who: str, patient: str, knee: str) -> int:
         expected = (
             6
-            if ROLE_OF[who] not in MAY["open"]
+            if not self.signs_in(who) or ROLE_OF[who] not in MAY["open"]
             else 5
             if patient != "P-1" or knee == "middle"
             else 0
@@ -148,10 +171,11 @@ class Workflow(RuleBasedStateMachine):
                 patient,
                 knee,
                 self.clinic.protocol,
-                self.clinic.ops[who],
+                self.credentials(who),
+                self.clinic.limits,
                 None,
-                utcnow(),
-                self.clinic.uow(),
+                utcnow,
+                self.clinic.db,
             )
         )
         assert code == expected, (code, change)
@@ -175,10 +199,10 @@ class Workflow(RuleBasedStateMachine):
         """Forward steps in a row by the right person with good data, to reach the late states."""
         case = self.model.get(case_id)
         for _ in range(steps):
-            if case is None or (case.state not in NEXT and case.state != "follow_up"):
+            if case is None or (case.state not in NEXT and case.state != FOLLOW_UP):
                 return
-            trigger = NEXT.get(case.state, "record_follow_up")
-            who = "surgeon" if trigger in ("assess", "inject") else "nurse"
+            trigger = NEXT.get(case.state) or FLOW.next_step(FOLLOW_UP) or ""
+            who = signer_of(FLOW.by_trigger[trigger])
             self.run(case_id, trigger, who, None, self.plan(case, trigger, who, None, data))
         # Then probe where the walk ended: the awaited step, with one defect or none.
         self.fire(case_id, data, forward_only=True)
@@ -186,15 +210,15 @@ class Workflow(RuleBasedStateMachine):
     def fire(self, case_id: int, data: st.DataObject, forward_only: bool = False) -> None:
         """Any trigger on a case, by anyone, with or without one defect."""
         if not forward_only and data.draw(st.integers(0, 30), label="ghost") == 0:
-            case_id = 999_999  # a case that does not exist: exit 3 before anything else
+            case_id = 999_999  # a case that does not exist: exit 3 once the operator signed in
         case = self.model.get(case_id)
-        state = case.state if case else "imaging_assessment"
-        forward = [t for t in TRIGGERS if allowed(state, t) and t != "cancel"]
+        state = case.state if case else INITIAL
+        forward = [t for t in TRIGGERS if allowed(state, t) and not FLOW.cancels(t)]
         defect: str | None = None
         if forward and (forward_only or data.draw(st.booleans(), label="forward")):
             # The step the case is waiting for, by the right person, with one defect or none.
             # Now and then a cancel, which is legal before follow-up and ends the case.
-            cancel = ["cancel"] if allowed(state, "cancel") else []
+            cancel = [t for t in TRIGGERS if FLOW.cancels(t) and allowed(state, t)]
             trigger = data.draw(st.sampled_from(forward * 4 + cancel), label="trigger")
             right = sorted(p for p in PEOPLE if ROLE_OF[p] in MAY[trigger])
             who = data.draw(st.sampled_from(right), label="who")
@@ -209,29 +233,52 @@ class Workflow(RuleBasedStateMachine):
     def run(
         self, case_id: int, trigger: str, who: str, defect: str | None, attempt: Attempt
     ) -> None:
-        """Fire through the service; compare the exit code; on success, move the model."""
+        """Log the step through the service; compare the exit code; on success, move the model.
+
+        The signer signs in first (6 if they cannot); the verifier once every other check
+        passed. A stale attempt is one that would succeed, but a colleague logs the same step
+        while the operator types their PIN: the command then finds the case moved (7)."""
         case = self.model.get(case_id)
-        now = utcnow()
-        at = None if attempt.at_offset is None else iso(now + attempt.at_offset)
-        expected_version = (case.version - 1) if (case and attempt.stale) else None
-        code, change = self.call(
-            lambda: cases.fire(
-                case_id,
-                trigger,
-                attempt.values,
-                self.clinic.ops[who],
-                at,
-                now,
-                self.clinic.uow(),
-                expected_version=expected_version,
-                verifier=self.clinic.ops[attempt.verifier] if attempt.verifier else None,
-                reason=attempt.reason,
-            )
-        )
-        assert code == attempt.expected, (trigger, who, defect, attempt, code, change)
+        second = attempt.verifier if attempt.asks_verifier else None
+        expected = attempt.expected
+        colleague_first: Callable[[], None] | None = None
+        if not self.signs_in(who) or (second is not None and not self.signable(second)):
+            expected = 6
+        elif attempt.stale and expected == 0 and case is not None:
+            colleague_first = partial(self.colleague_logs, case, trigger, who, attempt)
+            expected = 7
+        code, change = self.call(lambda: self.log(case_id, trigger, who, attempt, colleague_first))
+        assert code == expected, (trigger, who, defect, attempt, code, change)
         if code == 0 and case is not None:
             self.applied(case, trigger, attempt)
-            Workflow.reached.add(case.state)
+
+    def colleague_logs(self, case: ModelCase, trigger: str, who: str, attempt: Attempt) -> None:
+        """Another workstation logs the same step first, with the same values."""
+        code, change = self.call(lambda: self.log(case.case_id, trigger, who, attempt))
+        assert code == 0, ("the colleague's step", trigger, who, attempt, code, change)
+        self.applied(case, trigger, attempt)
+
+    def log(
+        self,
+        case_id: int,
+        trigger: str,
+        who: str,
+        attempt: Attempt,
+        before_pin: Callable[[], None] | None = None,
+    ) -> cases.Change:
+        at = None if attempt.at_offset is None else iso(utcnow() + attempt.at_offset)
+        return cases.log_step(
+            case_id,
+            trigger,
+            attempt.values,
+            self.credentials(who, before_pin),
+            self.clinic.limits,
+            at,
+            utcnow,
+            self.clinic.db,
+            verifier=self.credentials(attempt.verifier) if attempt.verifier else None,
+            reason=attempt.reason,
+        )
 
     @rule(
         command=st.sampled_from(["sign_in", "sign_in", "deactivate", "reset_pin"]),
@@ -249,28 +296,38 @@ class Workflow(RuleBasedStateMachine):
             self.reset_pin(by, whom)
 
     def sign_in(self, who: str, right_pin: bool) -> None:
-        pin = PINS[who] if right_pin else "0000"
-        code, _ = self.call(
-            lambda: sign_in(who, pin, self.clinic.protocol, utcnow(), self.clinic.uow())
-        )
-        if not self.active[who] or self.locked[who]:
+        pin = PINS[who] if right_pin else WRONG_PIN
+        code, _ = self.call(lambda: self.signed_in_alone(who, pin))
+        if not self.signable(who):
             expected = 6
         elif right_pin:
             expected, self.failed[who] = 0, 0
         else:
             expected = 6
             self.failed[who] += 1
-            self.locked[who] = self.failed[who] >= MAX_FAILED
+            self.locked[who] = self.failed[who] >= self.clinic.limits.max_failed_pins
         assert code == expected
+
+    def signed_in_alone(self, who: str, pin: str) -> None:
+        """A sign-in as a command makes it: the PIN checked, then what it changes written."""
+        now = utcnow()
+        signed = sign_in(Credentials(who, lambda: pin), self.clinic.limits, now, self.clinic.db)
+        with self.clinic.db.write() as uow:
+            record(signed, now, uow)
+            uow.commit()
 
     def deactivate(self, by: str, whom: str) -> None:
         code, _ = self.call(
-            lambda: operators.deactivate(whom, self.clinic.ops[by], utcnow(), self.clinic.uow())
+            lambda: operators.deactivate(
+                whom, self.credentials(by), self.clinic.limits, utcnow, self.clinic.db
+            )
         )
-        # SPEC §5 order: the target exists (3) before the role is checked (6).
-        if whom == "ghost":
+        # SPEC §5 order: sign-in, then the target exists (3) before the role is checked (6).
+        if not self.signs_in(by):
+            expected = 6
+        elif whom == "ghost":
             expected = 3
-        elif ROLE_OF[by] != "admin":
+        elif ROLE_OF[by] != ADMIN:
             expected = 6
         elif whom == by or not self.active[whom]:
             expected = 5
@@ -281,18 +338,21 @@ class Workflow(RuleBasedStateMachine):
     def reset_pin(self, by: str, whom: str) -> None:
         pin = PINS.get(whom, "5555")
         code, _ = self.call(
-            lambda: operators.reset_pin(whom, pin, self.clinic.ops[by], utcnow(), self.clinic.uow())
+            lambda: operators.reset_pin(
+                whom, lambda: pin, self.credentials(by), self.clinic.limits, utcnow, self.clinic.db
+            )
         )
-        expected = 3 if whom == "ghost" else 6 if ROLE_OF[by] != "admin" else 0
+        if not self.signs_in(by):
+            expected = 6
+        else:
+            expected = 3 if whom == "ghost" else 6 if ROLE_OF[by] != ADMIN else 0
         if expected == 0:
             self.failed[whom], self.locked[whom] = 0, False
         assert code == expected
 
     @rule(case_id=cases)
     def status(self, case_id: int) -> None:
-        code, status = self.call(
-            lambda: queries.status(case_id, utcnow(), CaseLookup(self.clinic.engine))
-        )
+        code, status = self.call(lambda: queries.status(case_id, utcnow(), self.clinic.db))
         case = self.model.get(case_id)
         if case is None:
             assert code == 3
@@ -302,7 +362,7 @@ class Workflow(RuleBasedStateMachine):
         complete = case.arthroplasty or "24m" in case.visits
         follow_up_next = "close" if complete else "record_follow_up"
         assert status["next_step"] == (
-            NEXT.get(case.state) or (follow_up_next if case.state == "follow_up" else None)
+            NEXT.get(case.state) or (follow_up_next if case.state == FOLLOW_UP else None)
         )
         assert set(status["visits_recorded"]) == case.visits
 
@@ -314,8 +374,8 @@ class Workflow(RuleBasedStateMachine):
         # This example's cases are the newest rows (a refused open reserves no id).
         first = min(self.model, default=2**31 - 1)
         with self.clinic.engine.connect() as conn:
-            rows = conn.execute(CASES_SINCE, {"first": first}).all()
-            entries = conn.execute(ENTRIES_SINCE, {"first": first}).scalar_one()
+            rows = conn.execute(CASES_SINCE.where(cases_table.id >= first)).all()
+            entries = conn.execute(ENTRIES_SINCE.where(entries_table.case_id >= first)).scalar_one()
             people = conn.execute(OPERATORS).all()
         assert {r[0]: (r[1], r[2]) for r in rows} == {
             c.case_id: (c.state, c.version) for c in self.model.values()
@@ -331,26 +391,46 @@ class Workflow(RuleBasedStateMachine):
             code, result = 0, action()
         except BmacError as exc:
             code, result = exc.exit_code, exc.message
-        Workflow.codes[code] = Workflow.codes.get(code, 0) + 1
+        WorkflowModel.codes[code] = WorkflowModel.codes.get(code, 0) + 1
         return code, result
+
+    def credentials(self, who: str, before_pin: Callable[[], None] | None = None) -> Credentials:
+        """`who` with their right PIN; `before_pin` runs while they type it."""
+
+        def pin() -> str:
+            if before_pin is not None:
+                before_pin()
+            return PINS[who]
+
+        return Credentials(who, pin)
+
+    def signable(self, who: str) -> bool:
+        return self.active[who] and not self.locked[who]
+
+    def signs_in(self, who: str) -> bool:
+        """A sign-in with the right PIN: refused while deactivated or locked, else the count
+        of wrong PINs goes back to zero (whatever the command does next)."""
+        if not self.signable(who):
+            return False
+        self.failed[who] = 0
+        return True
 
     def plan(
         self, case: ModelCase, trigger: str, who: str, defect: str | None, data: st.DataObject
     ) -> Attempt:
         """The values for `trigger` with `defect`, and the code the SPEC's order gives."""
         attempt = self.values(case, trigger, who, defect, data)
-        attempt.stale = defect == "stale" and case.version > 1
+        attempt.stale = defect == "stale"
         attempt.at_offset = {"future": timedelta(days=1), "before": timedelta(days=-1)}.get(
             defect or ""
         )
         for failed, code in (
             (ROLE_OF[who] not in MAY[trigger], 6),
-            (attempt.stale, 7),
             (not allowed(case.state, trigger), 4),
             (attempt.at_offset is not None, 5),
         ):
             if failed:
-                attempt.expected = code
+                attempt.expected, attempt.asks_verifier = code, False
                 break
         return attempt
 
@@ -359,60 +439,25 @@ class Workflow(RuleBasedStateMachine):
     ) -> Attempt:
         bad = defect == "bad_value"
         special = defect == "special"
-        v = case.volumes
+        step = FLOW.by_trigger[trigger]
+        protocol = self.clinic.protocol
+        values = step_values(trigger, case.case_id)
         if trigger == "assess":
             kl = data.draw(st.sampled_from([2, 3] * 3 + [1, 4]), label="kl")
             deformity = data.draw(st.sampled_from([False] * 4 + [True]), label="deformity")
-            candidate = kl in (2, 3) and not deformity
-            values: dict[str, Any] = {
-                "kl_grade": 7 if bad else kl,
-                "icrs_grade": 4,
-                "imaging": ["xray", "mri"],
-                "leg_deformity": deformity,
-                "baseline_vas": 6,
-            }
+            values.update(kl_grade=kl, leg_deformity=deformity)
+            candidate = kl in (2, 3) and values["icrs_grade"] in (3, 4) and not deformity
             if special:
                 values["override_reason"] = "surgeon's judgement"
+            if bad:
+                values.update(out_of_range(step, values, protocol))
             if bad or (special and candidate):
                 return Attempt(values, 5)
-            dest = "marrow_collection" if candidate or special else "ineligible"
-            return Attempt(values, 0, dest=dest)
-        if trigger == "collect":
-            values = {
-                "side": case.knee,
-                "aspirate_ml": 300 if bad else 60,
-                "anticoagulant": "heparin",
-                "kit_lot": "K-1",
-                "specimen_id": f"SP-{case.case_id}",
-            }
-            return Attempt(values, 5 if bad else 0)
-        if trigger == "filter":
-            most = v.get("aspirate_ml", 60)
-            return Attempt(
-                {"filter_lot": "F", "filtered_ml": most + 10 if bad else most - 5}, 5 if bad else 0
-            )
-        if trigger == "centrifuge":
-            values = {"device_id": "CF", "g_force": 1500, "duration_min": 10}
-            if bad:
-                values["rpm"] = 3000
-            return Attempt(values, 5 if bad else 0)
-        if trigger == "remove_plasma":
-            filtered = v.get("filtered_ml", 55)
-            return Attempt(
-                {"plasma_removed_ml": filtered if bad else filtered - 10}, 5 if bad else 0
-            )
-        if trigger == "concentrate":
-            return Attempt({"concentrate_ml": 0.1 if bad else 6}, 5 if bad else 0)
-        if trigger == "inject":
+            return Attempt(values, 0, dest=step.dest if candidate or special else step.otherwise)
+        if step.has_verifier():
             flaw = data.draw(st.sampled_from(["specimen", "knee", "self", "auditor"]), label="flaw")
-            values = {
-                "knee": case.knee,
-                "injected_ml": 50 if bad else 5,
-                "guidance": "ultrasound",
-                "specimen_id": f"SP-{case.case_id}",
-                "verifier_id": "nurse2",
-            }
-            verifier = "nurse2"
+            values["knee"] = case.knee
+            verifier = values["verifier_id"]
             if special and flaw == "specimen":
                 values["specimen_id"] = "SP-OTHER"
             elif special and flaw == "knee":
@@ -420,43 +465,43 @@ class Workflow(RuleBasedStateMachine):
             elif special:
                 verifier = who if flaw == "self" else "auditor"
                 values["verifier_id"] = verifier
+            if bad:
+                values.update(out_of_range(step, values, protocol))
             expected = 5 if bad else 0
             if special and not bad:
                 expected = 5 if flaw in ("specimen", "knee") else 6
-            return Attempt(values, expected, verifier=verifier)
+            asks = expected != 5 and verifier != who
+            return Attempt(values, expected, verifier=verifier, asks_verifier=asks)
         if trigger == "record_follow_up":
-            visit = data.draw(st.sampled_from(VISITS), label="visit")
-            arthroplasty = special
-            values = {"visit": visit, "vas": 11 if bad else 3, "arthroplasty": arthroplasty}
+            visit = data.draw(st.sampled_from([*protocol.visits, "adhoc"]), label="visit")
+            values.update(visit=visit, arthroplasty=special)
             if bad:
+                values.update(out_of_range(step, values, protocol))
                 return Attempt(values, 5)
             return Attempt(values, 4 if visit != "adhoc" and visit in case.visits else 0)
         if trigger == "cancel":
-            return Attempt({}, 5 if bad else 0, reason=None if bad else "patient withdrew")
-        # close: early only with a reason; without one, only when follow-up is complete
-        complete = case.arthroplasty or "24m" in case.visits
-        if special:
-            return Attempt({}, 0 if complete else 4)
-        return Attempt({}, 0, reason="closed early")
+            return Attempt({}, 5 if bad else 0, reason=None if bad else step.reason_example)
+        if trigger == "close":
+            # Early only with a reason; without one, only when the follow-up is complete.
+            complete = case.arthroplasty or "24m" in case.visits
+            if special:
+                return Attempt({}, 0 if complete else 4)
+            return Attempt({}, 0, reason=step.reason_example)
+        # Any other step records what was typed, checked against its ranges and the volumes.
+        if bad:
+            values.update(out_of_range(step, values, protocol))
+        return Attempt(values, 5 if bad else 0)
 
     def applied(self, case: ModelCase, trigger: str, attempt: Attempt) -> None:
         case.version += 1
-        for key in ("aspirate_ml", "filtered_ml", "concentrate_ml"):
-            if key in attempt.values:
-                case.volumes[key] = attempt.values[key]
+        if attempt.asks_verifier and attempt.verifier is not None:
+            self.failed[attempt.verifier] = 0  # signed in, and written with the step
         if trigger == "record_follow_up":
             if attempt.values["visit"] != "adhoc":
                 case.visits.add(attempt.values["visit"])
             case.arthroplasty |= bool(attempt.values.get("arthroplasty"))
-            return
-        case.state = (
-            attempt.dest
-            or AFTER.get(trigger)
-            or {
-                "cancel": "cancelled",
-                "close": "closed",
-            }[trigger]
-        )
+        case.state = attempt.dest or FLOW.by_trigger[trigger].dest
+        WorkflowModel.reached.add(case.state)
 
 
 def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
@@ -468,14 +513,15 @@ def test_random_command_sequences_agree_with_the_model_of_the_workflow(
     clinic: Clinic,
 ) -> None:
     examples = EXAMPLES if clinic.engine.dialect.name == "sqlite" else max(EXAMPLES // 5, 1)
-    Workflow.clinic, Workflow.runs, Workflow.codes, Workflow.reached = clinic, 0, {}, set()
+    WorkflowModel.clinic, WorkflowModel.runs = clinic, 0
+    WorkflowModel.codes, WorkflowModel.reached = {}, set()
     if clinic.engine.dialect.name == "sqlite":
         # The logic is under test here, not durability (the crash test covers that): skip the
         # fsync of every commit, which would otherwise dominate the run.
         event.listen(clinic.engine, "connect", _no_fsync)
         clinic.engine.dispose()
     run_state_machine_as_test(
-        Workflow,
+        WorkflowModel,
         settings=settings(
             max_examples=examples,
             stateful_step_count=25,
@@ -484,10 +530,10 @@ def test_random_command_sequences_agree_with_the_model_of_the_workflow(
             suppress_health_check=list(HealthCheck),
         ),
     )
-    calls = sum(Workflow.codes.values())
+    calls = sum(WorkflowModel.codes.values())
     print(
-        f"\nstateful on {clinic.engine.dialect.name}: {Workflow.runs} examples, {calls} commands, "
-        f"exit codes {dict(sorted(Workflow.codes.items()))}, states reached "
-        f"{sorted(Workflow.reached)}"
+        f"\nstateful on {clinic.engine.dialect.name}: {WorkflowModel.runs} examples, {calls} "
+        f"commands, exit codes {dict(sorted(WorkflowModel.codes.items()))}, states reached "
+        f"{sorted(WorkflowModel.reached)}"
     )
-    assert Workflow.runs >= examples
+    assert WorkflowModel.runs >= examples

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bmac_workflow.states import INITIAL, TERMINAL, workflow
 from bmac_workflow.diagram import mermaid
+from bmac_workflow.states import INITIAL, TERMINAL, workflow
 
 
 def edges(text: str) -> set[tuple[str, str, str]]:

@@ -15,8 +15,6 @@ def permissions() -> dict[str, frozenset[str]]:
     return roles.permissions()
 
 
-
-
 def test_every_trigger_of_the_machine_is_a_row_of_the_role_matrix() -> None:
     assert set(workflow().triggers) <= set(permissions())
 

@@ -1,87 +1,95 @@
-"""A workstation in the race test: read each case's version, wait for the other, then write."""
+"""A workstation in the race test: read each case, wait for the other, then write.
+
+Each workstation signs in with its operator's real PIN. The PIN is asked after the service has
+read the case (as `bmac` reads it before the PIN prompt), so the PIN callback is where the two
+workstations meet: both have read the case before either of them writes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bmac_workflow.errors import BmacError
-from bmac_workflow.people import Operator
-from bmac_workflow.protocol import Protocol
-from bmac_workflow.services.cases import fire, open_case
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.protocol import Protocol, load
+from bmac_workflow.services.cases import log_step, open_case
+from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
+from tests.walk import use_cheap_pin_hashing
 
 Outcome = tuple[int, str, int, Any]  # (round, operator id, exit code or 0, seq or message)
 
 
+def meeting(operator_id: str, pin: str, barrier: Any) -> Credentials:
+    """`operator_id`'s credentials, whose PIN is typed once the other workstation is there."""
+
+    def typed() -> str:
+        barrier.wait(timeout=120)
+        return pin
+
+    return Credentials(operator_id, typed)
+
+
 def race_steps(
     url: str,
-    operator: Operator,
+    operator_id: str,
+    pin: str,
     rounds: list[tuple[int, str, dict[str, Any]]],
     barrier: Any,
     results: Any,
 ) -> None:
-    """For each (case, trigger, values): read the version as the CLI does before the PIN
-    prompt, wait at `barrier` until the other workstation has read it too, then fire."""
-    engine = make_engine(url)
+    """For each (case, trigger, values): log the step; the service reads the case's version
+    before the PIN, and the PIN waits at `barrier` until the other workstation has read it too."""
+    use_cheap_pin_hashing()
+    db = Database.open(url)
+    limits = limits_of(load(None))
+    signer = meeting(operator_id, pin, barrier)
     for case_id, trigger, values in rounds:
-        with UnitOfWork(engine) as uow:
-            version = uow.repo.case_version(case_id)
-        barrier.wait(timeout=120)
         results.put(
             _outcome(
                 case_id,
-                operator,
-                lambda c=case_id, t=trigger, v=values, e=version: (
-                    fire(
-                        c,
-                        t,
-                        v,
-                        operator,
-                        None,
-                        utcnow(),
-                        UnitOfWork(engine, write=True),
-                        expected_version=e,
-                    ).entry.seq
+                operator_id,
+                lambda c=case_id, t=trigger, v=values: (
+                    log_step(c, t, v, signer, limits, None, utcnow, db).entry.seq
                 ),
             )
         )
-    engine.dispose()
+    db.dispose()
 
 
 def race_opens(
-    url: str, operator: Operator, protocols: list[Protocol], barrier: Any, results: Any
+    url: str,
+    operator_id: str,
+    pin: str,
+    protocols: list[Protocol],
+    barrier: Any,
+    results: Any,
 ) -> None:
     """Open one case under each protocol (each new to the database) at the same moment as the
-    other workstation."""
-    engine = make_engine(url)
+    other workstation (both type their PIN at once)."""
+    use_cheap_pin_hashing()
+    db = Database.open(url)
+    signer = meeting(operator_id, pin, barrier)
     for n, protocol in enumerate(protocols):
-        barrier.wait(timeout=120)
         results.put(
             _outcome(
                 n,
-                operator,
+                operator_id,
                 lambda p=protocol: (
                     open_case(
-                        "P-RACE",
-                        "left",
-                        p,
-                        operator,
-                        None,
-                        utcnow(),
-                        UnitOfWork(engine, write=True),
+                        "P-RACE", "left", p, signer, limits_of(p), None, utcnow, db
                     ).case.case_id
                 ),
             )
         )
-    engine.dispose()
+    db.dispose()
 
 
-def _outcome(key: int, operator: Operator, action: Any) -> Outcome:
+def _outcome(key: int, operator_id: str, action: Callable[[], Any]) -> Outcome:
     try:
-        return (key, operator.id, 0, action())
+        return (key, operator_id, 0, action())
     except BmacError as exc:
-        return (key, operator.id, exc.exit_code, exc.message)
+        return (key, operator_id, exc.exit_code, exc.message)
     except Exception as exc:  # reported, so the test shows it instead of hanging
-        return (key, operator.id, 1, f"{type(exc).__name__}: {exc}")
+        return (key, operator_id, 1, f"{type(exc).__name__}: {exc}")

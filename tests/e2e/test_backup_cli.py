@@ -10,33 +10,35 @@ from pathlib import Path
 
 import pytest
 
-from bmac_workflow.audit import heads_digest
-from bmac_workflow.services.auditing import current_heads, heads_at
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.checks import heads_digest
+from bmac_workflow.services.audit import heads_at
+from bmac_workflow.store.database import Database
 from tests.conftest import Bmac, Clinic, advance_to
 
+ROOT = Path(__file__).resolve().parents[2]
+
+# Another workstation: opens and assesses cases, signing with the operators' real PINs.
 WRITER = """
 import os, sys, time
 from bmac_workflow.protocol import load
 from bmac_workflow.services import cases
-from bmac_workflow.store.engine import make_engine
-from bmac_workflow.store.unit_of_work import UnitOfWork
+from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
+from tests.walk import PINS, step_values
 
 url, stop = sys.argv[1], sys.argv[2]
-engine, protocol = make_engine(url), load(None)
-with UnitOfWork(engine) as uow:
-    nurse, surgeon = uow.repo.operator("nurse"), uow.repo.operator("surgeon")
-assess = {"kl_grade": 3, "icrs_grade": 4, "imaging": ["xray", "mri"], "leg_deformity": False,
-          "baseline_vas": 6}
+db, protocol = Database.open(url), load(None)
+limits = limits_of(protocol)
+nurse = Credentials("nurse", lambda: PINS["nurse"])
+surgeon = Credentials("surgeon", lambda: PINS["surgeon"])
 deadline = time.monotonic() + 60  # never outlive a broken test
 n = 0
 while not os.path.exists(stop) and time.monotonic() < deadline:
-    case = cases.open_case(f"W-{n}", "right", protocol, nurse, None, utcnow(),
-                           UnitOfWork(engine, write=True))
-    cases.fire(case.case.case_id, "assess", assess, surgeon, None, utcnow(),
-               UnitOfWork(engine, write=True))
+    case = cases.open_case(f"W-{n}", "right", protocol, nurse, limits, None, utcnow, db)
+    case_id = case.case.case_id
+    cases.log_step(case_id, "assess", step_values("assess", case_id), surgeon, limits, None,
+                   utcnow, db)
     n += 1
     print(n, flush=True)
 """
@@ -62,6 +64,7 @@ def test_a_backup_taken_while_another_process_writes_is_a_verified_prefix_of_the
     stop = tmp_path / "stop"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, clinic.url, str(stop)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,10 +82,10 @@ def test_a_backup_taken_while_another_process_writes_is_a_verified_prefix_of_the
         plain = sqlite3.connect(copy)
         assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
         plain.close()
-        copy_engine = make_engine(f"sqlite:///{copy}")
-        with UnitOfWork(copy_engine) as uow:
-            copied = current_heads(uow)
-        copy_engine.dispose()
+        copy_db = Database.open(f"sqlite:///{copy}")
+        with copy_db.read() as uow:
+            copied = uow.repo.current_heads()
+        copy_db.dispose()
         copied_entries = sum(n for n, _ in copied.values())
         # The writer goes on after the copy: the source outgrows it.
         wait_for(lambda: clinic.count("entries") > copied_entries + 4, "more entries")
@@ -94,7 +97,7 @@ def test_a_backup_taken_while_another_process_writes_is_a_verified_prefix_of_the
     assert printed == heads_digest(copied)
     # The copy is the source as it was at one instant: every case's head at the copy's counts
     # gives the very same digest on the source.
-    with UnitOfWork(clinic.engine) as uow:
+    with clinic.uow(write=False) as uow:
         heads, problems = heads_at(uow, {case: n for case, (n, _) in copied.items()})
     assert problems == []
     assert heads_digest(heads) == printed

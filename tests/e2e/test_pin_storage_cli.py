@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, make_url, text
 
-from tests.conftest import COLLECTION, add_operator_args
+from bmac_workflow.states import workflow
+from tests.conftest import add_operator_args
+from tests.walk import happy_steps, step_args
 
 # Long and distinctive, so that finding one in a dump cannot be a coincidence.
 PINS = {
@@ -46,7 +48,12 @@ class Day:
         self.outputs: list[str] = []
 
     def __call__(
-        self, *args: str, who: str | None = None, pin: str | None = None, want: int = 0, **env: str
+        self,
+        *args: str,
+        who: str | None = None,
+        pin: str | None = None,
+        want: int = 0,
+        **env: str,
     ) -> Result:
         from bmac_workflow.cli import cli
 
@@ -85,63 +92,19 @@ def a_busy_day(day: Day) -> None:
     day(*opening, who="nurse", want=6)  # locked
     day("operator", "reset-pin", "nurse", who="admin", BMAC_NEW_PIN=RESET)
     case = day(*opening, who="nurse", pin=RESET).stdout.strip()
+    for trigger, who, _ in happy_steps(int(case)):
+        pin = RESET if who == "nurse" else None
+        args = step_args(trigger, int(case))
+        if workflow().by_trigger[trigger].has_verifier():
+            day(*args, who=who, pin=pin, want=6, BMAC_VERIFIER_PIN=WRONG)
+            day(*args, who=who, pin=pin, BMAC_VERIFIER_PIN=PINS["nurse2"])
+        else:
+            day(*args, who=who, pin=pin)
     day(
-        "case",
-        "assess",
-        case,
-        "--kl",
-        "3",
-        "--icrs",
-        "4",
-        "--imaging",
-        "xray,mri",
-        "--vas",
-        "7",
-        who="surgeon",
+        *step_args("record_follow_up", int(case), visit="1w", vas=4, koos=None),
+        who="nurse",
+        pin=RESET,
     )
-    nurse = {"who": "nurse", "pin": RESET}
-    day(
-        "step",
-        "collection",
-        case,
-        *COLLECTION,
-        "--specimen-id",
-        "SP-1",
-        **nurse,
-    )
-    day("step", "filtering", case, "--filter-lot", "F-1", "--filtered-ml", "55", **nurse)
-    day(
-        "step",
-        "centrifugation",
-        case,
-        "--device",
-        "CF-1",
-        "--g-force",
-        "1500",
-        "--minutes",
-        "10",
-        **nurse,
-    )
-    day("step", "plasma-removal", case, "--plasma-removed-ml", "45", **nurse)
-    day("step", "concentration", case, "--concentrate-ml", "6", **nurse)
-    injection = (
-        "step",
-        "injection",
-        case,
-        "--knee",
-        "left",
-        "--injected-ml",
-        "5",
-        "--guidance",
-        "ultrasound",
-        "--specimen-id",
-        "SP-1",
-        "--verifier",
-        "nurse2",
-    )
-    day(*injection, who="surgeon", want=6, BMAC_VERIFIER_PIN=WRONG)
-    day(*injection, who="surgeon", BMAC_VERIFIER_PIN=PINS["nurse2"])
-    day("followup", "record", case, "--visit", "1w", "--vas", "4", **nurse)
     day("case", "open", "--patient", "P-0043", "--knee", "right", who="auditor", want=6)
     for reading in (
         ("case", "timeline", case, "--json"),

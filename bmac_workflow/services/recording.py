@@ -1,0 +1,85 @@
+"""What every writing use case shares: the clinical time of an entry, and the commit of an
+entry together with the case (and worklist) it leads to, in the caller's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .. import rules
+from ..errors import Conflict, InvalidData
+from ..operators import Operator
+from ..protocol import Protocol
+from ..record import CaseSnapshot, Entry, Signature, apply, evolve
+from ..states import FOLLOW_UP
+from ..timeutil import from_iso, local, parse_at
+
+if TYPE_CHECKING:
+    from ..store.repository import Repository
+    from ..store.unit_of_work import UnitOfWork
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a writing command did: the case after it and the entry it appended."""
+
+    case: CaseSnapshot
+    entry: Entry
+
+
+def signature(operator: Operator, meaning: str) -> Signature:
+    """The electronic signature of `operator`, meaning `meaning`."""
+    return Signature(operator.id, operator.name, operator.role, meaning)
+
+
+def load_case(
+    repo: Repository, case_id: int, lock: bool = False
+) -> tuple[CaseSnapshot, Protocol] | None:
+    found = repo.get_case(case_id, lock=lock)
+    if found is None:
+        return None
+    return found[0], repo.protocol(found[1])
+
+
+def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:
+    """The clinical time of an entry: now, or `--at` if it is neither future nor out of order."""
+    if at is None:
+        return now
+    value = parse_at(at)
+    if value > now:
+        raise InvalidData(f"--at {at} is in the future: an entry records what already happened")
+    if case is not None and value < from_iso(case.last_at):
+        raise InvalidData(
+            f"--at {at} is before the case's previous entry ({case.last_at}): entries stay in order"
+        )
+    return value
+
+
+def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
+    """Append `entry`, write the case it leads to (and its worklist), and commit."""
+    entry_hash = uow.repo.append(entry)
+    after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
+    uow.repo.save_case(after, case)
+    if FOLLOW_UP in (after.state, case.state if case else None):
+        # Only entering, staying in or leaving follow-up changes which visits are due.
+        uow.repo.set_due_visits(after.case_id, rules.due_rows(after, protocol))
+    uow.commit()
+    return Change(after, entry)
+
+
+def changed_under_you(repo: Repository, case: CaseSnapshot) -> Conflict:
+    """Exit 7, naming who logged what first and when (local time, the moment it was logged)."""
+    newer = [e for e, _ in repo.entries(case.case_id) if e.seq > case.version]
+    if not newer:
+        return Conflict(
+            f"case {case.case_id} changed under you: check `bmac case status {case.case_id}`"
+        )
+    first = newer[0]
+    return Conflict(
+        f"case {case.case_id} changed under you: {first.signer.id} logged {first.action} at "
+        f"{local(first.recorded_at)}; check `bmac case status {case.case_id}`"
+    )
