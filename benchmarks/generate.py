@@ -41,13 +41,13 @@ from bmac_workflow.record import (
 )
 from bmac_workflow.roles import NURSE as NURSE_ROLE
 from bmac_workflow.rules import due_rows
-from bmac_workflow.services.cases import log_step, open_case
+from bmac_workflow.services.cases import StepRequest, log_step, open_case
 from bmac_workflow.services.schema import upgrade
 from bmac_workflow.services.signing import Credentials
 from bmac_workflow.states import workflow
 from bmac_workflow.steps import Step, example_values
+from bmac_workflow.store.case_writes import facts_text
 from bmac_workflow.store.database import Database
-from bmac_workflow.store.repository import facts_text
 from bmac_workflow.timeutil import iso, utcnow
 
 # The rows one case contributes: (case, seq, body, hash), and its worklist rows.
@@ -132,7 +132,8 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
 
         def run(case_id: int, trigger: str, values: dict[str, Any], **kw: Any) -> None:
             who = credentials(signer_of(trigger))
-            log_step(case_id, trigger, values, who, LIMITS, None, utcnow, db, **kw)
+            request = StepRequest(case_id, trigger, values, reason=kw.get("reason"))
+            log_step(request, who, LIMITS, utcnow, db, kw.get("verifier"))
 
         def walked(case_id: int, specimen_id: str) -> None:
             for step in walk():

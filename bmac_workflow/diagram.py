@@ -60,7 +60,7 @@ def mermaid() -> str:
     lines = text.splitlines()
     body = lines[lines.index("stateDiagram-v2") :]
     kept = [line.rstrip() for line in body if not line.strip().startswith(_STYLING)]
-    # Terminal states end the diagram, as the SPEC's table says.
+    # Terminal states end the diagram, as the workflow's table says (README).
     kept += [f"  {state} --> [*]" for state in TERMINAL]
     cleaned = [line for i, line in enumerate(kept) if line or (i and kept[i - 1])]
     return "\n".join(cleaned).strip("\n") + "\n"

@@ -1,4 +1,4 @@
-"""One exception family; each class carries the exit code the SPEC gives it."""
+"""One exception family; each class carries the exit code the README gives it."""
 
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ def injection(attempt: Attempt) -> Prepared:
     added = {
         "minutes_since_harvest": round(exact, 2),
         "window_limit_min": protocol.window_minutes,
-        # Decided on the unrounded minutes: 120 min 2 s is past a 120-min window (SPEC §3).
+        # Decided on the unrounded minutes: 120 min 2 s is past a 120-min window
+        # (docs/clinical-rules.md).
         "overridden": bool(override) and exact > protocol.window_minutes,
     }
     verifier = attempt.verifier

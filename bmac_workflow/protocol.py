@@ -22,12 +22,12 @@ from .errors import InvalidData
 DEFAULT_FILE = "default_protocol.toml"
 
 # The imaging modalities a grade may rest on, and the follow-up visits a schedule may name:
-# the CLI offers exactly these (SPEC §4, §5), so a protocol cannot invent others.
+# the CLI offers exactly these (docs/clinical-rules.md), so a protocol cannot invent others.
 MODALITIES = ("xray", "mri", "arthroscopy")
 VISIT_NAMES = ("1w", "1m", "3m", "6m", "12m", "24m")
 
-# The value each key takes when a protocol does not give it (SPEC §3 and house choices; the
-# sources are in docs/clinical-rules.md). Ranges: step_data.py.
+# The value each key takes when a protocol does not give it (clinical rules and house choices,
+# each with its source in docs/clinical-rules.md). Ranges: step_data.py.
 DEFAULTS: dict[str, Any] = {
     "eligibility.kl_grades": [2, 3],
     "eligibility.icrs_grades": [3, 4],
@@ -79,17 +79,8 @@ class Protocol:
 def default_ranges() -> dict[str, tuple[float, float]]:
     """The physical range of every measured value the declared steps record, by key."""
     from .states import workflow
-    from .step_data import range_of
 
-    ranges: dict[str, tuple[float, float]] = {}
-    for step in workflow().steps:
-        if step.model is None:
-            continue
-        for name in step.model.model_fields:
-            found = range_of(step.model, name)
-            if found is not None:
-                ranges[name] = (float(found.low), float(found.high))
-    return ranges
+    return workflow().default_ranges
 
 
 class _Reader:

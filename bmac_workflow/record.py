@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 GENESIS = "0" * 64
-# A step's volumes are its values in mL: units are in the field names (SPEC §4).
+# A step's volumes are its values in mL: units are in the field names (docs/clinical-rules.md).
 VOLUME_SUFFIX = "_ml"
 
 

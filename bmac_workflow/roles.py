@@ -30,7 +30,8 @@ class Action:
     commands: str
 
 
-# The actions that are not steps of the machine (SPEC §5), in the order the matrix shows them:
+# The actions that are not steps of the machine (docs/operators.md), in the order the matrix
+# shows them:
 # `open` comes before the steps, `verify_injection` right after the step that has a verifier,
 # the rest after the steps.
 OPEN = Action("open", CLINICAL, "case open")
@@ -45,13 +46,13 @@ AFTER_STEPS = (
         "case status|list|timeline, followup due, operator list|roles, "
         "audit verify|replay|export, report outcomes, db current",
     ),
-    # SPEC §5: the auditor writes nothing but checkpoints; the admin is not listed for them.
+    # The auditor writes nothing but checkpoints; the admin is not listed for them.
     Action("audit_checkpoint", frozenset({AUDITOR}), "audit checkpoint"),
     Action("manage_operators", frozenset({ADMIN}), "operator add|deactivate|reset-pin"),
     Action("backup", frozenset({ADMIN}), "db backup"),
 )
 
-# Commands that need no operator at all (SPEC §5); reading commands need no PIN.
+# Commands that need no operator at all (docs/operators.md); reading commands need no PIN.
 NO_OPERATOR_COMMANDS = ("db upgrade", "db grant", "demo", "diagram", "completion")
 
 

@@ -1,4 +1,4 @@
-"""Clinical rules of the protocol as pure functions over plain data (SPEC §3)."""
+"""Clinical rules of the protocol as pure functions over plain data (docs/clinical-rules.md)."""
 
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ class Workflow:
 
     def advance(self, state: str, trigger: str, request: Request) -> str:
         """Fire `trigger` from `state` on the machine: the new state, or the refusing guard's
-        error. The caller checked the role and the state first (SPEC §5's order)."""
+        error. The caller checked the role and the state first (the README's order of checks)."""
         token = _Token()
         token.state = state
         # Fired on the machine's event without attaching the token: add_model binds a method
@@ -181,6 +181,21 @@ class Workflow:
             path.append(step)
             state = step.dest
         return tuple(path)
+
+    @cached_property
+    def default_ranges(self) -> dict[str, tuple[float, float]]:
+        """The protocol's default range of every measured value the steps record (each step
+        declares its own with its data model): what a protocol's `[ranges]` may narrow."""
+        from .step_data import range_of
+
+        ranges: dict[str, tuple[float, float]] = {}
+        for step in self.steps:
+            model = step.model
+            for name in model.model_fields if model is not None else ():
+                found = range_of(model, name)  # type: ignore[arg-type]
+                if found is not None:
+                    ranges[name] = (float(found.low), float(found.high))
+        return ranges
 
     @cached_property
     def permissions(self) -> dict[str, frozenset[str]]:

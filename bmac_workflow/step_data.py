@@ -1,4 +1,4 @@
-"""The data each step records (SPEC §4): validated models, units in the field names.
+"""The data each step records (docs/clinical-rules.md): validated models, units in the field names.
 
 A model is the whole description of a step's data: each field's type and physical range, the
 option a person types it with (`Option`), the protocol's default range for it (`Range`), what is
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -175,11 +176,16 @@ def _check_range(
         raise ValueError(f"{option_of(model, name)} {value:g} is out of range {low:g}-{high:g}")
 
 
+@cache
+def measured_fields(model: type[StepData]) -> tuple[str, ...]:
+    """The fields of `model` that have a protocol range (every step asks: read once)."""
+    return tuple(name for name in model.model_fields if range_of(model, name) is not None)
+
+
 def _check_ranges(model: StepData, info: ValidationInfo) -> None:
     """Every measured field of `model` within the protocol's range."""
-    for name in type(model).model_fields:
-        if range_of(type(model), name) is not None:
-            _check_range(type(model), info, name, getattr(model, name))
+    for name in measured_fields(type(model)):
+        _check_range(type(model), info, name, getattr(model, name))
 
 
 def _check_not_more(

@@ -171,18 +171,9 @@ class Clinic:
     ) -> cases.Change:
         if isinstance(verifier, Operator):
             verifier = verifier.id
-        return cases.log_step(
-            case_id,
-            trigger,
-            values or {},
-            credentials(who, pin),
-            self.limits,
-            iso(at) if at else None,
-            utcnow,
-            self.db,
-            verifier=credentials(verifier) if verifier else None,
-            reason=reason,
-        )
+        request = cases.StepRequest(case_id, trigger, values or {}, iso(at) if at else None, reason)
+        second = credentials(verifier) if verifier else None
+        return cases.log_step(request, credentials(who, pin), self.limits, utcnow, self.db, second)
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:

@@ -144,6 +144,13 @@ class FakeRepository:
         return sorted(rows, key=lambda r: (r.due_at, r.case_id, r.visit))
 
     # -- the log ---------------------------------------------------------------------------
+    def append_and_save(
+        self, entry: Entry, body: str, entry_hash: str, after: CaseSnapshot, before: CaseSnapshot
+    ) -> None:
+        assert digest(body) == entry_hash == after.head_hash
+        self.append(entry)
+        self.save_case(after, before)
+
     def append(self, entry: Entry) -> str:
         key = (entry.case_id, entry.seq)
         if key in self.tables.entries:
@@ -265,6 +272,9 @@ class FakeDatabase:
     dialect: str = "fake"
 
     def read(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, write=False)
+
+    def glance(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, write=False)
 
     def write(self) -> FakeUnitOfWork:

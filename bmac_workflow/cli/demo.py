@@ -88,10 +88,8 @@ def _run(url: str) -> None:
         step = workflow().by_trigger[trigger]
         signer = nurse if NURSE in step.roles else surgeon
         verifier = second if step.has_verifier() else None
-        change = cases.log_step(
-            case_id, trigger, values, signer, limits, at(minutes), utcnow, db,
-            verifier=verifier, reason=reason,
-        )  # fmt: skip
+        request = cases.StepRequest(case_id, trigger, values, at(minutes), reason)
+        change = cases.log_step(request, signer, limits, utcnow, db, verifier)
         e = change.entry
         click.echo(f"  {e.seq:>2}. {trigger:<17} {e.from_state} -> {e.to_state}  by {e.signer.id}")
         for line in step.model.outcome(e.data) if step.model else []:

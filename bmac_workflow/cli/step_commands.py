@@ -168,22 +168,18 @@ def _callback(step: Step) -> Any:
     def run(
         app: App, case_id: int, at: str | None, reason: str | None = None, **typed: Any
     ) -> None:
-        from ..services.cases import log_step
+        from ..services.cases import StepRequest, log_step
         from ..states import workflow
 
         values = _values(step.model, typed) if step.model is not None else {}
         verifier = app.verifier(values[step.verifier_field]) if step.verifier_field else None
         change = log_step(
-            case_id,
-            step.trigger,
-            values,
+            StepRequest(case_id, step.trigger, values, at, reason),
             app.credentials(),
             app.limits(),
-            at,
             app.now,
             app.database(),
-            verifier=verifier,
-            reason=reason,
+            verifier,
         )
         entry = change.entry
         move = (

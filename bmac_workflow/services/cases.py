@@ -1,18 +1,18 @@
 """Writing use cases: open a case, and log a step of it (every trigger of the workflow).
 
-Each is one call that signs the operator in, checks in the SPEC's order (sign-in 6, the case 3,
-the role 6, the state 4, the data 5, the guards 5/6) and writes the entry and the case together
+Each is one call that signs the operator in, checks in the README's order (sign-in 6, the case
+3, the role 6, the state 4, the data 5, the guards 5/6) and writes the entry and the case together
 in one write unit of work, or nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import rules
-from ..errors import BmacError, InvalidData, NotFound, NotPermitted
+from ..errors import BmacError, Conflict, InvalidData, NotFound, NotPermitted
 from ..facts import Attempt, Person
 from ..operators import Operator, SignInLimits
 from ..protocol import Protocol
@@ -32,7 +32,15 @@ from .recording import (
 )
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
-__all__ = ["Change", "log_signed_step", "log_step", "open_case", "open_signed_case", "read_case"]
+__all__ = [
+    "Change",
+    "StepRequest",
+    "log_signed_step",
+    "log_step",
+    "open_case",
+    "open_signed_case",
+    "read_case",
+]
 
 if TYPE_CHECKING:
     from ..guards import Request
@@ -99,52 +107,60 @@ def open_signed_case(
         raise
 
 
+@dataclass(frozen=True)
+class StepRequest:
+    """What an operator asks for: `trigger` on a case, with the step's raw values as typed, its
+    clinical time (`--at`, default now) and its reason where the step takes one."""
+
+    case_id: int
+    trigger: str
+    values: dict[str, Any] = field(default_factory=dict)
+    at: str | None = None
+    reason: str | None = None
+
+
 def log_step(
-    case_id: int,
-    trigger: str,
-    values: dict[str, Any],
+    asked: StepRequest,
     signer: Credentials,
     limits: SignInLimits,
-    at: str | None,
     clock: Clock,
     db: Database,
-    *,
     verifier: Credentials | None = None,
-    reason: str | None = None,
 ) -> Change:
-    """Log `trigger` on a case with the step's raw values, checked in the SPEC's order.
+    """Log a step on a case, checked in the README's order of checks.
 
     The case is read before the PIN is asked: if it moves while the operator types, that is a
     conflict (7). A second person's PIN (the injection's verifier) is asked only once the step
     could happen, and is never tried on a step that cannot.
     """
-    found = read_case(case_id, db)
+    found = read_case(asked.case_id, db)
     signed = sign_in(signer, limits, clock(), db)
-    return log_signed_step(
-        found, case_id, trigger, values, signed, limits, at, clock, db, verifier, reason
-    )
+    return log_signed_step(asked, found, signed, limits, clock, db, verifier)
 
 
 def read_case(case_id: int, db: Database) -> tuple[CaseSnapshot, Protocol] | None:
     """The case and its protocol as they stand, before anyone is asked for a PIN."""
-    with db.read() as uow:
+    with db.glance() as uow:
         return load_case(uow.repo, case_id)
 
 
 def log_signed_step(
+    asked: StepRequest,
     found: tuple[CaseSnapshot, Protocol] | None,
-    case_id: int,
-    trigger: str,
-    values: dict[str, Any],
     signed: SignedIn,
     limits: SignInLimits,
-    at: str | None,
     clock: Clock,
     db: Database,
     verifier: Credentials | None = None,
-    reason: str | None = None,
 ) -> Change:
     """`log_step` once the operator is signed in, on the case as `read_case` found it."""
+    case_id, trigger, values, at, reason = (
+        asked.case_id,
+        asked.trigger,
+        asked.values,
+        asked.at,
+        asked.reason,
+    )
     step = workflow().by_trigger[trigger]
     now = clock()
     try:
@@ -162,30 +178,34 @@ def log_signed_step(
             attempt = replace(attempt, verifier=_person(second.operator))
             data, request = _prepared(step, attempt)
         new_state = workflow().advance(case.state, trigger, request)
-        with db.write() as uow:
-            current = load_case(uow.repo, case_id, lock=True)
-            if current is None or current[0].version != case.version:
-                raise changed_under_you(uow.repo, case)
-            operator = record(signed, now, uow)
-            if second is not None:
-                record(second, now, uow)
-            entry = Entry(
-                case_id=case_id,
-                seq=case.version + 1,
-                action=trigger,
-                from_state=case.state,
-                to_state=new_state,
-                at=iso(clinical),
-                recorded_at=iso(now),
-                signer=signature(
-                    operator, Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
-                ),
-                data=data,
-                prev_hash=case.head_hash,
-                verifier=_verifier_signature(second),
-                reason=reason,
-            )
-            return commit(uow, case, entry, protocol)
+        try:
+            with db.write() as uow:
+                operator = record(signed, now, uow, waited=second is not None)
+                if second is not None:
+                    record(second, now, uow)
+                entry = Entry(
+                    case_id=case_id,
+                    seq=case.version + 1,
+                    action=trigger,
+                    from_state=case.state,
+                    to_state=new_state,
+                    at=iso(clinical),
+                    recorded_at=iso(now),
+                    signer=signature(
+                        operator, Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
+                    ),
+                    data=data,
+                    prev_hash=case.head_hash,
+                    verifier=_verifier_signature(second),
+                    reason=reason,
+                )
+                # The entry's (case, seq) is unique and the case row is written only at the
+                # version read before the PIN: if anyone logged since, nothing is written.
+                return commit(uow, case, entry, protocol)
+        except Conflict as conflict:
+            with db.read() as uow:
+                moved = changed_under_you(uow.repo, case, otherwise=conflict)
+            raise moved from None
     except BmacError:
         record_alone(signed, now, db)
         raise

@@ -63,7 +63,7 @@ def correct(
     clock: Clock,
     db: Database,
 ) -> Correction:
-    """Correct fields of entry `seq` of a case, checked in the SPEC's order."""
+    """Correct fields of entry `seq` of a case, checked in the README's order of checks."""
     with db.read() as uow:
         expected = uow.repo.case_version(case_id)
     signed = sign_in(signer, limits, clock(), db)

@@ -87,7 +87,7 @@ def _admin_on(
 ) -> SignedIn:
     """Sign the admin in, then refuse what cannot be done: no such operator (3), no admin (6).
 
-    The SPEC's order of checks puts "what the command acts on exists" before the role.
+    The README's order of checks puts "what the command acts on exists" before the role.
     """
     signed = sign_in(by, limits, clock(), db)
     try:

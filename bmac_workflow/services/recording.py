@@ -12,7 +12,7 @@ from .. import rules
 from ..errors import Conflict, InvalidData
 from ..operators import Operator
 from ..protocol import Protocol
-from ..record import CaseSnapshot, Entry, Signature, apply, evolve
+from ..record import CaseSnapshot, Entry, Signature, apply, digest, evolve
 from ..states import FOLLOW_UP
 from ..timeutil import from_iso, local, parse_at
 
@@ -61,9 +61,14 @@ def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> d
 
 def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
     """Append `entry`, write the case it leads to (and its worklist), and commit."""
-    entry_hash = uow.repo.append(entry)
+    body = entry.body()
+    entry_hash = digest(body)
     after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
-    uow.repo.save_case(after, case)
+    if case is None:
+        uow.repo.append(entry)
+        uow.repo.save_case(after, case)
+    else:
+        uow.repo.append_and_save(entry, body, entry_hash, after, case)
     if FOLLOW_UP in (after.state, case.state if case else None):
         # Only entering, staying in or leaving follow-up changes which visits are due.
         uow.repo.set_due_visits(after.case_id, rules.due_rows(after, protocol))
@@ -71,11 +76,14 @@ def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: P
     return Change(after, entry)
 
 
-def changed_under_you(repo: Repository, case: CaseSnapshot) -> Conflict:
-    """Exit 7, naming who logged what first and when (local time, the moment it was logged)."""
+def changed_under_you(
+    repo: Repository, case: CaseSnapshot, otherwise: Conflict | None = None
+) -> Conflict:
+    """Exit 7, naming who logged what first and when (local time, the moment it was logged);
+    `otherwise` when nobody did (the database was busy, say)."""
     newer = [e for e, _ in repo.entries(case.case_id) if e.seq > case.version]
     if not newer:
-        return Conflict(
+        return otherwise or Conflict(
             f"case {case.case_id} changed under you: check `bmac case status {case.case_id}`"
         )
     first = newer[0]

@@ -47,7 +47,7 @@ def sign_in(
     """Check the operator's PIN, or refuse (exit 6) after recording the wrong PIN.
 
     An unknown operator is a failed sign-in (6), not "not found" (3): sign-in comes before
-    anything else in the SPEC's order of checks, and 3 is for what a command acts on.
+    anything else in the README's order of checks, and 3 is for what a command acts on.
     """
     operator_id = credentials.operator_id
     if not operator_id:
@@ -110,9 +110,13 @@ def _record_failure(operator_id: str, limits: SignInLimits, now: datetime, db: D
     raise refusal(operator, outcome, limits.max_failed_pins)
 
 
-def record(signed: SignedIn, now: datetime, uow: UnitOfWork) -> Operator:
-    """Write what the sign-in changes on the operator in the command's unit of work, after
-    checking that nobody deactivated them or reset their PIN since; returns the operator."""
+def record(signed: SignedIn, now: datetime, uow: UnitOfWork, waited: bool = False) -> Operator:
+    """Write what the sign-in changes on the operator in the command's unit of work; returns the
+    operator. When it changes something, or when the command `waited` (for a second person's
+    PIN) since the sign-in, first check that nobody deactivated them or reset their PIN since:
+    otherwise the sign-in's read, a moment ago, stands."""
+    if not (signed.changes or signed.events or waited):
+        return signed.operator
     current = _signable(uow, signed.operator.id, lock=True)
     if current.pin_hash != signed.operator.pin_hash:
         raise NotPermitted(

@@ -62,6 +62,11 @@ class Database:
         """A unit of work that reads (it may write only what it commits explicitly)."""
         return UnitOfWork(self.engine, write=False)
 
+    def glance(self) -> UnitOfWork:
+        """A unit of work for a read whose statements need not see one snapshot (one case and
+        its protocol, which never changes): on PostgreSQL it costs no transaction."""
+        return UnitOfWork(self.engine, write=False, glance=True)
+
     def write(self) -> UnitOfWork:
         """A unit of work that writes: on SQLite it holds the write lock from its start."""
         return UnitOfWork(self.engine, write=True)

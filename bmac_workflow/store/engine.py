@@ -30,6 +30,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, FULL sync, foreign keys and BEGIN IMMEDIATE writes."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # Every connection goes back to the pool with its transaction ended (the unit of work
+        # commits or rolls back; closing a Connection rolls back): the pool's own ROLLBACK on
+        # return would be one more round trip to the server for each unit of work.
+        kwargs.setdefault("pool_reset_on_return", None)
         return create_engine(url, pool_pre_ping=False, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -40,22 +44,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, whose transactions take the write lock at BEGIN (SQLite)."""
-    # Made once per engine and kept on it: every writing command asks for it.
-    made: Engine | None = engine.__dict__.get(WRITE)
-    if made is None:
-        made = engine.__dict__[WRITE] = engine.execution_options(**{WRITE: True})
-    return made
-
-
 def _release_kept(engine: Engine) -> None:
     from .connections import release
 
     release(engine)
-    made: Engine | None = engine.__dict__.get(WRITE)
-    if made is not None:
-        release(made)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -74,6 +66,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
+    # A writing unit of work takes the write lock at BEGIN (its connection carries the flag).
     statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
     # On the DBAPI connection: every step begins once, and SQLAlchemy's statement machinery
     # cost more than SQLite's BEGIN. Errors (busy) come back as SQLAlchemy's own classes.

@@ -11,23 +11,18 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, InvalidData
+from ..errors import InvalidData
 from ..protocol import Protocol, parse
-from ..record import CaseSnapshot, Entry, digest
+from ..record import CaseSnapshot, Entry
 from ..rules import DueRow
 from .audit_rows import AuditRows
+from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
-from .statements import Rows, Statement
+from .statements import Statement
 from .tables import cases, due_visits, entries, protocols
-
-
-def facts_text(snapshot: CaseSnapshot) -> str:
-    """The case row's `facts` column: the snapshot as JSON text. Not sorted: the volumes keep
-    the order the case recorded them in, which is the order of the chain."""
-    return json.dumps(snapshot.facts())
 
 
 def case_of_row(row: Any) -> tuple[CaseSnapshot, int] | None:
@@ -47,33 +42,16 @@ def stored_protocol(content: str) -> Protocol:
 _CASE_QUERY = select(cases.c.facts, cases.c.protocol_id).where(cases.c.id == bindparam("case_id"))
 _CASE = Statement(_CASE_QUERY)
 _CASE_LOCKED = Statement(_CASE_QUERY.with_for_update())
-_CASE_VERSION = Statement(select(cases.c.version).where(cases.c.id == bindparam("case_id")))
+_CASE_VERSION_QUERY = select(cases.c.version).where(cases.c.id == bindparam("case_id"))
+_CASE_VERSION = Statement(_CASE_VERSION_QUERY)
+_CASE_VERSION_LOCKED = Statement(_CASE_VERSION_QUERY.with_for_update())
 _PROTOCOL = Statement(select(protocols.c.content).where(protocols.c.id == bindparam("pid")))
 _SPECIMEN = Statement(select(cases.c.id).where(cases.c.specimen_id == bindparam("specimen_id")))
-_APPEND = Statement(insert(entries).inline(), ["case_id", "seq", "body", "hash"])
 _ENTRIES = Statement(
     select(entries.c.body, entries.c.hash)
     .where(entries.c.case_id == bindparam("case_id"))
     .order_by(entries.c.seq)
 )
-_SAVE_FIELDS = ["state", "version", "head_hash", "updated_at", "facts"]
-
-
-def _save_statement(fields: list[str]) -> Statement:
-    return Statement(
-        update(cases).where(
-            cases.c.id == bindparam("b_case_id"), cases.c.version == bindparam("b_expected")
-        ),
-        fields,
-    )
-
-
-_SAVE_CASE = _save_statement(_SAVE_FIELDS)
-# The specimen ID is written only when it changes: naming it in the UPDATE makes SQLite rewrite
-# its unique index's page too, a fifth more WAL to fsync at every step (benchmarks/run.py).
-_SAVE_CASE_AND_SPECIMEN = _save_statement([*_SAVE_FIELDS, "specimen_id"])
-_CLEAR_DUE = Statement(delete(due_visits).where(due_visits.c.case_id == bindparam("case_id")))
-_ADD_DUE = Statement(insert(due_visits), list(DueRow._fields))
 _DUE = Statement(
     select(
         due_visits.c.case_id,
@@ -88,7 +66,7 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(OperatorRows, AuditRows, Rows):
+class Repository(CaseWrites, OperatorRows, AuditRows):
     """Reads and writes the record on one unit of work's connection."""
 
     # -- protocols -------------------------------------------------------------------------
@@ -145,64 +123,17 @@ class Repository(OperatorRows, AuditRows, Rows):
         return cache[protocol_id]
 
     # -- cases -----------------------------------------------------------------------------
-    def reserve_case(self, patient_ref: str, knee: str, protocol_id: int, now: str) -> int:
-        """Insert the row of a new case and return its id; `save_case` fills it in."""
-        statement = (
-            insert(cases)
-            .values(
-                patient_ref=patient_ref,
-                knee=knee,
-                state="",
-                version=0,
-                head_hash="",
-                protocol_id=protocol_id,
-                opened_at=now,
-                updated_at=now,
-                facts="{}",
-            )
-            .returning(cases.c.id)
-        )
-        return int(self._execute(statement).scalar_one())
-
     def get_case(self, case_id: int, lock: bool = False) -> tuple[CaseSnapshot, int] | None:
         """The case and its protocol id; `lock` holds its row until commit (PostgreSQL)."""
         query = _CASE_LOCKED if lock else _CASE
         return case_of_row(self._run(query, {"case_id": case_id}).fetchone())
 
-    def case_version(self, case_id: int) -> int | None:
-        """The case's entry count, or None when there is no such case."""
-        row = self._run(_CASE_VERSION, {"case_id": case_id}).fetchone()
+    def case_version(self, case_id: int, lock: bool = False) -> int | None:
+        """The case's entry count, or None when there is no such case; `lock` holds its row
+        until commit (PostgreSQL)."""
+        statement = _CASE_VERSION_LOCKED if lock else _CASE_VERSION
+        row = self._run(statement, {"case_id": case_id}).fetchone()
         return None if row is None else int(row[0])
-
-    def save_case(self, snapshot: CaseSnapshot, before: CaseSnapshot | None) -> None:
-        """Write the case's new state, only if nobody changed it since `before` (None: the
-        case's first entry)."""
-        specimen_changed = before is None or before.specimen_id != snapshot.specimen_id
-        statement = _SAVE_CASE_AND_SPECIMEN if specimen_changed else _SAVE_CASE
-        try:
-            result = self._run(
-                statement,
-                {
-                    "b_case_id": snapshot.case_id,
-                    "b_expected": before.version if before else 0,
-                    "state": snapshot.state,
-                    "version": snapshot.version,
-                    "head_hash": snapshot.head_hash,
-                    "updated_at": snapshot.updated_at,
-                    "specimen_id": snapshot.specimen_id,
-                    "facts": facts_text(snapshot),
-                },
-            )
-        except IntegrityError:
-            raise InvalidData(
-                f"specimen ID {snapshot.specimen_id} is already used by another case: "
-                "scan the label again; every specimen ID is unique"
-            ) from None
-        if result.rowcount != 1:
-            raise Conflict(
-                f"case {snapshot.case_id} changed under you: check `bmac case status "
-                f"{snapshot.case_id}`"
-            )
 
     def case_with_specimen(self, specimen_id: str) -> int | None:
         """The case that collected `specimen_id`, if any."""
@@ -214,7 +145,8 @@ class Repository(OperatorRows, AuditRows, Rows):
     ) -> tuple[list[tuple[CaseSnapshot, int]], int]:
         """A page of cases with their protocol ids, newest first, and how many match in all."""
         query = select(cases.c.facts, cases.c.protocol_id).where(cases.c.version > 0)
-        count = select(func.count()).select_from(cases).where(cases.c.version > 0)
+        # Counted on the (state, id) index alone: a row with no entry never commits.
+        count = select(func.count()).select_from(cases)
         if state:
             query = query.where(cases.c.state == state)
             count = count.where(cases.c.state == state)
@@ -237,33 +169,11 @@ class Repository(OperatorRows, AuditRows, Rows):
         )
         return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in self._execute(query)]
 
-    def set_due_visits(self, case_id: int, rows: list[DueRow]) -> None:
-        """Replace the case's rows of the `followup due` worklist with `rows`."""
-        self._run(_CLEAR_DUE, {"case_id": case_id})
-        for row in rows:
-            self._run(_ADD_DUE, row._asdict())
-
     def visits_due_before(self, horizon: str) -> list[DueRow]:
         """Every worklist row due before `horizon`, earliest first."""
         return [DueRow(*row) for row in self._run(_DUE, {"horizon": horizon}).fetchall()]
 
     # -- the log ---------------------------------------------------------------------------
-    def append(self, entry: Entry) -> str:
-        """Append an entry and return its hash; a taken (case, seq) means someone logged first."""
-        body = entry.body()
-        entry_hash = digest(body)
-        try:
-            self._run(
-                _APPEND,
-                {"case_id": entry.case_id, "seq": entry.seq, "body": body, "hash": entry_hash},
-            )
-        except IntegrityError:
-            raise Conflict(
-                f"case {entry.case_id} changed under you: entry {entry.seq} was logged by someone "
-                f"else first; check `bmac case status {entry.case_id}`"
-            ) from None
-        return entry_hash
-
     def entries(self, case_id: int) -> list[tuple[Entry, str]]:
         """A case's entries with their stored hashes, oldest first."""
         rows = self._run(_ENTRIES, {"case_id": case_id}).fetchall()

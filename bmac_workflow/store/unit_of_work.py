@@ -7,7 +7,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from . import connections
-from .engine import writer
+from .engine import WRITE
 from .failures import conflict_of
 from .repository import Repository
 
@@ -17,13 +17,22 @@ class UnitOfWork:
     lock at BEGIN on SQLite (BEGIN IMMEDIATE), so that a transaction that reads then writes
     never fails half-way on a snapshot another writer moved."""
 
-    def __init__(self, engine: Engine, write: bool = False) -> None:
+    def __init__(self, engine: Engine, write: bool = False, glance: bool = False) -> None:
         self.engine = engine
         self.write = write
+        self.glance = glance
 
     def __enter__(self) -> UnitOfWork:
-        self._bind = writer(self.engine) if self.write else self.engine
-        self.connection = connections.take(self._bind)
+        self.connection = connections.take(self.engine)
+        if self.engine.dialect.name == "sqlite":
+            # One kept connection serves reading and writing units of work alike (one per
+            # thread, so that a threaded server does not hold two): the flag is set per
+            # transaction, and decides BEGIN IMMEDIATE (store/engine.py).
+            self.connection.execution_options(**{WRITE: self.write})
+        elif self.glance:
+            # One read that needs no snapshot shared by several statements: no BEGIN and no
+            # ROLLBACK sent to the server (the pool restores the isolation level on return).
+            self.connection.execution_options(isolation_level="AUTOCOMMIT")
         self.repo = Repository(self.connection)
         return self
 
@@ -39,7 +48,7 @@ class UnitOfWork:
                 self.connection.rollback()
             clean = exc is None
         finally:
-            connections.give_back(self._bind, self.connection, clean)
+            connections.give_back(self.engine, self.connection, clean)
         conflict = conflict_of(exc)
         if conflict is not None:
             raise conflict from None

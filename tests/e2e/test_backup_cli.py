@@ -37,8 +37,8 @@ n = 0
 while not os.path.exists(stop) and time.monotonic() < deadline:
     case = cases.open_case(f"W-{n}", "right", protocol, nurse, limits, None, utcnow, db)
     case_id = case.case.case_id
-    cases.log_step(case_id, "assess", step_values("assess", case_id), surgeon, limits, None,
-                   utcnow, db)
+    request = cases.StepRequest(case_id, "assess", step_values("assess", case_id))
+    cases.log_step(request, surgeon, limits, utcnow, db)
     n += 1
     print(n, flush=True)
 """

@@ -1,4 +1,4 @@
-"""Bad input: one `error:` line, the SPEC's exit code, no traceback, nothing written."""
+"""Bad input: one `error:` line, the exit code the README lists, no traceback, nothing written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The clinical rules as a person meets them at the command line (SPEC §3-§5)."""
+"""The clinical rules as a person meets them at the command line (docs/clinical-rules.md)."""
 
 from __future__ import annotations
 

@@ -8,29 +8,11 @@ from typing import Any
 
 import pytest
 
-from bmac_workflow.services.corrections import Correction, correct
-from bmac_workflow.states import workflow
-from bmac_workflow.timeutil import utcnow
 from tests.conftest import Bmac, Clinic, advance_to
+from tests.integration.test_corrections import SEQ, run
 
-# The entry each step of a happy case is logged as: the opening is entry 1, and the first
-# entry after the injection is NEXT.
-SEQ = {"open": 1, **{step.trigger: seq for seq, step in enumerate(workflow().walk, start=2)}}
+# The first entry after the injection (SEQ: the entry each happy step is logged as).
 NEXT = max(SEQ.values()) + 1
-
-
-def run(clinic: Clinic, case_id: int, seq: int, who: str = "nurse", **values: object) -> Correction:
-    return correct(
-        case_id,
-        seq,
-        {k: str(v) for k, v in values.items()},
-        "typed wrong",
-        clinic.credentials(who),
-        clinic.limits,
-        None,
-        utcnow,
-        clinic.db,
-    )
 
 
 def correct_args(case_id: int, seq: int, setting: str, reason: str) -> list[str]:

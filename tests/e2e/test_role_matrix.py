@@ -1,11 +1,11 @@
-"""Every command of SPEC §5, run as every role: the exit code the role matrix promises (0 or 6),
+"""Every command of the README, run as every role: the exit code the role matrix promises (0 or 6),
 and nothing written by a refused one.
 
 One table, one row per command. To cover a new command, add one `Row`: its arguments (with the
-placeholders below), the roles SPEC §5 lets run it, the `roles.permissions()` action that
-enforces it, and the state its case must be in. A step's arguments are its happy ones
-(`step_row`). Placeholders: {case} the prepared case's id, {target} a fresh nurse to act on,
-{tmp} an empty directory.
+placeholders below), the roles the role matrix (docs/operators.md) lets run it, the
+`roles.permissions()` action that enforces it, and the state its case must be in. A step's
+arguments are its happy ones (`step_row`). Placeholders: {case} the prepared case's id,
+{target} a fresh nurse to act on, {tmp} an empty directory.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ NEW_PIN = {"BMAC_NEW_PIN": "5150"}
 
 @dataclass(frozen=True)
 class Row:
-    """One command of SPEC §5 and who may run it."""
+    """One command of the README and who may run it."""
 
     args: tuple[str, ...]
-    # The roles that may run it (SPEC §5). None: the command needs no operator at all.
+    # The roles that may run it (docs/operators.md). None: the command needs no operator at all.
     roles: frozenset[str] | None
     # The PIN-checked action of roles.permissions() that enforces it; None for reading commands
     # (they need no PIN) and for commands that need no operator.
@@ -301,7 +301,9 @@ def test_an_auditor_can_run_every_reading_command_and_no_writing_one() -> None:
     for row in ROWS:
         if row.roles is None:
             continue
-        if row.permission == "audit_checkpoint":  # the one thing an auditor writes (SPEC §5)
+        if (
+            row.permission == "audit_checkpoint"
+        ):  # the one thing an auditor writes (docs/operators.md)
             assert row.roles == {AUDITOR}
             continue
         assert (AUDITOR in row.roles) == (not row.writes), row.args

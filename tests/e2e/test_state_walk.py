@@ -1,5 +1,5 @@
 """Every (state, trigger) pair through the real command line: legal pairs move the case to the
-SPEC's state, illegal ones exit 4 with one `error:` line and write nothing."""
+workflow's state, illegal ones exit 4 with one `error:` line and write nothing."""
 
 from __future__ import annotations
 

@@ -101,3 +101,25 @@ def test_disposing_the_engine_closes_the_kept_connections(database: Database) ->
         assert plain.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
     finally:
         plain.close()
+
+
+@ON_SQLITE
+def test_reading_and_writing_share_one_kept_connection_and_only_writing_takes_the_lock(
+    database: Database,
+) -> None:
+    import sqlite3
+
+    with database.write() as writing:
+        writing.repo.case_version(1)
+        kept = writing.connection
+    path = database.engine.url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    holder.execute("BEGIN IMMEDIATE")  # another workstation holds the write lock
+    try:
+        with database.read() as reading:
+            assert reading.connection is kept  # one connection per thread, not two
+            assert reading.repo.case_version(1) is None  # a read needs no write lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -19,7 +19,7 @@ from sqlalchemy import event, text
 from bmac_workflow.errors import Conflict
 from bmac_workflow.protocol import default_text, parse
 from bmac_workflow.record import Entry
-from bmac_workflow.services.cases import log_step
+from bmac_workflow.services.cases import StepRequest, log_step
 from bmac_workflow.services.verification import verify
 from bmac_workflow.store.database import Database
 from bmac_workflow.store.engine import make_engine
@@ -165,12 +165,9 @@ def test_a_workstation_that_cannot_get_the_lock_in_time_gets_exit_7_not_a_traceb
         cursor.execute(hold)
         with pytest.raises(Conflict) as refused:
             log_step(
-                case_id,
-                "filter",
-                step_values("filter", case_id),
+                StepRequest(case_id, "filter", step_values("filter", case_id)),
                 clinic.credentials("nurse"),
                 clinic.limits,
-                None,
                 utcnow,
                 Database(impatient),
             )

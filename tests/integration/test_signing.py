@@ -361,16 +361,14 @@ def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None
     )
     case_id = clinic.open()
     advance_to(clinic, case_id, "injection")
+    values = {**step_values("inject", case_id), "verifier_id": "dr.two"}
     change = cases.log_step(
-        case_id,
-        "inject",
-        {**step_values("inject", case_id), "verifier_id": "dr.two"},
+        cases.StepRequest(case_id, "inject", values),
         clinic.credentials("surgeon"),
         clinic.limits,
-        None,
         utcnow,
         clinic.db,
-        verifier=Credentials("dr.two", lambda: "7777"),
+        Credentials("dr.two", lambda: "7777"),
     )
     assert change.entry.verifier is not None
     assert (change.entry.verifier.id, change.entry.verifier.role) == ("dr.two", "surgeon")

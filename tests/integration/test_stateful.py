@@ -6,8 +6,8 @@ operators' lock counters with a small model of the workflow.
 
 The model takes the walk from the step declarations (`workflow()`: its states, triggers, who may
 take each step, where each leads, and the happy values of each step), so that a step added to
-the workflow is walked here too; what the SPEC says about the assessment, the injection, the
-follow-up and the ends of a case, and the order of the checks, is the model's own.
+the workflow is walked here too; what docs/clinical-rules.md says about the assessment, the
+injection, the follow-up and the ends of a case, and the order of the checks, is the model's own.
 
 Every command signs its operator in with their PIN (and the injection its verifier), as the
 command line does: a deactivated or locked operator is refused (6) before anything else, and a
@@ -268,16 +268,12 @@ class WorkflowModel(RuleBasedStateMachine):
     ) -> cases.Change:
         at = None if attempt.at_offset is None else iso(utcnow() + attempt.at_offset)
         return cases.log_step(
-            case_id,
-            trigger,
-            attempt.values,
+            cases.StepRequest(case_id, trigger, attempt.values, at, attempt.reason),
             self.credentials(who, before_pin),
             self.clinic.limits,
-            at,
             utcnow,
             self.clinic.db,
-            verifier=self.credentials(attempt.verifier) if attempt.verifier else None,
-            reason=attempt.reason,
+            self.credentials(attempt.verifier) if attempt.verifier else None,
         )
 
     @rule(
@@ -322,7 +318,7 @@ class WorkflowModel(RuleBasedStateMachine):
                 whom, self.credentials(by), self.clinic.limits, utcnow, self.clinic.db
             )
         )
-        # SPEC §5 order: sign-in, then the target exists (3) before the role is checked (6).
+        # The README's order of checks: sign-in, then the target exists (3), then the role (6).
         if not self.signs_in(by):
             expected = 6
         elif whom == "ghost":
@@ -418,7 +414,7 @@ class WorkflowModel(RuleBasedStateMachine):
     def plan(
         self, case: ModelCase, trigger: str, who: str, defect: str | None, data: st.DataObject
     ) -> Attempt:
-        """The values for `trigger` with `defect`, and the code the SPEC's order gives."""
+        """The values for `trigger` with `defect`, and the code the order of checks gives."""
         attempt = self.values(case, trigger, who, defect, data)
         attempt.stale = defect == "stale"
         attempt.at_offset = {"future": timedelta(days=1), "before": timedelta(days=-1)}.get(

@@ -94,18 +94,9 @@ class FakeClinic:
         self.clock.advance(minutes)
         if isinstance(verifier, str):
             verifier = self.credentials(verifier)
-        return cases.log_step(
-            case_id,
-            trigger,
-            values or {},
-            self.credentials(who, pin),
-            LIMITS,
-            None,
-            self.clock,
-            self.db,
-            verifier=verifier,
-            reason=reason,
-        )
+        request = cases.StepRequest(case_id, trigger, values or {}, reason=reason)
+        signer = self.credentials(who, pin)
+        return cases.log_step(request, signer, LIMITS, self.clock, self.db, verifier)
 
     def walk(self, case_id: int, until: str = "follow_up") -> None:
         """Log the happy steps until the case is in state `until`."""

@@ -1,4 +1,4 @@
-"""The clinical rules of SPEC §3 as pure functions: candidacy, insurance, identity, schedule."""
+"""The clinical rules (docs/clinical-rules.md) as pure functions: candidacy, insurance, schedule."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ NAMES = {"xray": "X-ray", "mri": "MRI", "arthroscopy": "arthroscopy"}
 
 
 def spec_says(kl: int, icrs: int, deformity: bool, imaging: list[str]) -> tuple[bool, bool]:
-    """SPEC §3 written out again, independently of the code: (candidate, insurance)."""
+    """The clinical rules (docs/clinical-rules.md) written out again, independently of the
+    code: (candidate, insurance)."""
     candidate = kl in (2, 3) and icrs in (3, 4) and not deformity
     insured = candidate and "xray" in imaging and ("mri" in imaging or "arthroscopy" in imaging)
     return candidate, insured

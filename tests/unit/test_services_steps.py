@@ -1,5 +1,5 @@
 """Opening a case and logging its steps through the services, on a fake unit of work: the happy
-walk, the SPEC's order of checks, and a refused step that writes nothing."""
+walk, the README's order of checks, and a refused step that writes nothing."""
 
 from __future__ import annotations
 

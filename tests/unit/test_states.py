@@ -9,7 +9,7 @@ from bmac_workflow.errors import NotAllowed, NotPermitted
 from bmac_workflow.guards import Request
 from bmac_workflow.states import TERMINAL, workflow
 
-# The SPEC's table (§2), written out independently of steps.py and states.py.
+# The workflow's table (README, The workflow), written out independently of steps.py and states.py.
 STATES = [
     "imaging_assessment",
     "marrow_collection",

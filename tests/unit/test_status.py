@@ -22,7 +22,7 @@ FULL = happy_log()
 HARVEST = from_iso(FULL[2].at)
 INJECTION = from_iso(FULL[-1].at)
 
-# What a nurse reads as the next thing to do in each state (SPEC §2), written out again.
+# What a nurse reads as the next thing to do in each state (README), written out again.
 NEXT = {
     "imaging_assessment": ("assess", "bmac case assess 1"),
     "marrow_collection": ("collect", "bmac step collection 1"),

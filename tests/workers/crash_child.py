@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from bmac_workflow.protocol import Protocol, load
-from bmac_workflow.services.cases import log_step, open_case
+from bmac_workflow.services.cases import StepRequest, log_step, open_case
 from bmac_workflow.services.signing import Credentials, limits_of
 from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
@@ -50,17 +50,14 @@ def main(url: str, tag: str, pins: dict[str, str], report: str | None = None) ->
         case_id = change.case.case_id
         done(case_id, 1)
         for trigger, who, values in whole_walk(case_id, protocol):
+            reason = "follow-up complete" if trigger == "close" else None
             change = log_step(
-                case_id,
-                trigger,
-                values,
+                StepRequest(case_id, trigger, values, reason=reason),
                 signer[who],
                 limits,
-                None,
                 utcnow,
                 db,
-                verifier=signer[values["verifier_id"]] if "verifier_id" in values else None,
-                reason="follow-up complete" if trigger == "close" else None,
+                signer[values["verifier_id"]] if "verifier_id" in values else None,
             )
             done(case_id, change.entry.seq)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bmac_workflow.errors import BmacError
 from bmac_workflow.protocol import Protocol, load
-from bmac_workflow.services.cases import log_step, open_case
+from bmac_workflow.services.cases import StepRequest, log_step, open_case
 from bmac_workflow.services.signing import Credentials, limits_of
 from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
@@ -51,7 +51,7 @@ def race_steps(
                 case_id,
                 operator_id,
                 lambda c=case_id, t=trigger, v=values: (
-                    log_step(c, t, v, signer, limits, None, utcnow, db).entry.seq
+                    log_step(StepRequest(c, t, v), signer, limits, utcnow, db).entry.seq
                 ),
             )
         )

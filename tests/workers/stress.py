@@ -12,7 +12,7 @@ from bmac_workflow.errors import BmacError
 from bmac_workflow.protocol import load
 from bmac_workflow.record import CaseSnapshot
 from bmac_workflow.roles import NURSE
-from bmac_workflow.services.cases import log_step
+from bmac_workflow.services.cases import StepRequest, log_step
 from bmac_workflow.services.signing import Credentials, limits_of
 from bmac_workflow.states import FOLLOW_UP, workflow
 from bmac_workflow.store.database import Database
@@ -100,17 +100,14 @@ def work(url: str, seed: int, case_ids: list[int], ops: int, pins: dict[str, str
         case = found[0]
         kind, trigger, who, values = choose(case, rng)
         try:
+            reason = "stress" if trigger in ("cancel", "close") else None
             change = log_step(
-                case_id,
-                trigger,
-                values,
+                StepRequest(case_id, trigger, values, reason=reason),
                 signer[who],
                 limits,
-                None,
                 utcnow,
                 db,
-                verifier=signer["nurse2"] if trigger == "inject" else None,
-                reason="stress" if trigger in ("cancel", "close") else None,
+                signer["nurse2"] if trigger == "inject" else None,
             )
             outcomes.append((case_id, trigger, who, kind, 0, change.entry.seq))
         except BmacError as exc:
