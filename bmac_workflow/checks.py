@@ -43,6 +43,12 @@ class CaseRowView(Shape):
     def head_hash(self) -> str: ...
     @property
     def facts(self) -> str: ...
+    @property
+    def patient_ref(self) -> str: ...
+    @property
+    def knee(self) -> str: ...
+    @property
+    def specimen_id(self) -> str | None: ...
 
 
 def check_chain(
@@ -50,8 +56,17 @@ def check_chain(
 ) -> tuple[list[Problem], list[Entry], str]:
     """Check one case's entries (seq, body, hash): contiguous seq, hashes, links. Returns the
     problems, the parsed entries and the hash of the last entry."""
+    problems, entries, _, head = read_chain(case_id, rows)
+    return problems, entries, head
+
+
+def read_chain(
+    case_id: int, rows: Iterable[tuple[int, str, str]]
+) -> tuple[list[Problem], list[Entry], list[str], str]:
+    """`check_chain`, with the stored body of each parsed entry (same order)."""
     problems: list[Problem] = []
     entries: list[Entry] = []
+    bodies: list[str] = []
     expected_seq, previous = 1, GENESIS
     for seq, body, stored_hash in rows:
         if seq != expected_seq:
@@ -75,8 +90,9 @@ def check_chain(
         if entry.prev_hash != previous:
             problems.append(Problem(case_id, seq, "chain broken: previous hash does not link"))
         entries.append(entry)
+        bodies.append(body)
         previous, expected_seq = stored_hash, expected_seq + 1
-    return problems, entries, previous
+    return problems, entries, bodies, previous
 
 
 def check_case_row(
@@ -85,26 +101,32 @@ def check_case_row(
     entries: list[Entry],
     head: str,
     worklist: tuple[Protocol, set[DueRow]] | None = None,
+    replayed: CaseSnapshot | None = None,
 ) -> list[Problem]:
-    """Compare a case row with the replay of its log; with `worklist` (the case's protocol and
-    its stored worklist rows), also the follow-up visits `followup due` lists for it."""
+    """Compare a case row with the replay of its log (`replayed` if the caller folded it
+    already); with `worklist` (the case's protocol and its stored worklist rows), also the
+    follow-up visits `followup due` lists for it."""
     if row is None:
         return [Problem(case_id, None, "entries exist for a case row that is missing")]
     if not entries:
         return [Problem(case_id, None, "case row has no entries in the log")]
-    try:
-        # The head hash comes from the chain check: no need to re-serialise the last entry.
-        replayed = fold(entries)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        # An entry that parses but does not fold (a damaged field): report it, never crash.
-        what = f"the log does not replay ({type(exc).__name__}: {exc})"
-        return [Problem(case_id, entries[0].seq, what)]
+    if replayed is None:
+        try:
+            # The head hash comes from the chain check: no need to re-serialise the last entry.
+            replayed = fold(entries)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # An entry that parses but does not fold (a damaged field): report it, never crash.
+            what = f"the log does not replay ({type(exc).__name__}: {exc})"
+            return [Problem(case_id, entries[0].seq, what)]
     assert replayed is not None
     problems = []
     for column, value in (
         ("state", replayed.state),
         ("version", replayed.version),
         ("head_hash", head),
+        ("patient_ref", replayed.patient_ref),
+        ("knee", replayed.knee),
+        ("specimen_id", replayed.specimen_id),
     ):
         if getattr(row, column) != value:
             problems.append(
@@ -188,3 +210,45 @@ def heads_digest(heads: dict[str, tuple[int, str]]) -> str:
     """The checkpoint digest: SHA-256 over the canonical list of [case, entry count, head hash]."""
     listing = [[int(c), n, h] for c, (n, h) in sorted(heads.items(), key=lambda kv: int(kv[0]))]
     return hashlib.sha256(canonical(listing).encode()).hexdigest()
+
+
+def shared_specimens(specimens: dict[str, list[tuple[int, int]]]) -> list[Problem]:
+    """A specimen label the logs give to more than one case (the case row's unique column can
+    be emptied; the log cannot)."""
+    problems = []
+    for label, places in sorted(specimens.items()):
+        for case, seq in sorted(places)[1:]:
+            first = min(places)[0]
+            problems.append(
+                Problem(case, seq, f"specimen {label} is case {first}'s already: one specimen "
+                        "belongs to one case")
+            )  # fmt: skip
+    return problems
+
+
+def specimen_given(entries: list[Entry], label: str) -> int:
+    """The seq of the entry that gave the case its specimen label last."""
+    seq = entries[0].seq
+    for entry in entries:
+        changes = entry.data.get("changes")
+        given = changes.get("specimen_id") if isinstance(changes, dict) else None
+        if label in (entry.data.get("specimen_id"), given):
+            seq = entry.seq
+    return seq
+
+
+def covered_entries(
+    heads: dict[int, tuple[int, str]], found: dict[tuple[int, int], str]
+) -> list[Problem]:
+    """Cases whose entries a checkpoint covers (count, head hash) against the hash recomputed
+    from each (case, count) entry found now."""
+    problems = []
+    for case, (count, head) in sorted(heads.items()):
+        now = found.get((case, count))
+        if now is None:
+            problems.append(
+                Problem(case, count, "entries the checkpoint covers are gone (deleted)")
+            )
+        elif now != head:
+            problems.append(Problem(case, count, "entries the checkpoint covers were rewritten"))
+    return problems

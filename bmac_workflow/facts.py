@@ -8,9 +8,8 @@ so the record and its check cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import rules
 from .errors import InvalidData
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
     from .record import CaseSnapshot
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):
     """Who a guard looks at: an operator's id, role and whether they may still sign."""
 
     id: str
@@ -32,9 +30,9 @@ class Person:
     active: bool = True
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One attempted step: the case before it, the typed data, who signs, when and why."""
+class Attempt(NamedTuple):
+    """One attempted step: the case before it, the typed data, who signs, when and why (named
+    tuples: the audit builds them for every entry it re-runs)."""
 
     case: CaseSnapshot
     protocol: Protocol

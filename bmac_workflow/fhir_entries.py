@@ -119,6 +119,33 @@ def targets(
     return ["procedure"]
 
 
+# ASTM E1762 signature types (the code system FHIR's Signature.type names).
+SIGNATURE_TYPES = "urn:iso-astm:E1762-95:2013"
+AUTHOR_SIGNATURE, VERIFICATION_SIGNATURE = "1.2.840.10065.1.12.1.1", "1.2.840.10065.1.12.1.5"
+
+
+def _signatures(entry: Entry) -> list[dict[str, Any]]:
+    """The entry's Ed25519 signatures as FHIR Signatures: over the entry's content (record
+    format, docs/record-format.md), made at `recorded`, by the signer and the verifier."""
+    found = []
+    for role, code in (("signer", AUTHOR_SIGNATURE), ("verifier", VERIFICATION_SIGNATURE)):
+        signature = (entry.signatures or {}).get(role)
+        who = getattr(entry, role)
+        if signature is None or who is None:
+            continue
+        found.append(
+            {
+                "type": [{"system": SIGNATURE_TYPES, "code": code}],
+                "when": entry.recorded_at,
+                "who": person(who.id, who.name),
+                "targetFormat": "application/json",
+                "sigFormat": "application/octet-stream",
+                "data": signature,
+            }
+        )
+    return found
+
+
 def provenance(
     cid: int, entry: Entry, targets: dict[int, list[str]], entry_hash: str | None
 ) -> dict[str, Any]:
@@ -162,6 +189,9 @@ def provenance(
         ),
         "agent": agents,
     }
+    signatures = _signatures(entry)
+    if signatures:
+        provenance["signature"] = signatures
     if entry.reason:
         # R5 renamed R4's Provenance.reason to `authorization` (why the activity took place).
         provenance["authorization"] = [{"concept": plain(entry.reason)}]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import BmacError, InvalidData, NotAllowed, NotPermitted
 from .roles import SURGEON, allowed_roles, role_refusal
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from transitions import EventData
 
 
-@dataclass(frozen=True)
-class Request:
-    """What the operator asks for, reduced to the facts the guards decide on."""
+class Request(NamedTuple):
+    """What the operator asks for, reduced to the facts the guards decide on (a named tuple:
+    the audit builds one for every entry it re-runs)."""
 
     role: str
     candidate: bool = True

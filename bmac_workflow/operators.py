@@ -1,4 +1,8 @@
-"""Operators and their electronic signatures: PIN hashing (argon2id) and sign-in rules."""
+"""Operators: who they are, the PIN rules, and the lockout after wrong PINs.
+
+A PIN unseals the operator's signing key (keys.py); an operator of a database from before keys
+still has an argon2 hash of their PIN (`pin_matches`) until their first sign-in gives them one.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,44 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from .errors import InvalidData, NotPermitted
 from .roles import ROLES
+from .settings import MAX_LOCK_MINUTES
 from .timeutil import from_iso, iso, local
 
 _OPERATOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-MIN_PIN_LENGTH = 4
+MIN_PIN_LENGTH = 6
 MAX_PIN_LENGTH = 128
 
 
 @dataclass(frozen=True)
 class Operator:
-    """A person who signs entries."""
+    """A person who signs entries, as the `operators` table holds them: name, role, active and
+    public key cached from the registry; the signing key sealed under their PIN; the count of
+    wrong PINs. `pin_hash` is the argon2 hash of an operator from before keys ("" after)."""
 
     id: str
     name: str
     role: str
     active: bool
-    pin_hash: str
+    pin_hash: str = ""
     failed_pins: int = 0
     locked_until: str | None = None
+    public_key: str | None = None
+    sealed_key: str | None = None
+    must_change_pin: bool = False
 
     def locked_at(self, now: datetime) -> bool:
-        """True while a lock from too many wrong PINs is in force."""
-        return self.locked_until is not None and from_iso(self.locked_until) > now
+        """True while a lock from too many wrong PINs is in force. A lock further off than
+        the longest a setting allows is no lock this bmac set: it is not honoured (an admin
+        cannot be locked out for years by a row changed in the database)."""
+        if self.locked_until is None:
+            return False
+        until = from_iso(self.locked_until)
+        return now < until <= now + timedelta(minutes=MAX_LOCK_MINUTES)
 
 
 def pin_hasher() -> Any:
@@ -49,13 +65,39 @@ def _hasher() -> Any:
     return pin_hasher()
 
 
-def hash_pin(pin: str) -> str:
-    """An argon2id hash of a new PIN, after checking its shape (the PIN itself is never kept)."""
+def check_new_pin(pin: str, operator_id: str) -> None:
+    """Refuse (exit 5) a new PIN that is too short, a guessable pattern, or the operator's id.
+
+    An offline search of six digits costs a million argon2 runs: days on one core at the costs
+    keys.py uses (docs/operators.md); the patterns below are the first a guesser tries.
+    """
     if not MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH or any(c.isspace() for c in pin):
         raise InvalidData(
-            f"a PIN needs {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} characters and no spaces"
+            f"a PIN needs {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} characters and no spaces: "
+            "choose another"
         )
-    return str(_hasher().hash(pin))
+    if len(set(pin)) == 1:
+        raise InvalidData("a PIN may not be one character repeated (like 000000): choose another")
+    if _is_run(pin):
+        raise InvalidData(
+            "a PIN may not be an ascending or descending run (like 123456 or 987654): choose "
+            "another"
+        )
+    if pin.casefold() == operator_id.casefold():
+        raise InvalidData("a PIN may not be the operator's id: choose another")
+
+
+def _is_run(pin: str) -> bool:
+    """True for characters that each follow the one before by one, all up or all down (digits
+    wrap around: 890123)."""
+    steps = set()
+    for a, b in pairwise(pin):
+        step = ord(b) - ord(a)
+        if a.isdigit() and b.isdigit():
+            step = (int(b) - int(a)) % 10
+            step = -1 if step == 9 else step
+        steps.add(step)
+    return steps in ({1}, {-1})
 
 
 def pin_matches(pin_hash: str, pin: str) -> bool:
@@ -66,13 +108,6 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
         return bool(_hasher().verify(pin_hash, pin))
     except (VerificationError, InvalidHashError):
         return False
-
-
-def hash_rehashed(pin_hash: str, pin: str) -> str | None:
-    """A new hash of a just-verified PIN if `pin_hash` used other costs than today's, else None."""
-    if not _hasher().check_needs_rehash(pin_hash):
-        return None
-    return str(_hasher().hash(pin))
 
 
 def check_new_operator(operator_id: str, name: str, role: str) -> None:
@@ -136,7 +171,8 @@ def refusal(operator: Operator, outcome: SignInOutcome, max_failed: int) -> NotP
     if outcome.locked_until is not None:
         return NotPermitted(
             f"operator {operator.id} is locked after {max_failed} wrong PINs until "
-            f"{local(outcome.locked_until)}: wait, or ask an admin to `bmac operator reset-pin`"
+            f"{local(outcome.locked_until)}: wait, or ask an admin to run `bmac operator unlock "
+            f"{operator.id}`"
         )
     left = max_failed - outcome.failed_pins
     tries = "try" if left == 1 else "tries"

@@ -37,10 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "injection.window_minutes": 120,
     "follow_up.visits": {"1w": 7, "1m": 30, "3m": 91, "6m": 182, "12m": 365, "24m": 730},
     "follow_up.final_visit": "24m",
-    "signing.max_failed_pins": 5,
-    "signing.lock_minutes": 15,
 }
-TABLES = ("eligibility", "insurance", "injection", "follow_up", "ranges", "signing")
+TABLES = ("eligibility", "insurance", "injection", "follow_up", "ranges")
+# Protocols before 2026.3 carried the sign-in limits; they are site settings now (settings.py),
+# so that whoever passes a protocol file cannot set them. Stored protocols keep the table.
+RETIRED_TABLES = {"signing": "sign-in limits are site settings now: `bmac settings set`"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,6 @@ class Protocol:
     visits: dict[str, int]
     final_visit: str
     ranges: dict[str, tuple[float, float]]  # those the file gives; the others: default_ranges()
-    max_failed_pins: int
-    lock_minutes: float
     defaulted: tuple[str, ...] = ()  # the keys (ranges aside) the file leaves to their default
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -146,6 +145,9 @@ def _check_known_keys(doc: dict[str, Any], ranges: dict[str, tuple[float, float]
     for key in DEFAULTS:
         table, name = key.split(".")
         known[table] = (*known.get(table, ()), name)
+    for table, why in RETIRED_TABLES.items():
+        if table in doc:
+            raise InvalidData(f"protocol file: [{table}] is no longer part of a protocol ({why})")
     for table, keys in known.items():
         node = doc if not table else doc.get(table, {})
         if not isinstance(node, dict):
@@ -236,8 +238,6 @@ def parse(content: str, stored: bool = False) -> Protocol:
         visits=visits,
         final_visit=final_visit,
         ranges=ranges,
-        max_failed_pins=_positive(doc, "signing.max_failed_pins", int),
-        lock_minutes=float(_positive(doc, "signing.lock_minutes", (int, float))),
         defaulted=tuple(defaulted),
         settings=settings,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 GENESIS = "0" * 64
@@ -30,7 +30,9 @@ class Meaning:
     OVERRIDDEN = "overridden"
     CORRECTED = "corrected"
     CANCELLED = "cancelled"
-    ALL = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED)
+    REVIEWED = "reviewed"  # an auditor's checkpoint
+    APPROVED = "approved"  # an admin's act of the registry (an operator, a protocol, a setting)
+    ALL = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED, REVIEWED, APPROVED)
 
 
 def canonical(value: Any) -> str:
@@ -45,14 +47,31 @@ def digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# Fields written only once they have a value, so that an entry made before they existed keeps
+# the very text (and hash) it was made with.
+_LATER_FIELDS = ("key", "registry", "signatures")
+# What an entry's signature signs: this prefix, then the entry's content (its canonical JSON
+# without the signatures themselves). The prefix keeps a signature from meaning anything else.
+SIGNED_PREFIX = b"bmac-entry/1\n"
+
+
 @dataclass(frozen=True)
 class Signature:
-    """Who signed, under which printed name and role, and what the signature means."""
+    """Who signed, under which printed name and role, what the signature means, and the public
+    key it was made with (None for an entry signed before operators had keys)."""
 
     id: str
     name: str
     role: str
     meaning: str
+    key: str | None = None
+
+    def plain(self) -> dict[str, Any]:
+        """The signature as the entry's JSON holds it."""
+        found = dict(self.__dict__)
+        if found["key"] is None:
+            del found["key"]
+        return found
 
 
 @dataclass(frozen=True)
@@ -72,34 +91,58 @@ class Entry:
     verifier: Signature | None = None
     reason: str | None = None
     corrects: int | None = None
+    # The operator registry's length when the entry was signed: whose keys and roles it holds.
+    registry: int | None = None
+    # The signatures over `content()`: {"signer": ..., "verifier": ...}, base64 Ed25519.
+    signatures: dict[str, str] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def plain(self) -> dict[str, Any]:
         """The entry as plain JSON data, exactly what is hashed."""
-        return asdict(self)
+        found = dict(self.__dict__)
+        found["signer"] = self.signer.plain()
+        if self.verifier is not None:
+            found["verifier"] = self.verifier.plain()
+        for name in _LATER_FIELDS:
+            if found.get(name, 0) is None:
+                del found[name]
+        return found
 
     def body(self) -> str:
-        """Canonical JSON text of the entry."""
-        # Same JSON as `as_dict()`, without asdict's deep copy: canonical() only reads.
-        plain = dict(self.__dict__)
-        plain["signer"] = dict(self.signer.__dict__)
-        if self.verifier is not None:
-            plain["verifier"] = dict(self.verifier.__dict__)
-        return canonical(plain)
+        """Canonical JSON text of the entry, signatures included: what is hashed and stored."""
+        return canonical(self.plain())
+
+    def content(self) -> bytes:
+        """What the signatures sign: the prefix and the entry's canonical JSON without them."""
+        found = self.plain()
+        found.pop("signatures", None)
+        return SIGNED_PREFIX + canonical(found).encode("utf-8")
+
+    @staticmethod
+    def content_of_body(body: str) -> bytes | None:
+        """`content()` cut from the stored canonical text (None without signatures). Keys are
+        sorted: the top-level member is the last `,"signatures":{` (quotes in strings are
+        escaped); its value is base64; nothing signed holds one. A cut that is not what was
+        signed (a body not canonical, say) does not verify."""
+        start = body.rfind(',"signatures":{')
+        end = body.find("}", start)
+        if start < 0 or end < 0:
+            return None
+        return SIGNED_PREFIX + (body[:start] + body[end + 1 :]).encode("utf-8")
 
     @classmethod
     def from_body(cls, body: str) -> Entry:
         """Read an entry back from its stored canonical text."""
         raw = json.loads(body)
-        raw["signer"] = _restore(Signature, raw["signer"])
+        raw["signer"] = restore(Signature, raw["signer"])
         if raw.get("verifier"):
-            raw["verifier"] = _restore(Signature, raw["verifier"])
-        return _restore(cls, raw)
+            raw["verifier"] = restore(Signature, raw["verifier"])
+        return restore(cls, raw)
 
 
 _T = TypeVar("_T")
 
 
-def _restore(cls: type[_T], raw: dict[str, Any]) -> _T:
+def restore(cls: type[_T], raw: dict[str, Any]) -> _T:
     """`cls(**raw)` for frozen dataclasses, fast when `raw` has exactly the fields (as every
     body `Entry.body()` wrote has): verify reads every entry of the record through here, and a
     frozen `__init__` costs as much as parsing the JSON. Anything else goes through `__init__`,
@@ -153,7 +196,7 @@ class CaseSnapshot:
         """Read a snapshot back from the case row."""
         # Lists and reports read one per row: _restore skips the frozen __init__ when the row
         # has exactly the fields (an older row goes through __init__ and gets the defaults).
-        return _restore(cls, {**data, "visits": tuple(data.get("visits", ()))})
+        return restore(cls, {**data, "visits": tuple(data.get("visits", ()))})
 
 
 _SNAPSHOT_FIELDS = frozenset(CaseSnapshot.__dataclass_fields__)

@@ -43,12 +43,18 @@ AFTER_STEPS = (
     Action(
         "read",
         frozenset(ROLES),
-        "case status|list|timeline, followup due, operator list|roles, "
-        "audit verify|replay|export, report outcomes, db current",
+        "case status|list|timeline, followup due, operator list|roles, protocol list|show, "
+        "settings show, audit verify|replay|export, report outcomes, db current",
     ),
     # The auditor writes nothing but checkpoints; the admin is not listed for them.
     Action("audit_checkpoint", frozenset({AUDITOR}), "audit checkpoint"),
-    Action("manage_operators", frozenset({ADMIN}), "operator add|deactivate|reset-pin"),
+    Action(
+        "manage_operators",
+        frozenset({ADMIN}),
+        "operator add|set-role|deactivate|reset-pin|unlock",
+    ),
+    Action("activate_protocol", frozenset({ADMIN}), "protocol activate"),
+    Action("change_settings", frozenset({ADMIN}), "settings set"),
     Action("backup", frozenset({ADMIN}), "db backup"),
 )
 

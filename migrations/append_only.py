@@ -17,6 +17,9 @@ LOG_TABLES: dict[str, tuple[str, ...]] = {
     "entries": ("case_id", "seq"),
     "operator_events": (),
     "checkpoints": (),
+    "registry": ("seq",),
+    # Not a log, but as fixed once written: a case's limits must never change under it.
+    "protocols": ("sha256",),
 }
 
 PG_FUNCTION = """

@@ -45,6 +45,16 @@ SUBCOMMANDS = {
         "completion",
         "Print the shell completion script (bash, zsh, fish).",
     ),
+    "protocol": (
+        "bmac_workflow.cli.protocols",
+        "protocol",
+        "Activate, list and show the clinic's protocols.",
+    ),
+    "settings": (
+        "bmac_workflow.cli.protocols",
+        "settings",
+        "Show and change the site settings (sign-in limits).",
+    ),
     "report": (
         "bmac_workflow.cli.report",
         "report",
@@ -139,8 +149,8 @@ def _fail(message: str, code: int) -> None:
     "protocol_path",
     envvar="BMAC_PROTOCOL",
     metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Protocol TOML for new cases (env BMAC_PROTOCOL). Default: the shipped one.",
+    help="An activated protocol for new cases: its file or version (env BMAC_PROTOCOL). "
+    "Default: the active one.",
 )
 @click.pass_context
 def cli(

@@ -14,7 +14,8 @@ import click
 from ..timeutil import utcnow
 
 if TYPE_CHECKING:
-    from ..operators import SignInLimits
+    from collections.abc import Callable
+
     from ..protocol import Protocol
     from ..services.signing import Credentials
     from ..store.database import Database
@@ -55,25 +56,53 @@ class App:
         """The current time (UTC)."""
         return utcnow()
 
-    def protocol(self) -> Protocol:
-        """The protocol file in force for new cases and sign-in limits."""
+    def protocol(self) -> Protocol | str | None:
+        """What `--protocol` names for new cases: a file's content (checked strictly; it must
+        be an activated version), an activated version by name, or None (the active one)."""
+        from pathlib import Path
+
         from ..protocol import load
 
-        return load(self.protocol_path)
-
-    def limits(self) -> SignInLimits:
-        """How many wrong PINs lock an operator, and for how long."""
-        from ..services.signing import limits_of
-
-        return limits_of(self.protocol())
+        given = self.protocol_path
+        if given is None or not (given.endswith(".toml") or Path(given).exists()):
+            return given
+        return load(given)
 
     def interactive(self) -> bool:
         """True when a person is at a terminal, who can be asked for a PIN without echo."""
         return sys.stdin.isatty()
 
     def credentials(self) -> Credentials:
-        """The operator of `--operator` / BMAC_OPERATOR, whose PIN is asked when needed."""
-        return self._credentials(self.operator, "BMAC_PIN", "")
+        """The operator of `--operator` / BMAC_OPERATOR, whose PIN is asked when needed (and a
+        new PIN when theirs must change: BMAC_NEW_PIN, or asked twice)."""
+        from dataclasses import replace
+
+        found = self._credentials(self.operator, "BMAC_PIN", "")
+        return replace(found, new_pin=self.new_pin(self.operator or ""))
+
+    def new_pin(self, operator_id: str) -> Callable[[], str]:
+        """How to get a new PIN for `operator_id`: BMAC_NEW_PIN, or asked twice without echo
+        (only when the command is known to go ahead); it is never stored, only sealed under."""
+
+        def ask() -> str:
+            from ..errors import NotPermitted
+
+            pin = os.environ.get("BMAC_NEW_PIN")
+            if pin is None:
+                if not self.interactive():
+                    raise NotPermitted(
+                        f"a new PIN is needed for {operator_id}: run the command in a terminal "
+                        "to be asked, or set BMAC_NEW_PIN in a script"
+                    )
+                pin = click.prompt(
+                    f"new PIN for {operator_id}",
+                    hide_input=True,
+                    confirmation_prompt=True,
+                    err=True,
+                )
+            return pin
+
+        return ask
 
     def verifier(self, operator_id: str) -> Credentials:
         """The second person of a step, whose PIN is BMAC_VERIFIER_PIN or asked."""

@@ -42,21 +42,37 @@ def problem_line(problem: Problem) -> str:
     metavar="DIGEST",
     help="A digest printed by `bmac audit checkpoint`: also prove nothing it covers was removed.",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Check every signature, not only those since the last signed checkpoint.",
+)
+@click.option(
+    "--root",
+    metavar="FINGERPRINT",
+    help="The root key's fingerprint written down when the first admin was added: also prove "
+    "the operator registry is the clinic's own.",
+)
 @click.pass_obj
-def verify(app: App, case_id: int | None, against: str | None) -> None:
-    """Recompute every hash, link and replay; exit 8 listing every problem if anything differs.
+def verify(
+    app: App, case_id: int | None, against: str | None, full: bool, root: str | None
+) -> None:
+    """Re-run the workflow from the log and check every hash, link, signature, role and case;
+    exit 8 listing every problem if anything differs.
 
     \b
     Example:
       bmac audit verify
       bmac audit verify 1
+      bmac audit verify --full
+      bmac audit verify --root 1a2b:3c4d:5e6f:7081:92a3:b4c5:d6e7:f809
       bmac audit verify --against "$(bmac audit checkpoint)"
     """
     from ..services.audit import audit_verify
     from .progress import progress_bar
 
     done = audit_verify(
-        app.database(), case_id, against, lambda total: progress_bar(total, "verifying")
+        app.database(), case_id, against, lambda total: progress_bar(total, "verifying"), full, root
     )
     problems, total = done.problems, done.entries
     for problem in problems:
@@ -67,26 +83,38 @@ def verify(app: App, case_id: int | None, against: str | None) -> None:
             f"{problem_line(problems[0])}"
         )
     scope = f"case {case_id}" if case_id is not None else "record"
-    proof = " and holds everything the checkpoint covered" if against else ""
-    click.echo(f"{scope} verified: {total} entries, every hash, link and case matches{proof}")
+    proof = "; it holds everything the checkpoint covered" if against else ""
+    rerun = "every" if full else "since the last checkpoint, every"
+    before = f" ({done.before_keys} signed before keys: their hash is their proof)"
+    click.echo(
+        f"{scope} verified: {total} entries{before if done.before_keys else ''}; every hash, "
+        f"link and case matches, and {rerun} step, role and signature holds{proof}"
+    )
+    if done.root_fingerprint:
+        click.echo(f"root key: {done.root_fingerprint} (compare it with the one written down)")
 
 
 @audit.command("checkpoint")
 @click.pass_obj
 def checkpoint(app: App) -> None:
-    """Store and print one digest over every case's chain head (auditor, admin; PIN).
+    """Verify the record, then sign a checkpoint of it and print its digest (auditor; PIN).
 
-    Write the digest down or send it away from the database: `bmac audit verify --against
-    DIGEST` later proves that no entry it covers was removed or rewritten. The digest alone is
-    printed on stdout; where it was taken and the same digest in groups of eight go to stderr.
+    The checkpoint covers every case's head and entry count, the operator registry, the
+    protocols and the last case id; the auditor signs it as "reviewed", and later verifies
+    check only the signatures after it (`--full`: all). Write the digest down or send it away
+    from the database: `bmac audit verify --against DIGEST` later names each difference. The
+    digest alone is printed on stdout; where it was taken and the same digest in groups of
+    eight go to stderr.
 
     \b
     Example:
       bmac --operator auditor.choi audit checkpoint
     """
-    from ..services.audit import grouped, take_checkpoint
+    from ..services.checkpoints import grouped, take_checkpoint
+    from .progress import progress_bar
 
-    mark = take_checkpoint(app.credentials(), app.limits(), app.now, app.database())
+    with progress_bar(0, "reviewing") as advance:
+        mark = take_checkpoint(app.credentials(), app.now, app.database(), advance)
     click.echo(mark.digest)
     click.echo(
         f"checkpoint of {mark.cases} case(s), {mark.entries} entries, taken {when(mark.taken_at)} "

@@ -51,9 +51,7 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
     from ..services.cases import open_case
 
     protocol = app.protocol()
-    change = open_case(
-        patient, knee, protocol, app.credentials(), app.limits(), at, app.now, app.database()
-    )
+    change = open_case(patient, knee, protocol, app.credentials(), at, app.now, app.database())
     click.echo(change.case.case_id)
 
 
@@ -194,7 +192,6 @@ def correct(
         changes,
         reason,
         app.credentials(),
-        app.limits(),
         at,
         app.now,
         app.database(),

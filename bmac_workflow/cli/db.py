@@ -71,7 +71,7 @@ def backup(app: App, path: str) -> None:
     from ..services.backup import backup as run
     from .audit import problem_line
 
-    copy = run(Path(path), app.credentials(), app.limits(), app.now, app.database())
+    copy = run(Path(path), app.credentials(), app.now, app.database())
     click.echo(
         f"backup written to {copy.path}: {copy.cases} case(s), {copy.entries} entries\n"
         f"checkpoint digest of the copy: {copy.digest}"

@@ -42,7 +42,7 @@ def grant(app: App, app_role: str, auditor_role: str, schema: str | None, print_
         f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on cases and operators "
         "only, DELETE on the follow-up worklist only; no UPDATE, DELETE or TRUNCATE on the log"
     )
-    click.echo(f"{auditor_role}: SELECT only (schema {schema})")
+    click.echo(f"{auditor_role}: SELECT only, not the operators' sealed keys (schema {schema})")
 
 
 def _echo_sql(statements: list[str]) -> None:

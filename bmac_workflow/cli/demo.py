@@ -13,11 +13,11 @@ from .output import timeline_line
 
 # The demo clinic: id, printed name, role, PIN (a throwaway database: the PINs are printed).
 PEOPLE = (
-    ("admin", "Admin Lee", "admin", "0000"),
-    ("nurse.kim", "Kim Ji-woo", "nurse", "1111"),
-    ("nurse.choi", "Choi Min-seo", "nurse", "2222"),
-    ("dr.park", "Park Seo-jun", "surgeon", "3333"),
-    ("audit.han", "Han Ye-jin", "auditor", "4444"),
+    ("admin", "Admin Lee", "admin", "482916"),
+    ("nurse.kim", "Kim Ji-woo", "nurse", "735184"),
+    ("nurse.choi", "Choi Min-seo", "nurse", "260473"),
+    ("dr.park", "Park Seo-jun", "surgeon", "918352"),
+    ("audit.han", "Han Ye-jin", "auditor", "647021"),
 )
 
 
@@ -49,7 +49,7 @@ def _run(url: str) -> None:
     from ..roles import NURSE
     from ..services import cases, operators, queries
     from ..services.schema import upgrade
-    from ..services.signing import Credentials, limits_of
+    from ..services.signing import Credentials
     from ..services.verification import verify
     from ..states import workflow
     from ..steps import example_values
@@ -61,7 +61,6 @@ def _run(url: str) -> None:
     upgrade(db)
     settle_heap()
     protocol = load(None)
-    limits = limits_of(protocol)
     pins = {op_id: pin for op_id, _, _, pin in PEOPLE}
 
     def who(op_id: str) -> Credentials:
@@ -69,7 +68,7 @@ def _run(url: str) -> None:
 
     click.echo(f"demo database: {url}")
     for op_id, name, role, pin in PEOPLE:
-        operators.add_operator(op_id, name, role, _given(pin), who("admin"), limits, utcnow, db)
+        operators.add_operator(op_id, name, role, _given(pin), who("admin"), utcnow, db)
         click.echo(f"operator {op_id}: {name}, {role}")
 
     # Back-dated (--at) so that the injection is 40 days ago and two visits are already due.
@@ -79,9 +78,7 @@ def _run(url: str) -> None:
         return iso(start + timedelta(minutes=minutes))
 
     nurse, surgeon, second = who("nurse.kim"), who("dr.park"), who("nurse.choi")
-    case_id = cases.open_case(
-        "P-0042", "left", protocol, nurse, limits, at(0), utcnow, db
-    ).case.case_id
+    case_id = cases.open_case("P-0042", "left", None, nurse, at(0), utcnow, db).case.case_id
     click.echo(f"case {case_id} opened for patient P-0042, left knee")
 
     def log(trigger: str, values: dict, minutes: float, reason: str | None = None) -> None:  # type: ignore[type-arg]
@@ -89,7 +86,7 @@ def _run(url: str) -> None:
         signer = nurse if NURSE in step.roles else surgeon
         verifier = second if step.has_verifier() else None
         request = cases.StepRequest(case_id, trigger, values, at(minutes), reason)
-        change = cases.log_step(request, signer, limits, utcnow, db, verifier)
+        change = cases.log_step(request, signer, utcnow, db, verifier)
         e = change.entry
         click.echo(f"  {e.seq:>2}. {trigger:<17} {e.from_state} -> {e.to_state}  by {e.signer.id}")
         for line in step.model.outcome(e.data) if step.model else []:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import click
 
@@ -20,28 +19,13 @@ def _check_new_pin_source(app: App) -> None:
         raise click.UsageError("no new PIN: run in a terminal to be asked, or set BMAC_NEW_PIN")
 
 
-def _new_pin(operator_id: str) -> Callable[[], str]:
-    """How to get the new PIN: BMAC_NEW_PIN, or asked twice without echo (only once the
-    command is known to go ahead); it is only ever hashed."""
-
-    def ask() -> str:
-        pin = os.environ.get("BMAC_NEW_PIN")
-        if pin is None:
-            pin = click.prompt(
-                f"new PIN for {operator_id}", hide_input=True, confirmation_prompt=True, err=True
-            )
-        return pin
-
-    return ask
-
-
 @click.group()
 def operator() -> None:
     """Manage operators, their PINs and roles.
 
     \b
     Example:
-      BMAC_NEW_PIN=2468 bmac operator add admin --name "Admin Lee" --role admin
+      BMAC_NEW_PIN=482916 bmac operator add admin --name "Admin Lee" --role admin
     """
 
 
@@ -55,7 +39,7 @@ def add(app: App, operator_id: str, name: str, role: str) -> None:
 
     \b
     Example:
-      BMAC_NEW_PIN=1357 bmac --operator admin operator add nurse.kim \\
+      BMAC_NEW_PIN=735184 bmac --operator admin operator add nurse.kim \\
           --name "Kim Ji-woo" --role nurse
     """
     from ..services.operators import add_operator
@@ -65,13 +49,18 @@ def add(app: App, operator_id: str, name: str, role: str) -> None:
         operator_id,
         name,
         role,
-        _new_pin(operator_id),
+        app.new_pin(operator_id),
         app.credentials(),
-        app.limits(),
         app.now,
         app.database(),
     )
-    click.echo(f"operator {added.id} added: {added.name}, {added.role}")
+    who = added.operator
+    click.echo(f"operator {who.id} added: {who.name}, {who.role}")
+    if added.root_fingerprint:
+        click.echo(
+            f"the clinic's root key (write it down: every signature leads back to it): "
+            f"{added.root_fingerprint}"
+        )
 
 
 @operator.command("list")
@@ -97,11 +86,15 @@ def list_(app: App, as_json: bool) -> None:
             return "deactivated"
         if row["locked_until"]:
             return f"locked until {when(str(row['locked_until']))}"
+        if row["must_change_pin"]:
+            return "active, must choose a new PIN"
+        if not row["key"]:
+            return "active, no key yet (first sign-in makes one)"
         return "active"
 
     table(
-        ["id", "role", "name", "status"],
-        [[r["id"], r["role"], r["name"], standing(r)] for r in rows],
+        ["id", "role", "name", "status", "key"],
+        [[r["id"], r["role"], r["name"], standing(r), r["key"] or "-"] for r in rows],
     )
 
 
@@ -171,7 +164,7 @@ def deactivate(app: App, operator_id: str) -> None:
     """
     from ..services.operators import deactivate as run
 
-    run(operator_id, app.credentials(), app.limits(), app.now, app.database())
+    run(operator_id, app.credentials(), app.now, app.database())
     click.echo(f"operator {operator_id} deactivated")
 
 
@@ -179,21 +172,48 @@ def deactivate(app: App, operator_id: str) -> None:
 @click.argument("operator_id", metavar="ID")
 @click.pass_obj
 def reset_pin(app: App, operator_id: str) -> None:
-    """Give an operator a new PIN and lift a lock. Admin only.
+    """Give an operator a new key under a PIN you give them, which they must change at their
+    next sign-in; lifts a lock. Admin only.
 
     \b
     Example:
-      BMAC_NEW_PIN=9753 bmac --operator admin operator reset-pin nurse.kim
+      BMAC_NEW_PIN=916384 bmac --operator admin operator reset-pin nurse.kim
     """
     from ..services.operators import reset_pin as run
 
     _check_new_pin_source(app)
-    run(
-        operator_id,
-        _new_pin(operator_id),
-        app.credentials(),
-        app.limits(),
-        app.now,
-        app.database(),
-    )
-    click.echo(f"operator {operator_id} has a new PIN")
+    run(operator_id, app.new_pin(operator_id), app.credentials(), app.now, app.database())
+    click.echo(f"operator {operator_id} has a new key and PIN; they choose their own PIN next")
+
+
+@operator.command("set-role")
+@click.argument("operator_id", metavar="ID")
+@click.option("--role", required=True, type=ROLE_CHOICE, help="The operator's new role.")
+@click.pass_obj
+def set_role(app: App, operator_id: str, role: str) -> None:
+    """Give an operator another role (entries already signed keep theirs). Admin only.
+
+    \b
+    Example:
+      bmac --operator admin operator set-role nurse.kim --role surgeon
+    """
+    from ..services.operators import set_role as run
+
+    run(operator_id, role, app.credentials(), app.now, app.database())
+    click.echo(f"operator {operator_id} is now {role}")
+
+
+@operator.command("unlock")
+@click.argument("operator_id", metavar="ID")
+@click.pass_obj
+def unlock(app: App, operator_id: str) -> None:
+    """Lift a lock from wrong PINs before it runs out. Admin only.
+
+    \b
+    Example:
+      bmac --operator admin operator unlock nurse.kim
+    """
+    from ..services.operators import unlock as run
+
+    run(operator_id, app.credentials(), app.now, app.database())
+    click.echo(f"operator {operator_id} unlocked")

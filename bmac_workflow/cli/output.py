@@ -59,6 +59,11 @@ def console(stderr: bool = False) -> Console:
     )
 
 
+def utc(value: str) -> str:
+    """A stored UTC time to the minute, in UTC."""
+    return f"{value[:10]} {value[11:16]} UTC"
+
+
 def when(value: str | None) -> str:
     """A stored UTC time as local time with the zone (`2026-11-25 21:05 KST`), or a dash."""
     return local(value) if value else "-"
@@ -206,6 +211,18 @@ def signed_by(row: dict[str, Any]) -> str:
     return who
 
 
+def signed_when(row: dict[str, Any]) -> str:
+    """When an entry was signed (local time and UTC) and with which key."""
+    local_time, utc_time = when(row["recorded_at"]), utc(row["recorded_at"])
+    at = local_time if local_time.endswith(" UTC") else f"{local_time} ({utc_time})"
+    if row["key"] is None:
+        return f"signed {at}, before keys (its hash is its proof)"
+    text = f"signed {at}, key {row['key']}"
+    if row["verifier"] and row["verifier"]["key"]:
+        text += f"; verifier's key {row['verifier']['key']}"
+    return text
+
+
 def timeline_line(row: dict[str, Any]) -> str:
     """One timeline entry on one line (plus its corrections)."""
     move = (
@@ -220,6 +237,7 @@ def timeline_line(row: dict[str, Any]) -> str:
     data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
     who = signed_by(row)
     text = f"{row['seq']:>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
+    text += f"\n     {signed_when(row)}"
     if data:
         text += f"\n     {data}"
     if row["reason"]:

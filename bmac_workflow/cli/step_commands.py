@@ -176,7 +176,6 @@ def _callback(step: Step) -> Any:
         change = log_step(
             StepRequest(case_id, step.trigger, values, at, reason),
             app.credentials(),
-            app.limits(),
             app.now,
             app.database(),
             verifier,

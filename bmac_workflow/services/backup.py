@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from ..checks import Problem, heads_digest
 from ..errors import BmacError, InvalidData
-from ..operators import SignInLimits
 from ..roles import check_permitted
 from .recording import Clock
 from .signing import Credentials, record_alone, sign_in
@@ -39,9 +38,7 @@ def refuse_unless_sqlite(db: Database) -> None:
         )
 
 
-def backup(
-    target: Path, signer: Credentials, limits: SignInLimits, clock: Clock, db: Database
-) -> Backup:
+def backup(target: Path, signer: Credentials, clock: Clock, db: Database) -> Backup:
     """Copy the live database to `target`, then verify the copy (admin).
 
     The copy is written beside the target and renamed into place only once it opened and
@@ -50,7 +47,7 @@ def backup(
     from ..store import sqlite_copy
 
     refuse_unless_sqlite(db)
-    signed = sign_in(signer, limits, clock(), db)
+    signed = sign_in(signer, clock(), db)
     try:
         check_permitted("backup", signed.operator.role)
     except BmacError:

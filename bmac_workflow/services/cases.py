@@ -7,20 +7,21 @@ in one write unit of work, or nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import rules
 from ..errors import BmacError, Conflict, InvalidData, NotFound, NotPermitted
 from ..facts import Attempt, Person
-from ..operators import Operator, SignInLimits
 from ..protocol import Protocol
-from ..record import GENESIS, CaseSnapshot, Entry, Meaning, Signature
+from ..record import GENESIS, CaseSnapshot, Entry, Meaning
+from ..registry import Holder
 from ..roles import check_permitted
 from ..states import INITIAL, workflow
 from ..step_data import validate
 from ..timeutil import iso
+from .protocols import Choice, chosen
 from .recording import (
     Change,
     Clock,
@@ -28,7 +29,7 @@ from .recording import (
     clinical_time,
     commit,
     load_case,
-    signature,
+    signed_entry,
 )
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
@@ -51,22 +52,22 @@ if TYPE_CHECKING:
 def open_case(
     patient_ref: str,
     knee: str,
-    protocol: Protocol,
+    protocol: Choice,
     signer: Credentials,
-    limits: SignInLimits,
     at: str | None,
     clock: Clock,
     db: Database,
 ) -> Change:
-    """Open a case for one knee of one patient, under `protocol`."""
-    signed = sign_in(signer, limits, clock(), db)
+    """Open a case for one knee of one patient, under the active protocol or the activated one
+    `protocol` names (a version, or a file's content)."""
+    signed = sign_in(signer, clock(), db)
     return open_signed_case(patient_ref, knee, protocol, signed, at, clock, db)
 
 
 def open_signed_case(
     patient_ref: str,
     knee: str,
-    protocol: Protocol,
+    protocol: Choice,
     signed: SignedIn,
     at: str | None,
     clock: Clock,
@@ -75,14 +76,15 @@ def open_signed_case(
     """`open_case` once the operator is signed in."""
     now = clock()
     try:
-        check_permitted("open", signed.operator.role)
+        check_permitted("open", signed.holder.role)
         patient_ref = rules.check_patient_ref(patient_ref)
         if knee not in ("left", "right"):
             raise InvalidData("--knee must be left or right")
         clinical = clinical_time(at, None, now)
         with db.write() as uow:
-            operator = record(signed, now, uow)
-            protocol_id = uow.repo.protocol_id(protocol, iso(now))
+            rules_in_force = chosen(protocol, signed.registry, uow)
+            position = record(signed, now, uow) or signed.registry.length
+            protocol_id = uow.repo.protocol_id(rules_in_force, iso(now))
             case_id = uow.repo.reserve_case(patient_ref, knee, protocol_id, iso(now))
             entry = Entry(
                 case_id=case_id,
@@ -92,16 +94,18 @@ def open_signed_case(
                 to_state=INITIAL,
                 at=iso(clinical),
                 recorded_at=iso(now),
-                signer=signature(operator, Meaning.PERFORMED),
+                signer=signed.signer(Meaning.PERFORMED).signature,
                 data={
                     "patient_ref": patient_ref,
                     "knee": knee,
-                    "protocol_version": protocol.version,
-                    "protocol_sha256": protocol.sha256,
+                    "protocol_version": rules_in_force.version,
+                    "protocol_sha256": rules_in_force.sha256,
                 },
                 prev_hash=GENESIS,
+                registry=position,
             )
-            return commit(uow, None, entry, protocol)
+            entry = signed_entry(entry, signed.signer(Meaning.PERFORMED))
+            return commit(uow, None, entry, rules_in_force)
     except BmacError:
         record_alone(signed, now, db)
         raise
@@ -122,7 +126,6 @@ class StepRequest:
 def log_step(
     asked: StepRequest,
     signer: Credentials,
-    limits: SignInLimits,
     clock: Clock,
     db: Database,
     verifier: Credentials | None = None,
@@ -134,8 +137,8 @@ def log_step(
     could happen, and is never tried on a step that cannot.
     """
     found = read_case(asked.case_id, db)
-    signed = sign_in(signer, limits, clock(), db)
-    return log_signed_step(asked, found, signed, limits, clock, db, verifier)
+    signed = sign_in(signer, clock(), db)
+    return log_signed_step(asked, found, signed, clock, db, verifier)
 
 
 def read_case(case_id: int, db: Database) -> tuple[CaseSnapshot, Protocol] | None:
@@ -148,7 +151,6 @@ def log_signed_step(
     asked: StepRequest,
     found: tuple[CaseSnapshot, Protocol] | None,
     signed: SignedIn,
-    limits: SignInLimits,
     clock: Clock,
     db: Database,
     verifier: Credentials | None = None,
@@ -167,22 +169,23 @@ def log_signed_step(
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         case, protocol = found
-        check_permitted(trigger, signed.operator.role)
+        check_permitted(trigger, signed.holder.role)
         workflow().check_allowed(case.state, trigger)
         clinical = clinical_time(at, case, now)
-        attempt = _attempt(step, values, case, protocol, signed.operator, clinical, reason)
+        attempt = _attempt(step, values, case, protocol, signed.holder, clinical, reason)
         data, request = _prepared(step, attempt)
         second: SignedIn | None = None
         if step.verifier_field:
-            second = _verifier(step, attempt, request, verifier, signed, limits, clock, db)
-            attempt = replace(attempt, verifier=_person(second.operator))
+            second = _verifier(step, attempt, request, verifier, signed, clock, db)
+            attempt = attempt._replace(verifier=_person(second.holder))
             data, request = _prepared(step, attempt)
         new_state = workflow().advance(case.state, trigger, request)
+        meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
         try:
             with db.write() as uow:
-                operator = record(signed, now, uow, waited=second is not None)
-                if second is not None:
-                    record(second, now, uow)
+                position = record(signed, now, uow, waited=second is not None)
+                if second is not None and second is not signed:
+                    position = max(position, record(second, now, uow))
                 entry = Entry(
                     case_id=case_id,
                     seq=case.version + 1,
@@ -191,14 +194,15 @@ def log_signed_step(
                     to_state=new_state,
                     at=iso(clinical),
                     recorded_at=iso(now),
-                    signer=signature(
-                        operator, Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
-                    ),
+                    signer=signed.signer(meaning).signature,
                     data=data,
                     prev_hash=case.head_hash,
-                    verifier=_verifier_signature(second),
+                    verifier=second.signer(Meaning.VERIFIED).signature if second else None,
                     reason=reason,
+                    registry=position or signed.registry.length,
                 )
+                verifier_signs = second.signer(Meaning.VERIFIED) if second else None
+                entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
                 # The entry's (case, seq) is unique and the case row is written only at the
                 # version read before the PIN: if anyone logged since, nothing is written.
                 return commit(uow, case, entry, protocol)
@@ -216,7 +220,7 @@ def _attempt(
     values: dict[str, Any],
     case: CaseSnapshot,
     protocol: Protocol,
-    signer: Operator,
+    signer: Holder,
     clinical: datetime,
     reason: str | None,
 ) -> Attempt:
@@ -233,8 +237,8 @@ def _prepared(step: Step, attempt: Attempt) -> tuple[dict[str, Any], Any]:
     return {**attempt.data, **added}, request
 
 
-def _person(operator: Operator) -> Person:
-    return Person(operator.id, operator.role, operator.active)
+def _person(holder: Holder) -> Person:
+    return Person(holder.id, holder.role, holder.active)
 
 
 def _verifier(
@@ -243,7 +247,6 @@ def _verifier(
     request: Request,
     credentials: Credentials | None,
     signer: SignedIn,
-    limits: SignInLimits,
     clock: Clock,
     db: Database,
 ) -> SignedIn:
@@ -254,7 +257,7 @@ def _verifier(
     """
     named = attempt.data[step.verifier_field or ""]
     if credentials is None or credentials.operator_id == signer.operator.id == named:
-        return SignedIn(signer.operator, {}, ())
+        return signer
     if credentials.operator_id != named:
         raise NotPermitted(
             f"the verifier who signs ({credentials.operator_id}) is not the one the step names "
@@ -262,15 +265,9 @@ def _verifier(
         )
     # Every guard but the second person's, before that person is asked for a PIN.
     workflow().advance(
-        attempt.case.state, step.trigger, replace(request, verifier_is_second_person=True)
+        attempt.case.state, step.trigger, request._replace(verifier_is_second_person=True)
     )
     try:
-        return sign_in(credentials, limits, clock(), db)
+        return sign_in(credentials, clock(), db)
     except NotPermitted as exc:
         raise NotPermitted(f"the verifier cannot sign: {exc.message}") from None
-
-
-def _verifier_signature(second: SignedIn | None) -> Signature | None:
-    if second is None:
-        return None
-    return signature(second.operator, Meaning.VERIFIED)

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 from .. import rules
 from ..correction_rules import changes_for, later_entries, refuse_path_change
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
-from ..operators import SignInLimits
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
 from ..roles import SURGEON, check_permitted
 from ..timeutil import iso
-from .recording import Clock, changed_under_you, clinical_time, load_case, signature
+from .recording import Clock, changed_under_you, clinical_time, load_case, signed_entry
 from .signing import Credentials, record, record_alone, sign_in
 
 if TYPE_CHECKING:
@@ -58,7 +57,6 @@ def correct(
     settings: dict[str, str],
     reason: str,
     signer: Credentials,
-    limits: SignInLimits,
     at: str | None,
     clock: Clock,
     db: Database,
@@ -66,7 +64,7 @@ def correct(
     """Correct fields of entry `seq` of a case, checked in the README's order of checks."""
     with db.read() as uow:
         expected = uow.repo.case_version(case_id)
-    signed = sign_in(signer, limits, clock(), db)
+    signed = sign_in(signer, clock(), db)
     now = clock()
     try:
         with db.write() as uow:
@@ -74,8 +72,9 @@ def correct(
             if found is None:
                 raise NotFound(f"no case {case_id}: see `bmac case list`")
             case, protocol = found
-            operator = record(signed, now, uow)
-            check_permitted("correct", operator.role)
+            check_permitted("correct", signed.holder.role)
+            position = record(signed, now, uow) or signed.registry.length
+            operator = signed.holder
             if expected is not None and case.version != expected:
                 raise changed_under_you(uow.repo, replace(case, version=expected))
             log = [entry for entry, _ in uow.repo.entries(case_id)]
@@ -113,7 +112,7 @@ def correct(
                     to_state=case.state,
                     at=clinical,
                     recorded_at=iso(now),
-                    signer=signature(operator, Meaning.CORRECTED),
+                    signer=signed.signer(Meaning.CORRECTED).signature,
                     data={
                         "entry": corrected,
                         "changes": values,
@@ -122,7 +121,9 @@ def correct(
                     prev_hash=head,
                     reason=why,
                     corrects=corrected,
+                    registry=position,
                 )
+                entry = signed_entry(entry, signed.signer(Meaning.CORRECTED))
                 head = uow.repo.append(entry)
                 added.append(entry)
             after = replay([*log, *added])

@@ -1,9 +1,13 @@
 """Export the log with its hashes (JSON or CSV), so that an auditor can verify it offline.
 
-Each exported entry carries its stored canonical body and hash, unchanged. `--pseudonymize`
-replaces the patient reference in the opening entries with a keyed hash (HMAC-SHA-256, the key
-never written to the export); those bodies then no longer give their hash, so they are marked,
-and a verifier checks everything else and takes their hashes as given (the next entry links to it).
+Each exported entry carries its stored canonical body and hash, unchanged (its signatures and
+the signers' public keys are in the body). A JSON export also carries the whole operator
+registry as stored (seq, body, hash): whose key each public key was at the time of each entry,
+and the registry's own signatures, so that docs/verify_export.py checks every signature with
+nothing but the export. `--pseudonymize` replaces the patient reference in the opening entries
+with a keyed hash (HMAC-SHA-256, the key never written to the export); those bodies then give
+neither their hash nor their signature, so they are marked, and a verifier checks everything
+else and takes their hashes as given (the next entry links to it).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int], None]
 
-FORMAT = "bmac-export/1"
+FORMAT = "bmac-export/2"
 MIN_KEY_CHARS = 16
 CSV_COLUMNS = (
     "case_id",
@@ -107,7 +111,9 @@ def write_json(
     now: datetime,
     progress: Progress | None = None,
 ) -> int:
-    """Stream the JSON export to `out`; returns how many entries it holds."""
+    """Stream the JSON export to `out`: the header, the operator registry (every row), the
+    entries, and (whole record) the checkpoints with their signed bodies; returns how many
+    entries it holds."""
     with db.read() as uow:
         check_case(uow, case_id)
         header = {
@@ -116,7 +122,11 @@ def write_json(
             "case": case_id,
             "pseudonymized": key is not None,
         }
-        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ',\n"entries": [\n')
+        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ',\n"registry": [\n')
+        for index, (seq, body_text, entry_hash) in enumerate(uow.repo.registry_rows()):
+            row = {"seq": seq, "hash": entry_hash, "body": body_text}
+            out.write((",\n" if index else "") + json.dumps(row, ensure_ascii=False))
+        out.write('\n],\n"entries": [\n')
         count = 0
         for item in entries(uow, case_id, key, progress):
             out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))

@@ -1,28 +1,44 @@
-"""Managing operators: add, deactivate, reset a PIN. Only an admin, except the very first.
+"""Managing operators: add, change a role, deactivate, reset a PIN, unlock. Each is an admin's
+signed act of the registry; the `operators` table follows it as a cache.
 
-A new PIN is asked (`new_pin()`) only once everything else is known to be right: the admin
-signed in, the operator to change exists (3), the admin may manage operators (6), the new
-operator's id, name and role are well formed (5).
+The first operator of a new database is an admin who needs no sign-in: their own new key signs
+their addition and becomes the clinic's root (its fingerprint is printed, to be written down);
+they also activate the shipped protocol, so that cases can open at once. A new PIN is asked
+(`new_pin()`) only once everything else is known to be right.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from .. import keys
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
-from ..operators import Operator, SignInLimits, check_new_operator, hash_pin
-from ..roles import ADMIN, check_permitted
+from ..operators import Operator, check_new_operator, check_new_pin
+from ..protocol import load
+from ..record import Meaning, Signature
+from ..registry import ADD, DEACTIVATE, PROTOCOL, RESET_PIN, ROLE, UNLOCK
+from ..roles import ADMIN, ROLES, check_permitted
 from ..timeutil import iso
 from .recording import Clock
+from .registry import Signer, append_act, load_registry
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
 if TYPE_CHECKING:
     from ..store.database import Database
-    from ..store.repository import Repository
+    from ..store.unit_of_work import UnitOfWork
 
 NewPin = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Added:
+    """The operator added, and the clinic's root key's fingerprint when they are the first."""
+
+    operator: Operator
+    root_fingerprint: str | None = None
 
 
 def add_operator(
@@ -31,137 +47,187 @@ def add_operator(
     role: str,
     new_pin: NewPin,
     by: Credentials,
-    limits: SignInLimits,
     clock: Clock,
     db: Database,
-) -> Operator:
-    """Add an operator; `by` signs in as an admin, unless the database has no operator yet
-    (the first one must be an admin, and needs no sign-in)."""
+) -> Added:
+    """Add an operator with a signing key sealed under their new PIN; `by` signs in as an
+    admin, unless the database has no operator yet (the first one must be an admin)."""
     with db.read() as uow:
-        first = uow.repo.operator_count() == 0
-    signed = None if first else sign_in(by, limits, clock(), db)
+        first = uow.repo.registry_length() == 0 and uow.repo.operator_count() == 0
+    signed = None if first else sign_in(by, clock(), db)
     now = clock()
     try:
         if signed is not None:
-            check_permitted("manage_operators", signed.operator.role)
+            check_permitted("manage_operators", signed.holder.role)
         check_new_operator(operator_id, name, role)
         if first and role != ADMIN:
             raise InvalidData(
                 "the first operator of a new database must be an admin (--role admin)"
             )
-        pin_hash = hash_pin(new_pin())
+        with db.read() as uow:
+            if uow.repo.operator(operator_id) is not None:
+                raise InvalidData(f"operator {operator_id} exists already: choose another id")
+        pin = new_pin()
+        check_new_pin(pin, operator_id)
+        seed, public_key = keys.new_key()
+        operator = Operator(
+            operator_id, name.strip(), role, True, "", public_key=public_key,
+            sealed_key=keys.seal(seed, pin),
+        )  # fmt: skip
         with db.write() as uow:
-            admin = record(signed, now, uow) if signed else None
-            if admin is None and uow.repo.operator_count() > 0:
+            if signed is None and (uow.repo.operator_count() or uow.repo.registry_length()):
                 raise NotPermitted(
                     "operators exist already: an admin must sign in to add one (--operator ID)"
                 )
             if uow.repo.operator(operator_id) is not None:
                 raise InvalidData(f"operator {operator_id} exists already: choose another id")
-            operator = Operator(operator_id, name.strip(), role, True, pin_hash)
+            if signed is not None:
+                record(signed, now, uow)
+                signer = signed.signer(Meaning.APPROVED)
+            else:  # the root: their own new key signs their addition
+                signature = Signature(
+                    operator_id, operator.name, role, Meaning.APPROVED, public_key
+                )
+                signer = Signer(signature, seed)
+            data = {"name": operator.name, "role": role, "public_key": public_key}
+            append_act(uow, signer, ADD, operator_id, data, iso(now))
             uow.repo.add_operator(operator, iso(now))
             uow.repo.operator_event(
-                operator_id,
-                "added",
-                iso(now),
-                admin.id if admin else None,
-                {"name": operator.name, "role": role},
+                operator_id, "added", iso(now), signed.holder.id if signed else None, data
             )
+            if signed is None:
+                _activate_shipped_protocol(uow, signer, now)
             uow.commit()
-        return operator
+        return Added(operator, None if signed else keys.fingerprint(public_key))
     except BmacError:
         if signed is not None:
             record_alone(signed, now, db)
         raise
 
 
-def _target(repo: Repository, operator_id: str) -> Operator:
-    target = repo.operator(operator_id)
+def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -> None:
+    protocol = load(None)
+    uow.repo.protocol_id(protocol, iso(now))
+    data = {"version": protocol.version, "sha256": protocol.sha256}
+    append_act(uow, signer, PROTOCOL, protocol.sha256, data, iso(now))
+
+
+def _target(uow: UnitOfWork, operator_id: str) -> Operator:
+    target = uow.repo.operator(operator_id)
     if target is None:
         raise NotFound(f"no operator {operator_id!r}: see `bmac operator list`")
     return target
 
 
-def _admin_on(
-    operator_id: str, by: Credentials, limits: SignInLimits, clock: Clock, db: Database
-) -> SignedIn:
-    """Sign the admin in, then refuse what cannot be done: no such operator (3), no admin (6).
-
-    The README's order of checks puts "what the command acts on exists" before the role.
-    """
-    signed = sign_in(by, limits, clock(), db)
-    try:
-        with db.read() as uow:
-            _target(uow.repo, operator_id)
-        check_permitted("manage_operators", signed.operator.role)
-    except BmacError:
-        record_alone(signed, clock(), db)
-        raise
-    return signed
-
-
-def deactivate(
-    operator_id: str, by: Credentials, limits: SignInLimits, clock: Clock, db: Database
+def _admin_act(
+    operator_id: str,
+    by: Credentials,
+    clock: Clock,
+    db: Database,
+    act: Callable[[UnitOfWork, Operator, SignedIn, datetime], None],
 ) -> None:
-    """Stop an operator from signing; their history and signatures stay."""
-    signed = _admin_on(operator_id, by, limits, clock, db)
+    """Sign the admin in, refuse what cannot be done (no such operator 3, no admin 6), then run
+    `act` in one write unit of work. The README's order: what is acted on exists, then the role."""
+    signed = sign_in(by, clock(), db)
     now = clock()
     try:
+        with db.read() as uow:
+            _target(uow, operator_id)
+        check_permitted("manage_operators", signed.holder.role)
         with db.write() as uow:
-            admin = record(signed, now, uow)
-            target = _target(uow.repo, operator_id)
-            if target.id == admin.id:
-                raise InvalidData("an admin cannot deactivate themselves: ask another admin")
-            if not target.active:
-                raise InvalidData(f"operator {operator_id} is already deactivated")
-            uow.repo.update_operator(operator_id, active=False)
-            uow.repo.operator_event(operator_id, "deactivated", iso(now), admin.id, {})
+            record(signed, now, uow)
+            act(uow, _target(uow, operator_id), signed, now)
             uow.commit()
     except BmacError:
         record_alone(signed, now, db)
         raise
+
+
+def deactivate(operator_id: str, by: Credentials, clock: Clock, db: Database) -> None:
+    """Stop an operator from signing; their history and signatures stay."""
+
+    def act(uow: UnitOfWork, target: Operator, signed: SignedIn, now: datetime) -> None:
+        if target.id == signed.holder.id:
+            raise InvalidData("an admin cannot deactivate themselves: ask another admin")
+        if not target.active:
+            raise InvalidData(f"operator {operator_id} is already deactivated")
+        append_act(uow, signed.signer(Meaning.APPROVED), DEACTIVATE, target.id, {}, iso(now))
+        uow.repo.update_operator(target.id, active=False)
+        uow.repo.operator_event(target.id, "deactivated", iso(now), signed.holder.id, {})
+
+    _admin_act(operator_id, by, clock, db, act)
+
+
+def set_role(operator_id: str, role: str, by: Credentials, clock: Clock, db: Database) -> None:
+    """Give an operator another role (signed entries keep the role they were signed in)."""
+    if role not in ROLES:
+        raise InvalidData(f"--role must be one of {', '.join(ROLES)}")
+
+    def act(uow: UnitOfWork, target: Operator, signed: SignedIn, now: datetime) -> None:
+        if target.role == role:
+            raise InvalidData(f"operator {operator_id} is {role} already")
+        if target.id == signed.holder.id:
+            raise InvalidData("an admin cannot change their own role: ask another admin")
+        append_act(uow, signed.signer(Meaning.APPROVED), ROLE, target.id, {"role": role}, iso(now))
+        uow.repo.update_operator(target.id, role=role)
+        uow.repo.operator_event(target.id, "role", iso(now), signed.holder.id, {"role": role})
+
+    _admin_act(operator_id, by, clock, db, act)
 
 
 def reset_pin(
-    operator_id: str,
-    new_pin: NewPin,
-    by: Credentials,
-    limits: SignInLimits,
-    clock: Clock,
-    db: Database,
+    operator_id: str, new_pin: NewPin, by: Credentials, clock: Clock, db: Database
 ) -> None:
-    """Give an operator a new PIN and lift any lock (the release is recorded as "unlocked")."""
-    signed = _admin_on(operator_id, by, limits, clock, db)
-    now = clock()
-    try:
-        pin_hash = hash_pin(new_pin())
-        with db.write() as uow:
-            admin = record(signed, now, uow)
-            target = _target(uow.repo, operator_id)
-            uow.repo.update_operator(
-                operator_id, pin_hash=pin_hash, failed_pins=0, locked_until=None
-            )
-            uow.repo.operator_event(operator_id, "pin_reset", iso(now), admin.id, {})
-            if target.locked_until is not None:
-                # Every "locked" gets its "unlocked", even when the period ran out unnoticed.
-                reason = "PIN reset by an admin" if target.locked_at(now) else "lock period passed"
-                uow.repo.operator_event(
-                    operator_id,
-                    "unlocked",
-                    iso(now),
-                    admin.id,
-                    {"reason": reason, "locked_until": target.locked_until},
-                )
-            uow.commit()
-    except BmacError:
-        record_alone(signed, now, db)
-        raise
+    """Give an operator a new key under a PIN the admin gives them, which they must change at
+    their next sign-in; any lock is lifted (recorded as "unlocked")."""
+
+    def act(uow: UnitOfWork, target: Operator, signed: SignedIn, now: datetime) -> None:
+        pin = new_pin()
+        check_new_pin(pin, operator_id)
+        seed, public_key = keys.new_key()
+        data = {"public_key": public_key}
+        append_act(uow, signed.signer(Meaning.APPROVED), RESET_PIN, target.id, data, iso(now))
+        uow.repo.update_operator(
+            target.id, pin_hash="", public_key=public_key, sealed_key=keys.seal(seed, pin),
+            must_change_pin=True, failed_pins=0, locked_until=None,
+        )  # fmt: skip
+        uow.repo.operator_event(target.id, "pin_reset", iso(now), signed.holder.id, {})
+        _unlocked(uow, target, signed, now, "PIN reset by an admin")
+
+    _admin_act(operator_id, by, clock, db, act)
+
+
+def unlock(operator_id: str, by: Credentials, clock: Clock, db: Database) -> None:
+    """Lift a lock from wrong PINs before it runs out."""
+
+    def act(uow: UnitOfWork, target: Operator, signed: SignedIn, now: datetime) -> None:
+        if not target.locked_at(now):
+            raise InvalidData(f"operator {operator_id} is not locked")
+        append_act(uow, signed.signer(Meaning.APPROVED), UNLOCK, target.id, {}, iso(now))
+        uow.repo.update_operator(target.id, failed_pins=0, locked_until=None)
+        _unlocked(uow, target, signed, now, "unlocked by an admin")
+
+    _admin_act(operator_id, by, clock, db, act)
+
+
+def _unlocked(uow: UnitOfWork, target: Operator, signed: SignedIn, now: datetime, why: str) -> None:
+    # Every "locked" gets its "unlocked", even when the period ran out unnoticed.
+    if target.locked_until is None:
+        return
+    reason = why if target.locked_at(now) else "lock period passed"
+    detail = {"reason": reason, "locked_until": target.locked_until}
+    uow.repo.operator_event(target.id, "unlocked", iso(now), signed.holder.id, detail)
 
 
 def list_operators(now: datetime, db: Database) -> list[dict[str, object]]:
-    """Every operator, without their PIN hash; `locked_until` only while the lock holds."""
+    """Every operator, without their keys; `locked_until` only while the lock holds."""
     with db.read() as uow:
-        return [
+        registry = load_registry(uow)
+        rows = uow.repo.operators()
+    found = []
+    for o in rows:
+        holder = registry.now(o.id)
+        found.append(
             {
                 "id": o.id,
                 "name": o.name,
@@ -170,6 +236,8 @@ def list_operators(now: datetime, db: Database) -> list[dict[str, object]]:
                 # A lock that ran out counts from zero again at the next attempt.
                 "failed_pins": o.failed_pins if o.locked_until is None or o.locked_at(now) else 0,
                 "locked_until": o.locked_until if o.locked_at(now) else None,
+                "key": keys.fingerprint(o.public_key) if o.public_key else None,
+                "must_change_pin": bool(holder and holder.must_change_pin),
             }
-            for o in uow.repo.operators()
-        ]
+        )
+    return found

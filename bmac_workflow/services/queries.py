@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import rules
+from .. import keys, rules
 from ..errors import NotFound
 from ..protocol import Protocol
-from ..record import CaseSnapshot, Entry
+from ..record import CaseSnapshot, Entry, Signature
 from ..states import FOLLOW_UP, workflow
 from ..timeutil import from_iso, iso
 
@@ -122,6 +122,7 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
         "operator_name": entry.signer.name,
         "role": entry.signer.role,
         "meaning": entry.signer.meaning,
+        "key": _fingerprint(entry.signer),
         "verifier": None
         if entry.verifier is None
         else {
@@ -129,6 +130,7 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
             "operator_name": entry.verifier.name,
             "role": entry.verifier.role,
             "meaning": entry.verifier.meaning,
+            "key": _fingerprint(entry.verifier),
         },
         "action": entry.action,
         "from_state": entry.from_state,
@@ -150,6 +152,11 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
         "prev_hash": entry.prev_hash,
         "hash": entry_hash,
     }
+
+
+def _fingerprint(signature: Signature) -> str | None:
+    """The signing key's fingerprint; None for an entry signed before operators had keys."""
+    return None if signature.key is None else keys.fingerprint(signature.key)
 
 
 def due(within: timedelta, now: datetime, db: Database) -> list[dict[str, Any]]:

@@ -4,21 +4,21 @@ entry together with the case (and worklist) it leads to, in the caller's unit of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import rules
-from ..errors import Conflict, InvalidData
-from ..operators import Operator
+from ..errors import Conflict, InvalidData, RecordAltered
 from ..protocol import Protocol
-from ..record import CaseSnapshot, Entry, Signature, apply, digest, evolve
+from ..record import CaseSnapshot, Entry, apply, digest, evolve
 from ..states import FOLLOW_UP
 from ..timeutil import from_iso, local, parse_at
 
 if TYPE_CHECKING:
     from ..store.repository import Repository
     from ..store.unit_of_work import UnitOfWork
+    from .registry import Signer
 
 Clock = Callable[[], datetime]
 
@@ -31,9 +31,13 @@ class Change:
     entry: Entry
 
 
-def signature(operator: Operator, meaning: str) -> Signature:
-    """The electronic signature of `operator`, meaning `meaning`."""
-    return Signature(operator.id, operator.name, operator.role, meaning)
+def signed_entry(entry: Entry, signer: Signer, verifier: Signer | None = None) -> Entry:
+    """`entry` with its signer's signature over its content (and its verifier's)."""
+    content = entry.content()
+    signatures = {"signer": signer.sign(content)}
+    if verifier is not None:
+        signatures["verifier"] = verifier.sign(content)
+    return replace(entry, signatures=signatures)
 
 
 def load_case(
@@ -42,7 +46,15 @@ def load_case(
     found = repo.get_case(case_id, lock=lock)
     if found is None:
         return None
-    return found[0], repo.protocol(found[1])
+    case, protocol = found[0], repo.protocol(found[1])
+    if protocol.sha256 != case.protocol_sha256:
+        # The rules come from the content the case was opened under, never from a row that
+        # was moved or edited since: nothing goes on under other rules.
+        raise RecordAltered(
+            f"case {case_id} is stored under another protocol than the one it was opened under "
+            f"({case.protocol_version}): nothing was done; an auditor runs `bmac audit verify`"
+        )
+    return case, protocol
 
 
 def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:

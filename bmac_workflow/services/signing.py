@@ -1,22 +1,28 @@
-"""Sign-in: an operator proves who they are with their PIN before anything is signed.
+"""Sign-in: an operator's PIN unseals their signing key, and only then can they sign.
 
-The PIN is checked once per command, on a read (argon2 costs a few hundred milliseconds and must
-not hold a write lock). A wrong PIN is recorded at once in a unit of work of its own and the
-command is refused; a right one changes nothing yet: what it changes on the operator (the count
-of wrong PINs back to zero, a lock that ran out, a hash made under older costs) is written by
-the command's own unit of work (`record`), or on its own if the command is refused later.
+The PIN is checked once per command, on a read (argon2 costs a fraction of a second and must
+not hold a write lock): one argon2 run both checks it and unseals the key (keys.py). Who the
+operator is, their role and their key come from the registry, verified first; the `operators`
+table is a cache that must agree with it. A wrong PIN is recorded at once in a unit of work of
+its own and the command is refused; what a right one changes (the count of wrong PINs back to
+zero, a lock that ran out, a first key or a new PIN) is written by the command's own unit of
+work (`record`), or on its own if the command is refused later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import keys
 from ..errors import BmacError, NotPermitted
-from ..operators import Operator, SignInLimits, attempt, hash_rehashed, pin_matches, refusal
+from ..operators import Operator, SignInLimits, attempt, check_new_pin, pin_matches, refusal
+from ..record import Meaning, Signature
+from ..registry import KEY, PIN_CHANGED, Holder, Registry
 from ..timeutil import iso
+from .registry import Signer, append_act, limits, load_registry
 
 if TYPE_CHECKING:
     from ..store.database import Database
@@ -26,29 +32,38 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Credentials:
     """Who claims to sign, and how to get their PIN: `pin()` is called only when the PIN is
-    needed (a prompt happens then), and raises NotPermitted when there is no way to get one."""
+    needed (a prompt happens then) and raises NotPermitted when there is no way to get one;
+    `new_pin()` likewise, when the operator must choose a new PIN."""
 
     operator_id: str | None
     pin: Callable[[], str | None]
+    new_pin: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
 class SignedIn:
-    """An operator whose PIN was right, and what the sign-in changes on their row."""
+    """An operator whose PIN unsealed their key, as the registry knows them, and what the
+    sign-in changes on their row and in the registry (their first key, a new PIN)."""
 
     operator: Operator
-    changes: dict[str, Any]
-    events: tuple[tuple[str, dict[str, Any]], ...]
+    holder: Holder
+    registry: Registry = field(repr=False)
+    seed: bytes = field(repr=False)
+    changes: dict[str, Any] = field(default_factory=dict)
+    events: tuple[tuple[str, dict[str, Any]], ...] = ()
+    acts: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def signer(self, meaning: str) -> Signer:
+        """The operator signing with `meaning`: printed name, role and key the registry's."""
+        holder = self.holder
+        signature = Signature(holder.id, holder.name, holder.role, meaning, holder.key)
+        return Signer(signature, self.seed)
 
 
-def sign_in(
-    credentials: Credentials, limits: SignInLimits, now: datetime, db: Database
-) -> SignedIn:
-    """Check the operator's PIN, or refuse (exit 6) after recording the wrong PIN.
-
-    An unknown operator is a failed sign-in (6), not "not found" (3): sign-in comes before
-    anything else in the README's order of checks, and 3 is for what a command acts on.
-    """
+def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
+    """Check the operator's PIN and unseal their key, or refuse (exit 6) after recording the
+    wrong PIN. An unknown operator is a failed sign-in (6), not "not found" (3): sign-in comes
+    before anything else in the README's order of checks."""
     operator_id = credentials.operator_id
     if not operator_id:
         raise NotPermitted(
@@ -61,42 +76,109 @@ def sign_in(
             "asked, or set BMAC_PIN"
         )
     with db.read() as uow:
-        operator = _signable(uow, operator_id)
-    pin_ok = not operator.locked_at(now) and pin_matches(operator.pin_hash, pin)
-    if not pin_ok:
-        _record_failure(operator_id, limits, now, db)
-    outcome = attempt(operator, True, now, limits)
+        registry = load_registry(uow)
+        operator, holder = _known(uow, operator_id, registry)
+    rules = limits(registry)
+    seed = _unsealed(operator, holder, pin, now) if not operator.locked_at(now) else None
+    if seed is None:
+        _record_failure(operator_id, rules, now, db)
     changes: dict[str, Any] = {}
+    acts: list[tuple[str, dict[str, Any]]] = []
+    assert seed is not None
+    new_pin = None
+    if holder.must_change_pin or _weak(pin, operator_id):
+        new_pin = _new_pin(credentials)
+        changes["must_change_pin"] = False
+        if holder.must_change_pin:
+            acts.append((PIN_CHANGED, {}))
+            holder = replace(holder, must_change_pin=False)
+    if holder.key is None:  # from before keys: the PIN was right, the operator takes a key
+        holder = replace(holder, key=keys.public_key_of(seed))
+        acts.insert(0, (KEY, {"public_key": holder.key}))
+        changes.update(pin_hash="", public_key=holder.key)
+    if new_pin is not None or "public_key" in changes:
+        changes["sealed_key"] = keys.seal(seed, new_pin or pin)
+    outcome = attempt(operator, True, now, rules)
     if (outcome.failed_pins, outcome.locked_until) != (operator.failed_pins, operator.locked_until):
         changes.update(failed_pins=0, locked_until=None)
-    # A hash made under other (older) parameters is re-made while the PIN is at hand.
-    new_hash = hash_rehashed(operator.pin_hash, pin)
-    if new_hash is not None:
-        changes["pin_hash"] = new_hash
-    return SignedIn(operator, changes, outcome.events)
+    return SignedIn(operator, holder, registry, seed, changes, outcome.events, tuple(acts))
 
 
-def _signable(uow: UnitOfWork, operator_id: str, lock: bool = False) -> Operator:
-    operator = uow.repo.operator(operator_id, lock=lock)
-    if operator is None:
+def _known(uow: UnitOfWork, operator_id: str, registry: Registry) -> tuple[Operator, Holder]:
+    """The operator's row and the registry's record of them, which must agree."""
+    operator = uow.repo.operator(operator_id)
+    holder = registry.now(operator_id)
+    if operator is None or holder is None:
         raise NotPermitted(
             f"sign-in failed: there is no operator {operator_id!r}; check --operator or "
             "BMAC_OPERATOR (`bmac operator list` shows who exists)"
         )
-    if not operator.active:
+    if not holder.active:
         raise NotPermitted(
             f"operator {operator_id} is deactivated and can no longer sign: "
             "ask an admin (`bmac operator list`)"
         )
-    return operator
+    cached = (operator.name, operator.role, operator.active, operator.public_key)
+    if cached != (holder.name, holder.role, holder.active, holder.key):
+        raise NotPermitted(
+            f"the operators table disagrees with the signed registry about {operator_id}: "
+            "nobody signs as them until an auditor runs `bmac audit verify`"
+        )
+    return operator, holder
 
 
-def _record_failure(operator_id: str, limits: SignInLimits, now: datetime, db: Database) -> None:
+def _unsealed(operator: Operator, holder: Holder, pin: str, now: datetime) -> bytes | None:
+    """The operator's signing key if `pin` is theirs, else None (one argon2 run)."""
+    if operator.sealed_key:
+        seed = keys.unseal(operator.sealed_key, pin)
+        if seed is not None and keys.public_key_of(seed) != holder.key:
+            raise NotPermitted(
+                f"the key sealed for {operator.id} is not the one the registry holds for them: "
+                "an admin must reset their PIN (`bmac operator reset-pin`)"
+            )
+        return seed
+    if operator.pin_hash and holder.key is None and pin_matches(operator.pin_hash, pin):
+        return keys.new_key()[0]
+    if not operator.pin_hash:
+        raise NotPermitted(
+            f"operator {operator.id} has no key to sign with: ask an admin to reset their PIN"
+        )
+    return None
+
+
+def _weak(pin: str, operator_id: str) -> bool:
+    try:
+        check_new_pin(pin, operator_id)
+    except BmacError:
+        return True
+    return False
+
+
+def _new_pin(credentials: Credentials) -> str:
+    """The new PIN an operator must choose (after an admin's reset, or a PIN the rules no
+    longer allow), checked against the PIN rules."""
+    operator_id = credentials.operator_id or ""
+    needed = NotPermitted(
+        f"operator {operator_id} must choose a new PIN (an admin reset it, or it no longer "
+        "meets the PIN rules): run the command in a terminal to be asked, or set BMAC_NEW_PIN"
+    )
+    if credentials.new_pin is None:
+        raise needed
+    try:
+        new = credentials.new_pin()
+    except NotPermitted:
+        raise needed from None
+    check_new_pin(new, operator_id)
+    return new
+
+
+def _record_failure(operator_id: str, rules: SignInLimits, now: datetime, db: Database) -> None:
     """Count the wrong PIN (or the attempt while locked) on the operator's locked row, commit,
     and refuse: wrong PINs typed at once on several workstations all count."""
     with db.write() as uow:
-        operator = _signable(uow, operator_id, lock=True)
-        outcome = attempt(operator, False, now, limits)
+        operator = uow.repo.operator(operator_id, lock=True)
+        assert operator is not None
+        outcome = attempt(operator, False, now, rules)
         if (outcome.failed_pins, outcome.locked_until) != (
             operator.failed_pins,
             operator.locked_until,
@@ -107,31 +189,39 @@ def _record_failure(operator_id: str, limits: SignInLimits, now: datetime, db: D
         for action, detail in outcome.events:
             uow.repo.operator_event(operator_id, action, iso(now), None, detail)
         uow.commit()
-    raise refusal(operator, outcome, limits.max_failed_pins)
+    raise refusal(operator, outcome, rules.max_failed_pins)
 
 
-def record(signed: SignedIn, now: datetime, uow: UnitOfWork, waited: bool = False) -> Operator:
-    """Write what the sign-in changes on the operator in the command's unit of work; returns the
-    operator. When it changes something, or when the command `waited` (for a second person's
-    PIN) since the sign-in, first check that nobody deactivated them or reset their PIN since:
-    otherwise the sign-in's read, a moment ago, stands."""
-    if not (signed.changes or signed.events or waited):
-        return signed.operator
-    current = _signable(uow, signed.operator.id, lock=True)
-    if current.pin_hash != signed.operator.pin_hash:
+def record(signed: SignedIn, now: datetime, uow: UnitOfWork, waited: bool = False) -> int:
+    """Write what the sign-in changes, in the command's unit of work; returns the registry's
+    length once its acts are appended (0 when it appended none).
+
+    When it changes something, or the command `waited` (for a second person's PIN) since the
+    sign-in, first check nobody deactivated them or reset their PIN meanwhile: otherwise the
+    sign-in's read, a moment ago, stands.
+    """
+    if not (signed.changes or signed.events or signed.acts or waited):
+        return 0
+    current = uow.repo.operator(signed.operator.id, lock=True)
+    if current is None or not current.active or current.sealed_key != signed.operator.sealed_key:
         raise NotPermitted(
-            f"the PIN of operator {current.id} was reset while this command ran: sign in again"
+            f"operator {signed.operator.id} was deactivated or given a new PIN while this command "
+            "ran: sign in again"
         )
+    position = 0
+    for action, data in signed.acts:
+        signer = signed.signer(Meaning.APPROVED)
+        position = append_act(uow, signer, action, signed.holder.id, data, iso(now)).seq
     if signed.changes:
         uow.repo.update_operator(current.id, **signed.changes)
     for action, detail in signed.events:
         uow.repo.operator_event(current.id, action, iso(now), None, detail)
-    return current
+    return position
 
 
 def record_alone(signed: SignedIn, now: datetime, db: Database) -> None:
     """Write what a sign-in changes when the command it was for was refused."""
-    if not signed.changes and not signed.events:
+    if not (signed.changes or signed.events or signed.acts):
         return
     try:
         with db.write() as uow:
@@ -139,8 +229,3 @@ def record_alone(signed: SignedIn, now: datetime, db: Database) -> None:
             uow.commit()
     except BmacError:
         pass  # deactivated or reset meanwhile: the next sign-in will find out
-
-
-def limits_of(protocol: Any) -> SignInLimits:
-    """The sign-in limits a protocol sets."""
-    return SignInLimits(protocol.max_failed_pins, protocol.lock_minutes)

@@ -1,18 +1,36 @@
-"""`audit verify`: every case's chain, case row and worklist checked against a replay of its log,
-on a large record by several worker processes.
+"""`audit verify`: the registry, then every case re-run from its log alone (its chain, who signed
+each entry with which key and role, every guard and rule, its signatures), then the case rows,
+the worklist, the operators' cache, the protocols and the checkpoints against what the log and
+the registry say. A large record is checked by several worker processes.
 
-The checks themselves are pure (checks.py); this module reads the record through the
-repository, one range of case ids at a time, and runs the worker pool.
+Entries an auditor's signed checkpoint reviewed (and whose head hash it holds still matches) are
+folded, not re-run, unless `full`: their signatures, signers and rules were checked by the audit
+the checkpoint records.
+The checks are pure (checks.py, rerun.py, registry_checks.py, checkpoint.py); this module reads
+the record through the repository and runs the worker pool (services/verification_pool.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..checks import Problem, check_case_row, check_chain
+from .. import checkpoint
+from ..checks import (
+    RECORD,
+    Problem,
+    check_case_row,
+    covered_entries,
+    heads_digest,
+    read_chain,
+    shared_specimens,
+    specimen_given,
+)
+from ..record import digest
+from ..registry import Registry
+from ..registry_checks import check_registry
+from ..rerun import Scope, rerun
 from ..store.audit_rows import grouped
 
 if TYPE_CHECKING:
@@ -20,10 +38,28 @@ if TYPE_CHECKING:
     from ..store.unit_of_work import UnitOfWork
 
 Progress = Callable[[int], None]
-Range = tuple[int | None, int | None]
+Heads = dict[int, tuple[int, str]]
 
-# Below this many entries a pool of processes costs more than it saves.
-PARALLEL_MIN_ENTRIES = 60_000
+
+@dataclass(frozen=True)
+class Context:
+    """What checking any range of cases needs: the registry, the entries a checkpoint reviewed
+    (how many per case), and each stored protocol's id and SHA-256."""
+
+    registry: Registry
+    reviewed: dict[int, int]
+    protocol_shas: dict[int, str]
+    covered: checkpoint.Covered | None = None  # the last signed checkpoint's
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Every problem found, in case order, and how many entries were signed before keys (their
+    hash, sealed by the migration, is their proof)."""
+
+    problems: list[Problem]
+    before_keys: int
+    root_key: str | None = None  # the clinic's root key (the first admin's), public
 
 
 def verify(
@@ -32,156 +68,233 @@ def verify(
     progress: Progress | None = None,
     *,
     workers: int | None = None,
+    full: bool = False,
 ) -> list[Problem]:
-    """Every problem in the record (or in one case): hashes, seq, links, case rows vs replay.
+    """Every problem in the record (or in one case), in case order."""
+    return verify_record(db, case_id, progress, workers=workers, full=full).problems
 
-    A large record on a machine with several cores is checked by `workers` processes (default:
-    one per core, at most four), each over a range of case ids; the problems come back in
-    case order all the same.
-    """
-    if case_id is None:
-        ranges = _parallel_ranges(db, worker_count(workers))
-        if ranges:
-            return _verify_parallel(db, ranges, progress)
+
+def verify_record(
+    db: Database,
+    case_id: int | None = None,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    full: bool = False,
+) -> Verification:
+    """`verify`, with the count of entries signed before keys."""
+    from .verification_pool import parallel_ranges, start_workers
+
+    # The workers start first (forked where the system can: no second import of the package)
+    # and check the cases while this process checks the rest of the record.
+    ranges = parallel_ranges(db, workers) if case_id is None else []
+    pool = start_workers(db, ranges, full) if ranges else None
     with db.read() as uow:
-        return check_range(uow, case_id, None, None, progress)
-
-
-def worker_count(workers: int | None) -> int:
-    """How many processes verify (one per core available, at most four)."""
-    if workers is not None:
-        return workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(cores or 1, 4)
-
-
-def _parallel_ranges(db: Database, workers: int) -> list[Range]:
-    """Case-id ranges to check in parallel, or none when one process is the better choice."""
-    if workers < 2 or db.in_memory():
-        return []
-    with db.read() as uow:
-        count, low, high = uow.repo.entry_bounds()
-    if count < PARALLEL_MIN_ENTRIES or low is None or high is None:
-        return []
-    pieces = workers * 4
-    step = max(1, (high - low + 1) // pieces)
-    bounds = [low + i * step for i in range(pieces)] + [high + 1]
-    # The first and last ranges are open, so nothing outside [low, high] escapes the check.
-    return [
-        (None if i == 0 else bounds[i], None if i == pieces - 1 else bounds[i + 1] - 1)
-        for i in range(pieces)
-    ]
-
-
-def _verify_parallel(db: Database, ranges: list[Range], progress: Progress | None) -> list[Problem]:
-    """Check the ranges in worker processes (fresh interpreters: nothing of this process, its
-    threads or its __main__ is copied) and gather their problems in case order."""
-    import queue
-    import subprocess
-    import sys
-    import threading
-
-    workers = min(worker_count(None), len(ranges))
-    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
-    procs = []
-    for k in range(workers):
-        mine = [[i, lo, hi] for i, (lo, hi) in enumerate(ranges) if i % workers == k]
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from bmac_workflow.services.verification import worker; worker()",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdin is not None
-        # The URL goes through a pipe, never the command line: it may carry a password.
-        proc.stdin.write(json.dumps({"url": db.url, "ranges": mine}))
-        proc.stdin.close()
-        procs.append(proc)
-        threading.Thread(target=_pump, args=(k, proc, lines), daemon=True).start()
-    results: dict[int, list[Problem]] = {}
-    running = workers
-    while running:
-        _, line = lines.get()
-        if line is None:
-            running -= 1
-            continue
-        piece = json.loads(line)
-        results[piece["piece"]] = [Problem(*p) for p in piece["problems"]]
-        if progress:
-            progress(piece["entries"])
-    for proc in procs:
-        assert proc.stderr is not None
-        if proc.wait() != 0:
-            last = (proc.stderr.read().strip().splitlines() or ["no message"])[-1]
-            raise RuntimeError(f"a verify worker failed: {last}")
-    if len(results) != len(ranges):
-        raise RuntimeError("a verify worker stopped before checking its share of the record")
-    return [problem for i in sorted(results) for problem in results[i]]
-
-
-def _pump(k: int, proc: Any, lines: Any) -> None:
-    for line in proc.stdout:
-        lines.put((k, line))
-    lines.put((k, None))
-
-
-def worker() -> None:
-    """A verify worker: reads {url, ranges} on stdin, prints one JSON line per range checked."""
-    import sys
-
-    from ..store.database import Database
-
-    job = json.loads(sys.stdin.read())
-    db = Database.open(job["url"], check_schema=False)
-    for piece, low, high in job["ranges"]:
-        counted = [0]
-
-        def count(n: int, counted: list[int] = counted) -> None:
-            counted[0] += n
-
+        context, problems = context_of(uow, full)
+        if case_id is None:
+            problems += record_problems(uow, context.registry)
+            # The record must still hold what the last signed checkpoint covered (a forger who
+            # also removes that checkpoint is caught with the digest kept away: --against).
+            # Each case's entries are compared with it where the case is checked.
+            if context.covered is not None:
+                problems += against(uow, context.covered, entries=False)
+    if pool is not None:
+        checked = pool.gather(progress)
+    else:
         with db.read() as uow:
-            problems = check_range(uow, None, low, high, count)
-        out = {
-            "piece": piece,
-            "entries": counted[0],
-            "problems": [[p.case_id, p.seq, p.what] for p in problems],
-        }
-        print(json.dumps(out), flush=True)
-    db.dispose()
+            checked = check_range(uow, context, case_id, None, None, progress)
+    problems += checked.problems
+    legacy = checked.legacy
+    if case_id is None:
+        problems += shared_specimens(checked.specimens)
+    seal = context.registry.legacy_seal
+    if case_id is None and (seal or legacy):
+        listing = {str(case): head for case, head in legacy.items()}
+        if seal is None or heads_digest(listing) != seal.get("digest"):
+            problems.append(
+                Problem(RECORD, None, "entries signed before keys differ from those the "
+                        "migration sealed (added, removed or rewritten)")
+            )  # fmt: skip
+    before = sum(seq for seq, _ in legacy.values())
+    return Verification(problems, before, context.registry.root_key)
+
+
+def context_of(uow: UnitOfWork, full: bool) -> tuple[Context, list[Problem]]:
+    """The registry (checked), the reviewed entries, the protocols' hashes."""
+    registry, problems = check_registry(uow.repo.registry_rows())
+    covered = None
+    for stored in reversed(uow.repo.checkpoint_rows()):
+        if stored.body and not checkpoint.problem(
+            stored.body, stored.digest, stored.signature, registry
+        ):
+            covered = checkpoint.read(stored.body)
+            break
+    reviewed = {c: n for c, (n, _) in covered.heads.items()} if covered and not full else {}
+    return Context(registry, reviewed, uow.repo.protocol_shas(), covered), problems
+
+
+def record_problems(uow: UnitOfWork, registry: Registry) -> list[Problem]:
+    """What is wrong beyond the cases: the operators' cache, the protocols, the checkpoints."""
+    problems = []
+    rows = {o.id: o for o in uow.repo.operators()}
+    for holder in registry.operators():
+        row = rows.pop(holder.id, None)
+        cached = None if row is None else (row.name, row.role, row.active, row.public_key)
+        if cached != (holder.name, holder.role, holder.active, holder.key):
+            problems.append(
+                Problem(RECORD, None, f"operator {holder.id}: the operators table says {cached}, "
+                        f"the registry {(holder.name, holder.role, holder.active, holder.key)}")
+            )  # fmt: skip
+    for extra in sorted(rows):
+        problems.append(
+            Problem(RECORD, None, f"operator {extra} is in the operators table, not the registry")
+        )
+    stored = set(uow.repo.protocol_shas().values())
+    for sha in registry.protocols:
+        if sha not in stored:
+            problems.append(Problem(RECORD, None, f"activated protocol {sha[:12]}... is missing"))
+    for mark in uow.repo.checkpoint_rows():
+        name = f"checkpoint {mark.digest[:16]}..."
+        if mark.body is None:
+            # Taken before keys: stands only as one of the migrated database's.
+            sealed_at = registry.legacy_seal and registry.legacy_seal.get("recorded_at")
+            if not sealed_at or mark.taken_at > sealed_at:
+                problems.append(Problem(RECORD, None, f"{name} is not signed"))
+            continue
+        why = checkpoint.problem(mark.body, mark.digest, mark.signature, registry)
+        if why:
+            problems.append(Problem(RECORD, None, f"{name}: {why}"))
+    return problems
+
+
+@dataclass
+class Checked:
+    """What checking a range of cases found: its problems, the heads of its entries signed
+    before keys (for the migration's seal), and where each specimen label was given (case,
+    seq), for the check across cases that one specimen belongs to one case."""
+
+    problems: list[Problem] = field(default_factory=list)
+    legacy: Heads = field(default_factory=dict)
+    specimens: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def merge(self, other: Checked) -> None:
+        self.problems += other.problems
+        self.legacy.update(other.legacy)
+        for label, places in other.specimens.items():
+            self.specimens.setdefault(label, []).extend(places)
 
 
 def check_range(
     uow: UnitOfWork,
+    context: Context,
     case_id: int | None,
     low: int | None,
     high: int | None,
     progress: Progress | None,
-) -> list[Problem]:
+) -> Checked:
     """The check of one case, or of the cases whose ids lie in [low, high] (open ends)."""
-    problems: list[Problem] = []
+    checked = Checked()
+    problems = checked.problems
+    legacy = checked.legacy
     repo = uow.repo
     rows_by_id = repo.case_rows_for_audit(case_id, low, high)
     due_by_id = repo.due_rows_by_case(case_id, low, high)
     seen: set[int] = set()
+    covered = context.covered.heads if context.covered is not None else {}
+    found: dict[tuple[int, int], str] = {}
     for cid, rows in grouped(repo.entry_rows(case_id, low, high)):
         seen.add(cid)
-        chain_problems, entries, head = check_chain(cid, rows)
+        if cid in covered:
+            count = covered[cid][0]
+            found.update({(cid, seq): digest(body) for seq, body, _ in rows if seq == count})
+        chain_problems, entries, bodies, head = read_chain(cid, rows)
         problems += chain_problems
+        unsigned = [e for e in entries if e.signatures is None]
+        if unsigned:
+            legacy[cid] = (unsigned[-1].seq, dict((s, h) for s, _, h in rows)[unsigned[-1].seq])
         row = rows_by_id.get(cid)
-        worklist = None
-        if row is not None:
-            worklist = (repo.protocol(row.protocol_id), due_by_id.pop(cid, set()))
-        problems += check_case_row(row, cid, entries, head, worklist)
+        if row is None or not entries:
+            problems += check_case_row(row, cid, entries, head)
+            continue
+        # The rules the case runs under are those of the content its opening entry hashed:
+        # a case row moved to another protocol, or a protocol row edited, changes nothing.
+        opened = entries[0].data.get("protocol_sha256")
+        ids = [pid for pid, sha in context.protocol_shas.items() if sha == opened]
+        if not ids:
+            problems.append(
+                Problem(cid, 1, "the protocol the case was opened under is missing, or its "
+                        "stored content was altered")
+            )  # fmt: skip
+        elif row.protocol_id not in ids:
+            problems.append(
+                Problem(cid, 1, "the case row names another protocol than the one it was "
+                        "opened under")
+            )  # fmt: skip
+        if opened not in context.registry.protocols:
+            problems.append(Problem(cid, 1, "the case was opened under a protocol never activated"))
+        protocol = repo.protocol(ids[0] if ids else row.protocol_id)
+        scope = Scope(context.reviewed.get(cid, 0), bodies)
+        rerun_problems, replayed = rerun(cid, entries, context.registry, protocol, scope)
+        problems += _signed_prefix(cid, entries) + rerun_problems
+        if replayed is not None:
+            worklist = (protocol, due_by_id.pop(cid, set()))
+            problems += check_case_row(row, cid, entries, head, worklist, replayed)
+            if replayed.specimen_id:
+                label = replayed.specimen_id
+                place = (cid, specimen_given(entries, label))
+                checked.specimens.setdefault(label, []).append(place)
         if progress:
             progress(len(rows))
-    for cid, row in sorted(rows_by_id.items()):
-        if cid not in seen and row.version > 0:
+    if covered:
+        here = {c: h for c, h in covered.items() if _within(c, case_id, low, high)}
+        problems += covered_entries(here, found)
+    for cid, stored_row in sorted(rows_by_id.items()):
+        if cid not in seen and stored_row.version > 0:
             problems.append(Problem(cid, None, "case row has no entries in the log"))
     for cid in sorted(set(due_by_id) - seen):
         problems.append(Problem(cid, None, "follow-up worklist lists a case with no log"))
+    return checked
+
+
+def _signed_prefix(case_id: int, entries: list) -> list[Problem]:  # type: ignore[type-arg]
+    """Entries signed before keys come first in a case: none after a signed one."""
+    signed_yet = False
+    for entry in entries:
+        if entry.signatures is not None:
+            signed_yet = True
+        elif signed_yet:
+            return [Problem(case_id, entry.seq, "entry is not signed")]
+    return []
+
+
+def _within(case: int, case_id: int | None, low: int | None, high: int | None) -> bool:
+    if case_id is not None:
+        return case == case_id
+    return (low is None or case >= low) and (high is None or case <= high)
+
+
+def against(uow: UnitOfWork, covered: checkpoint.Covered, *, entries: bool = True) -> list[Problem]:
+    """What differs between the record and what a signed checkpoint covers: entries gone or
+    rewritten (unless `entries` is false: verify compares them case by case as it checks
+    them), cases given an id the checkpoint had seen, the registry, the protocols."""
+    problems = []
+    if entries:
+        wanted = sorted((case, count) for case, (count, _) in covered.heads.items())
+        problems += covered_entries(covered.heads, uow.repo.head_hashes(wanted))
+    for case in uow.repo.case_ids():
+        if case <= covered.last_case and case not in covered.heads:
+            problems.append(
+                Problem(case, None, "the case was not in the record at the checkpoint (its id "
+                        "given again, or inserted)")
+            )  # fmt: skip
+    rows = {seq: stored for seq, _, stored in uow.repo.registry_rows()}
+    length, head = covered.registry
+    if length and rows.get(length) != head:
+        problems.append(Problem(RECORD, length, "the registry the checkpoint covers was rewritten"))
+    stored = set(uow.repo.protocol_shas().values())
+    for sha in covered.protocols:
+        if sha not in stored:
+            problems.append(
+                Problem(RECORD, None, f"protocol {sha[:12]}... the checkpoint covers is gone")
+            )
     return problems

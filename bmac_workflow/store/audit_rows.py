@@ -29,6 +29,9 @@ class CaseRowForAudit(NamedTuple):
     head_hash: str
     facts: str
     protocol_id: int
+    patient_ref: str
+    knee: str
+    specimen_id: str | None
 
 
 EntryRow = tuple[int, int, str, str]  # case id, seq, canonical body, stored hash
@@ -99,6 +102,9 @@ class AuditRows(Rows):
             cases.c.head_hash,
             cases.c.facts,
             cases.c.protocol_id,
+            cases.c.patient_ref,
+            cases.c.knee,
+            cases.c.specimen_id,
         ).where(*_in_range(cases.c.id, case_id, low, high))
         return {int(r[0]): CaseRowForAudit(*r) for r in self._execute(query)}
 
@@ -135,6 +141,18 @@ class AuditRows(Rows):
             )
         )
         return {str(r[0]): (int(r[1]), digest(r[2])) for r in rows}
+
+    def settle_cases(self) -> None:
+        """Wait for every case write in flight and hold new ones off until this unit of work
+        ends, so that what it reads next has no lower case id still to commit (PostgreSQL;
+        SQLite's one writer at a time gives that already). A checkpoint reads under it."""
+        conn = self._conn()
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE cases IN SHARE MODE")
+
+    def last_case_id(self) -> int:
+        """The highest case id there is (0 before the first case)."""
+        return int(self._execute(select(func.coalesce(func.max(cases.c.id), 0))).scalar_one())
 
     def head_hashes(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """The hash (recomputed from its body) of each (case, seq) entry that exists."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, null, select, update
 
+from ..checkpoint import StoredCheckpoint
 from ..operators import Operator
 from .statements import Rows, Statement
 from .tables import checkpoints, operator_events, operators
@@ -19,6 +21,9 @@ _OPERATOR_COLUMNS = (
     operators.c.pin_hash,
     operators.c.failed_pins,
     operators.c.locked_until,
+    operators.c.public_key,
+    operators.c.sealed_key,
+    operators.c.must_change_pin,
 )
 
 
@@ -37,6 +42,9 @@ def _operator(row: Any) -> Operator:
         pin_hash=row[4],
         failed_pins=int(row[5]),
         locked_until=row[6],
+        public_key=row[7],
+        sealed_key=row[8],
+        must_change_pin=bool(row[9]),
     )
 
 
@@ -50,9 +58,14 @@ class OperatorRows(Rows):
         return None if row is None else _operator(row)
 
     def operators(self) -> list[Operator]:
-        """Every operator, by id."""
-        rows = self._execute(select(*_OPERATOR_COLUMNS).order_by(operators.c.id))
-        return [_operator(row) for row in rows]
+        """Every operator, by id, without their secrets (sealed key, old PIN hash): what a
+        listing and the audit read, and all the auditor's database role may read."""
+        secret = (operators.c.pin_hash, operators.c.sealed_key)
+        columns = [
+            null().label(c.name) if any(c is s for s in secret) else c for c in _OPERATOR_COLUMNS
+        ]
+        rows = self._execute(select(*columns).order_by(operators.c.id))
+        return [replace(_operator(row), pin_hash="") for row in rows]
 
     def operator_count(self) -> int:
         """How many operators exist (the first must be an admin)."""
@@ -70,11 +83,14 @@ class OperatorRows(Rows):
                 failed_pins=0,
                 locked_until=None,
                 created_at=now,
+                public_key=operator.public_key,
+                sealed_key=operator.sealed_key,
+                must_change_pin=operator.must_change_pin,
             )
         )
 
     def update_operator(self, operator_id: str, **values: Any) -> None:
-        """Change an operator's active flag, PIN hash or lock counters."""
+        """Change an operator's cached registry fields, sealed key or lock counters."""
         self._execute(update(operators).where(operators.c.id == operator_id).values(**values))
 
     def operator_event(
@@ -92,9 +108,16 @@ class OperatorRows(Rows):
         )
 
     def add_checkpoint(
-        self, taken_at: str, operator_id: str, heads: dict[str, int], value: str
+        self,
+        taken_at: str,
+        operator_id: str,
+        heads: dict[str, int],
+        value: str,
+        body: str | None = None,
+        signature: str | None = None,
     ) -> None:
-        """Store a checkpoint: its digest and each case's entry count it covers."""
+        """Store a checkpoint: its digest, each case's entry count it covers, and (signed)
+        its body and the auditor's signature."""
         self._execute(
             insert(checkpoints).values(
                 taken_at=taken_at,
@@ -103,8 +126,22 @@ class OperatorRows(Rows):
                 entries=sum(heads.values()),
                 heads=json.dumps(heads, sort_keys=True),
                 digest=value,
+                body=body,
+                signature=signature,
             )
         )
+
+    def checkpoint_rows(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, oldest first."""
+        query = select(
+            checkpoints.c.taken_at,
+            checkpoints.c.operator_id,
+            checkpoints.c.digest,
+            checkpoints.c.heads,
+            checkpoints.c.body,
+            checkpoints.c.signature,
+        ).order_by(checkpoints.c.id)
+        return [StoredCheckpoint(*r) for r in self._execute(query)]
 
     def checkpoint_heads(self, value: str) -> dict[str, int] | None:
         """The entry count per case that a stored checkpoint covers, if that digest was taken."""
@@ -115,13 +152,14 @@ class OperatorRows(Rows):
 
     def checkpoints(self) -> list[dict[str, Any]]:
         """Every stored checkpoint, oldest first, as an export shows it."""
-        query = select(
-            checkpoints.c.taken_at,
-            checkpoints.c.operator_id,
-            checkpoints.c.digest,
-            checkpoints.c.heads,
-        ).order_by(checkpoints.c.id)
         return [
-            {"taken_at": r[0], "operator": r[1], "digest": r[2], "heads": json.loads(r[3])}
-            for r in self._execute(query)
+            {
+                "taken_at": c.taken_at,
+                "operator": c.operator_id,
+                "digest": c.digest,
+                "heads": json.loads(c.heads),
+                "body": c.body,
+                "signature": c.signature,
+            }
+            for c in self.checkpoint_rows()
         ]

@@ -5,7 +5,9 @@ The log tables are append-only by trigger, but a table's owner (or a superuser) 
 triggers. So the workstations connect as an application role that owns nothing, may SELECT and
 INSERT, may UPDATE only the two tables that hold current state, may DELETE only the follow-up
 worklist's rows (rewritten with each case), and may never UPDATE, DELETE or TRUNCATE the log.
-The auditor role may only SELECT. Pure text: this module touches no database.
+The auditor role may only SELECT, and not the operators' sealed signing keys nor their old PIN
+hashes: only the application's own role reads those (to unseal a key with its owner's PIN).
+Pure text: this module touches no database.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# The append-only tables: the case log, the operators' history, the audit checkpoints.
-LOG_TABLES = ("entries", "operator_events", "checkpoints")
+# The append-only tables: the case log, the operators' history, the audit checkpoints, the
+# signed operator registry, the protocols activated.
+LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols")
 # Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
 STATE_TABLES = ("cases", "operators")
 # Rows of current state that come and go: a case's visits not yet recorded.
 WORKLIST_TABLES = ("due_visits",)
-OTHER_TABLES = ("protocols",)
-APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES + OTHER_TABLES
+APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
+# What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
+SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}
 # Read by every command to check the schema revision; written only by `bmac db upgrade`.
 VERSION_TABLE = "alembic_version"
 
@@ -56,6 +60,9 @@ def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]
 
     Safe to run again, e.g. after `bmac db upgrade`: it revokes everything first, then grants.
     """
+    from .tables import metadata
+
+    columns = {name: tuple(metadata.tables[name].columns.keys()) for name in SECRET_COLUMNS}
     app, auditor, sch = (
         check_name(app_role, "--app-role"),
         check_name(auditor_role, "--auditor-role"),
@@ -80,8 +87,17 @@ def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]
         f"GRANT DELETE ON {', '.join(table(t) for t in WORKLIST_TABLES)} TO {_q(app)}",
         f"GRANT SELECT ON {table(VERSION_TABLE)} TO {_q(app)}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_q(sch)} TO {_q(app)}",
-        # The auditor: reads, and its sessions are read-only by default as a second fence.
+        # The auditor: reads all but the secrets; its sessions are read-only by default too.
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {_q(sch)} TO {_q(auditor)}",
+        *(
+            statement
+            for name, secret in SECRET_COLUMNS.items()
+            for statement in (
+                f"REVOKE SELECT ON {table(name)} FROM {_q(auditor)}",
+                f"GRANT SELECT ({', '.join(_q(c) for c in columns[name] if c not in secret)}) "
+                f"ON {table(name)} TO {_q(auditor)}",
+            )
+        ),
         f"ALTER ROLE {_q(auditor)} SET default_transaction_read_only = on",
     ]
 

@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidData
 from ..protocol import Protocol, parse
-from ..record import CaseSnapshot, Entry
+from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
 from .audit_rows import AuditRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
+from .registry_rows import RegistryRows
 from .statements import Statement
 from .tables import cases, due_visits, entries, protocols
 
@@ -66,7 +67,7 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, AuditRows):
+class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows):
     """Reads and writes the record on one unit of work's connection."""
 
     # -- protocols -------------------------------------------------------------------------
@@ -110,6 +111,18 @@ class Repository(CaseWrites, OperatorRows, AuditRows):
                     select(protocols.c.id).where(protocols.c.sha256 == protocol.sha256)
                 ).scalar_one()
             )
+
+    def protocol_by_sha256(self, sha256: str) -> Protocol | None:
+        """The stored protocol of this content, if any."""
+        content = self._execute(
+            select(protocols.c.content).where(protocols.c.sha256 == sha256)
+        ).scalar()
+        return None if content is None else stored_protocol(content)
+
+    def protocol_shas(self) -> dict[int, str]:
+        """Every stored protocol's id and the SHA-256 of its content as stored."""
+        rows = self._execute(select(protocols.c.id, protocols.c.content))
+        return {int(r[0]): digest(r[1]) for r in rows}
 
     def protocol(self, protocol_id: int) -> Protocol:
         """The protocol a case runs under, as stored when the case was opened."""

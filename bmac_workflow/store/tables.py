@@ -53,7 +53,9 @@ protocols = Table(
     _time("loaded_at"),
 )
 
-# A person who signs entries. The PIN is only ever stored as an argon2id hash.
+# A person who signs entries: a cache of the operator registry (name, role, active, public
+# key), their signing key sealed under their PIN, and the count of wrong PINs. `pin_hash` is an
+# argon2id hash of the PIN of an operator from before keys ("" once they have a key).
 operators = Table(
     "operators",
     metadata,
@@ -65,6 +67,20 @@ operators = Table(
     Column("failed_pins", Integer, nullable=False, default=0),
     _time("locked_until", nullable=True),
     _time("created_at"),
+    Column("public_key", String(64), nullable=True),
+    Column("sealed_key", Text, nullable=True),
+    Column("must_change_pin", Boolean, nullable=False, default=False),
+)
+
+# The operator registry: every act on operators, protocols and settings, signed and hash
+# chained (registry.py). Append-only (triggers).
+registry = Table(
+    "registry",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    _hash("hash"),
 )
 
 # Append-only history of the operators: added, deactivated, PIN reset, locked, unlocked.
@@ -95,6 +111,8 @@ cases = Table(
     Column("specimen_id", String(64), nullable=True, unique=True),
     Column("facts", Text, nullable=False),
     Index("ix_cases_state_id", "state", "id"),
+    # A case's id is never given again, even to a case opened after one was deleted.
+    sqlite_autoincrement=True,
 )
 
 # A follow-up visit not yet recorded, with when it falls due: the `followup due` worklist. Like
@@ -136,4 +154,8 @@ checkpoints = Table(
     Column("entries", Integer, nullable=False),
     Column("heads", Text, nullable=False),
     Column("digest", String(64), nullable=False, index=True),
+    # What a signed checkpoint covers (canonical JSON; its SHA-256 is the digest) and the
+    # auditor's signature of it; NULL for a checkpoint taken before keys.
+    Column("body", Text, nullable=True),
+    Column("signature", String(128), nullable=True),
 )

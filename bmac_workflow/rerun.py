@@ -1,0 +1,208 @@
+"""The audit's re-run of one case's log through the workflow, pure: every entry is taken again
+from the state the entries before it left, by whom the registry says signed it (with the role
+and key they held then), under the case's own protocol, through the same guards and rules the
+services apply (facts.py, `Workflow.decide`). An entry the workflow would have refused, or whose
+recorded outcome the rules do not give, or whose signatures are not its signers', is a problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import keys
+from .checks import Problem
+from .errors import BmacError
+from .facts import Attempt, Person
+from .protocol import Protocol
+from .record import CaseSnapshot, Entry, Meaning, Signature, apply, fold
+from .registry import Holder, Registry
+from .roles import OPEN, SURGEON, VERIFY_INJECTION, allowed_roles
+from .states import INITIAL, workflow
+from .timeutil import from_iso
+
+NO_DATA = ("cancel", "close", "correct")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How much of a case the re-run checks. Its first `reviewed` entries were found right
+    (signatures, signers and roles, rules) by the audit an auditor's signed checkpoint records,
+    and the checkpoint's head hash, compared apart, proves them unchanged since: they are
+    folded, not checked again. `bodies` are the entries' stored texts, in order, from which the
+    signed content is cut (record.Entry.content_of_body)."""
+
+    reviewed: int = 0
+    bodies: list[str] | None = None
+
+
+def rerun(
+    case_id: int, entries: list[Entry], registry: Registry, protocol: Protocol, scope: Scope
+) -> tuple[list[Problem], CaseSnapshot | None]:
+    """Every problem in the case's log, and the case it leads to (as `record.replay` folds it)."""
+    problems: list[Problem] = []
+    snapshot: CaseSnapshot | None = None
+    seen_registry = 0
+    by_seq = {entry.seq: entry for entry in entries}
+    for index, entry in enumerate(entries):
+        if entry.seq <= scope.reviewed:
+            whys: list[str] = []
+            if isinstance(entry.registry, int):
+                seen_registry = entry.registry
+        else:
+            body = scope.bodies[index] if scope.bodies is not None else None
+            whys, role, seen_registry = _signatures(entry, body, registry, seen_registry)
+            whys += _rules(entry, role, index, snapshot, by_seq, protocol, registry)
+        problems += [Problem(case_id, entry.seq, why) for why in whys]
+        try:
+            if entry.action == "correct":
+                snapshot = fold(entries[: index + 1])
+            else:
+                snapshot = apply(snapshot, entry, entry.data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"the log does not replay ({type(exc).__name__}: {exc})"
+            return [*problems, Problem(case_id, entry.seq, what)], None
+    return problems, snapshot
+
+
+def _rules(
+    entry: Entry,
+    role: str,
+    index: int,
+    snapshot: CaseSnapshot | None,
+    by_seq: dict[int, Entry],
+    protocol: Protocol,
+    registry: Registry,
+) -> list[str]:
+    """What the workflow and the rules say of the entry, taken from `snapshot` by `role`."""
+    try:
+        if entry.action == "open":
+            return _opening(entry, role, index)
+        if entry.action == "correct":
+            return _correction(entry, role, snapshot, by_seq)
+        return _step(entry, role, snapshot, protocol, registry)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Data no step could have written (or a case missing what came before): a problem to
+        # report, never a crash of the audit.
+        return [f"the rules cannot be re-run on it ({type(exc).__name__}: {exc})"]
+
+
+def _signatures(
+    entry: Entry, body: str | None, registry: Registry, seen: int
+) -> tuple[list[str], str, int]:
+    """What is wrong with who signed the entry; the signer's role then; the registry seq."""
+    if entry.signatures is None:
+        if registry.legacy_seal is not None:
+            # Signed before keys: the migration sealed them (services/verification.py checks
+            # they are those it sealed, and that they come first in their case).
+            return [], entry.signer.role, seen
+        return ["entry is not signed"], entry.signer.role, seen
+    position = entry.registry
+    if position is None or not seen <= position <= registry.length:
+        return ["entry names no registry position it could have been signed at"], "", seen
+    whys: list[str] = []
+    role = ""
+    content = (Entry.content_of_body(body) if body is not None else None) or entry.content()
+    for part, signature in (("signer", entry.signer), ("verifier", entry.verifier)):
+        if signature is None:
+            continue
+        holder = registry.at(signature.id, position)
+        why = _holder_problem(signature, holder)
+        made = entry.signatures.get(part, "")
+        if why is None and not keys.verifies(signature.key or "", content, made):
+            why = f"the {part}'s signature ({signature.id}) does not verify: altered or forged"
+        if why:
+            whys.append(why)
+        elif part == "signer" and holder is not None:
+            role = holder.role
+    return whys, role, position
+
+
+def _holder_problem(signature: Signature, holder: Holder | None) -> str | None:
+    if holder is None or not holder.active:
+        return f"{signature.id} was no active operator when the entry was signed"
+    if holder.key is None or holder.key != signature.key:
+        return f"signed with a key that was not {signature.id}'s"
+    if holder.role != signature.role:
+        return f"{signature.id} signed as {signature.role} but was {holder.role} then"
+    return None
+
+
+def _opening(entry: Entry, role: str, index: int) -> list[str]:
+    whys = []
+    if index != 0 or entry.seq != 1 or entry.from_state is not None:
+        whys.append("a case is opened by its first entry only")
+    if entry.to_state != INITIAL:
+        whys.append(f"a case opens in {INITIAL}, not {entry.to_state}")
+    if role and role not in OPEN.roles:
+        whys.append(f"{_a(role)} may not open a case")
+    return whys
+
+
+def _correction(
+    entry: Entry, role: str, snapshot: CaseSnapshot | None, by_seq: dict[int, Entry]
+) -> list[str]:
+    state = snapshot.state if snapshot else None
+    target = by_seq.get(entry.corrects or 0)
+    whys = []
+    if entry.from_state != state or entry.to_state != state:
+        whys.append("a correction leaves the case where it was")
+    if target is None or target.seq >= entry.seq or target.action in NO_DATA:
+        whys.append("the correction points at no entry it may correct")
+    elif role and role not in allowed_roles("correct"):
+        whys.append(f"{_a(role)} may not correct")
+    elif role and role != SURGEON and target.signer.id != entry.signer.id:
+        whys.append(f"entry {target.seq} was signed by {target.signer.id}: only they or a surgeon")
+    return whys
+
+
+def _step(
+    entry: Entry,
+    role: str,
+    snapshot: CaseSnapshot | None,
+    protocol: Protocol,
+    registry: Registry,
+) -> list[str]:
+    flow = workflow()
+    step = flow.by_trigger.get(entry.action)
+    if step is None or snapshot is None:
+        return [f"{entry.action} is no step of the workflow (or comes before the opening)"]
+    if entry.from_state != snapshot.state:
+        return [f"{entry.action} from {entry.from_state}, but the case was in {snapshot.state}"]
+    verifier = None
+    if entry.verifier is not None:
+        held = registry.at(entry.verifier.id, entry.registry) if entry.registry else None
+        verifier = Person(entry.verifier.id, held.role if held else entry.verifier.role, True)
+        if step.verifier_field and entry.data.get(step.verifier_field) != entry.verifier.id:
+            return [f"the verifier who signed is not the one the entry names ({entry.verifier.id})"]
+        if verifier.role not in VERIFY_INJECTION.roles:
+            verifier = Person(verifier.id, verifier.role, False)
+    signer = Person(entry.signer.id, role or entry.signer.role, True)
+    attempt = Attempt(
+        snapshot, protocol, entry.data, signer, verifier, from_iso(entry.at), entry.reason
+    )
+    try:
+        added, request = step.prepare(attempt)
+    except BmacError as exc:
+        return [f"{entry.action} breaks a rule: {exc.message}"]
+    whys = [
+        f"{key} is recorded as {entry.data.get(key)!r}, the rules give {value!r}"
+        for key, value in added.items()
+        if entry.data.get(key) != value
+    ]
+    if step.model is not None:
+        derived = step.model.derived(entry.data, snapshot.volumes_ml)
+        whys += [f"{k} is recorded as {entry.data.get(k)!r}, not {v!r}" for k, v in derived.items()
+                 if entry.data.get(k) != v]  # fmt: skip
+    meaning = Meaning.OVERRIDDEN if entry.data.get("overridden") else step.meaning
+    if entry.signer.meaning != meaning:
+        whys.append(f"signed as {entry.signer.meaning}, the step means {meaning}")
+    decided = flow.decide(snapshot.state, entry.action, request)
+    if isinstance(decided, BmacError):
+        whys.append(f"{entry.action} breaks a rule: {decided.message}")
+    elif decided != entry.to_state:
+        whys.append(f"{entry.action} leads to {decided}, not {entry.to_state}")
+    return whys
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[:1] in "aeiou" else f"a {role}"
