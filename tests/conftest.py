@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, text
 
-from bmac_workflow import operators as operators_module
-from bmac_workflow.operators import Operator, SignInLimits
+from bmac_workflow import keys
+from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.services import cases, operators
-from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.services.signing import Credentials
 from bmac_workflow.store.database import Database
 from bmac_workflow.store.unit_of_work import UnitOfWork
 from bmac_workflow.timeutil import iso, utcnow
@@ -54,10 +54,10 @@ def _without_password(url: str) -> str:
 def _fast_argon2() -> Iterator[None]:
     """argon2id with small costs inside this process, so hundreds of sign-ins stay quick.
     Subprocess tests use the real defaults."""
-    original = operators_module._hasher
+    original = keys.COST
     use_cheap_pin_hashing()
     yield
-    operators_module._hasher = original
+    keys.COST = original
 
 
 @pytest.fixture
@@ -108,10 +108,11 @@ def engine(database: Database) -> Engine:
     return database.engine
 
 
-def credentials(who: str, pin: str | None = None) -> Credentials:
-    """The credentials of operator `who`, with their PIN (or `pin`)."""
+def credentials(who: str, pin: str | None = None, new_pin: str | None = None) -> Credentials:
+    """The credentials of operator `who`, with their PIN (or `pin`), and the new PIN they
+    choose when they must (`new_pin`)."""
     given = pin if pin is not None else pin_of(who)
-    return Credentials(who, lambda: given)
+    return Credentials(who, lambda: given, (lambda: new_pin) if new_pin is not None else None)
 
 
 @dataclass
@@ -127,10 +128,6 @@ class Clinic:
     def engine(self) -> Engine:
         return self.db.engine
 
-    @property
-    def limits(self) -> SignInLimits:
-        return limits_of(self.protocol)
-
     def uow(self, write: bool = True) -> UnitOfWork:
         """A unit of work straight on the store (for tests that look at rows)."""
         return self.db.write() if write else self.db.read()
@@ -143,15 +140,15 @@ class Clinic:
         patient: str = "P-0001",
         knee: str = "left",
         at: datetime | None = None,
-        protocol: Protocol | None = None,
+        protocol: Protocol | str | None = None,
         who: str = "nurse",
     ) -> int:
+        """Open a case; `protocol` is an activated version or content (default: the active)."""
         change = cases.open_case(
             patient,
             knee,
-            protocol or self.protocol,
+            protocol,
             credentials(who),
-            self.limits,
             iso(at) if at else None,
             utcnow,
             self.db,
@@ -173,7 +170,7 @@ class Clinic:
             verifier = verifier.id
         request = cases.StepRequest(case_id, trigger, values or {}, iso(at) if at else None, reason)
         second = credentials(verifier) if verifier else None
-        return cases.log_step(request, credentials(who, pin), self.limits, utcnow, self.db, second)
+        return cases.log_step(request, credentials(who, pin), utcnow, self.db, second)
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
@@ -190,6 +187,7 @@ class Clinic:
                 "protocols",
                 "checkpoints",
                 "due_visits",
+                "registry",
             )
         }
 
@@ -229,7 +227,6 @@ def add_operator_args(op_id: str, name: str, role: str) -> tuple[str, ...]:
 def clinic(database: Database, db_url: str) -> Clinic:
     protocol = load(None)
     result = Clinic(database, db_url, protocol)
-    limits = limits_of(protocol)
     for op_id in ("admin", "nurse", "nurse2", "surgeon", "auditor"):
         result.ops[op_id] = operators.add_operator(
             op_id,
@@ -237,10 +234,9 @@ def clinic(database: Database, db_url: str) -> Clinic:
             ROLE_OF[op_id],
             lambda op_id=op_id: PINS[op_id],  # type: ignore[misc]
             credentials("admin"),
-            limits,
             utcnow,
             database,
-        )
+        ).operator
     return result
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from bmac_workflow.checkpoint import StoredCheckpoint
 from bmac_workflow.errors import Conflict, InvalidData
 from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import Protocol, parse
 from bmac_workflow.record import CaseSnapshot, Entry, digest
+from bmac_workflow.registry import RegistryEntry
 from bmac_workflow.rules import DueRow
 
 
@@ -25,6 +27,7 @@ from bmac_workflow.rules import DueRow
 class CaseRow:
     """A row of `cases`: what `reserve_case` inserts and `save_case` fills in."""
 
+    id: int
     patient_ref: str
     knee: str
     protocol_id: int
@@ -46,10 +49,12 @@ class Tables:
     operators: dict[str, Operator] = field(default_factory=dict)
     operator_events: list[tuple[str, str, str, str | None, str]] = field(default_factory=list)
     due_visits: dict[int, tuple[DueRow, ...]] = field(default_factory=dict)
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[StoredCheckpoint] = field(default_factory=list)
+    registry: list[tuple[int, str, str]] = field(default_factory=list)  # seq, body, hash
+    last_case_id: int = 0  # ids are never reused (AUTOINCREMENT)
 
     def copy(self) -> Tables:
-        return Tables(*(type(v)(v) for v in self.__dict__.values()))
+        return Tables(*(type(v)(v) for v in self.__dict__.values()))  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=8)
@@ -87,10 +92,24 @@ class FakeRepository:
     def protocol(self, protocol_id: int) -> Protocol:
         return _stored(self.tables.protocols[protocol_id][2])
 
+    def protocol_by_sha256(self, sha256: str) -> Protocol | None:
+        found = [text for _, sha, text in self.tables.protocols.values() if sha == sha256]
+        return _stored(found[0]) if found else None
+
+    def protocol_shas(self) -> dict[int, str]:
+        return {pid: digest(text) for pid, (_, _, text) in self.tables.protocols.items()}
+
     def reserve_case(self, patient_ref: str, knee: str, protocol_id: int, now: str) -> int:
-        case_id = max(self.tables.cases, default=0) + 1
-        self.tables.cases[case_id] = CaseRow(patient_ref, knee, protocol_id, now)
+        self.tables.last_case_id += 1
+        case_id = self.tables.last_case_id
+        self.tables.cases[case_id] = CaseRow(case_id, patient_ref, knee, protocol_id, now)
         return case_id
+
+    def settle_cases(self) -> None:
+        """Nothing is ever in flight in a dict."""
+
+    def last_case_id(self) -> int:
+        return max(self.tables.cases, default=0)
 
     def get_case(self, case_id: int, lock: bool = False) -> tuple[CaseSnapshot, int] | None:
         row = self.tables.cases.get(case_id)
@@ -224,18 +243,52 @@ class FakeRepository:
         )
 
     def add_checkpoint(
-        self, taken_at: str, operator_id: str, heads: dict[str, int], value: str
+        self,
+        taken_at: str,
+        operator_id: str,
+        heads: dict[str, int],
+        value: str,
+        body: str | None = None,
+        signature: str | None = None,
     ) -> None:
+        heads_text = json.dumps(heads, sort_keys=True)
         self.tables.checkpoints.append(
-            {"taken_at": taken_at, "operator": operator_id, "digest": value, "heads": heads}
+            StoredCheckpoint(taken_at, operator_id, value, heads_text, body, signature)
         )
 
+    def checkpoint_rows(self) -> list[StoredCheckpoint]:
+        return list(self.tables.checkpoints)
+
     def checkpoint_heads(self, value: str) -> dict[str, int] | None:
-        found = [c["heads"] for c in self.tables.checkpoints if c["digest"] == value]
-        return dict(found[0]) if found else None
+        found = [c.heads for c in self.tables.checkpoints if c.digest == value]
+        return dict(json.loads(found[0])) if found else None
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        return list(self.tables.checkpoints)
+        return [
+            {
+                "taken_at": c.taken_at,
+                "operator": c.operator_id,
+                "digest": c.digest,
+                "heads": json.loads(c.heads),
+                "body": c.body,
+                "signature": c.signature,
+            }
+            for c in self.tables.checkpoints
+        ]
+
+    # -- the operator registry -------------------------------------------------------------
+    def registry_rows(self) -> list[tuple[int, str, str]]:
+        return list(self.tables.registry)
+
+    def registry_length(self) -> int:
+        return len(self.tables.registry)
+
+    def append_registry(self, entry: RegistryEntry) -> str:
+        if entry.seq != len(self.tables.registry) + 1:
+            raise Conflict("the operator registry changed while this command ran")
+        body = entry.body()
+        self.tables.registry.append((entry.seq, body, digest(body)))
+        return digest(body)
 
 
 class FakeUnitOfWork:

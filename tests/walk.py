@@ -16,7 +16,13 @@ from bmac_workflow.step_data import option_meta
 from bmac_workflow.steps import Step, example_values
 
 # The test clinic: each operator's PIN and role (the ids double as the roles' names).
-PINS = {"admin": "9000", "nurse": "1111", "nurse2": "2222", "surgeon": "3333", "auditor": "4444"}
+PINS = {
+    "admin": "481516",
+    "nurse": "135792",
+    "nurse2": "246801",
+    "surgeon": "864202",
+    "auditor": "975319",
+}
 ROLE_OF = {
     "admin": "admin",
     "nurse": "nurse",
@@ -29,7 +35,7 @@ VERIFIER = "nurse2"
 
 def pin_of(who: str) -> str:
     """The PIN of a test operator (an unknown one gets a PIN nobody has)."""
-    return PINS.get(who, "0000")
+    return PINS.get(who, "605148")
 
 
 def signer_of(step: Step) -> str:
@@ -88,13 +94,12 @@ def step_args(trigger: str, case_id: int, **changes: Any) -> list[str]:
 
 
 def use_cheap_pin_hashing() -> None:
-    """argon2id with small costs in this process, so that hundreds of sign-ins stay quick (the
-    test session's fixture, and the worker processes a test spawns, call this; tests of the
-    real costs run `bmac` in a subprocess of its own)."""
-    from argon2 import PasswordHasher
+    """argon2id at its lowest costs for the keys sealed in this process, so that hundreds of
+    sign-ins stay quick (the test session's fixture, and the worker processes a test spawns,
+    call this; a key keeps the costs it was sealed with, and the tests of the real costs run
+    `bmac` in a subprocess of its own)."""
+    from nacl.pwhash import argon2id
 
-    from bmac_workflow import operators
+    from bmac_workflow import keys
 
-    operators._hasher.cache_clear()
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    operators._hasher = lambda: fast  # type: ignore[assignment]
+    keys.COST = keys.KdfCost(argon2id.OPSLIMIT_MIN, argon2id.MEMLIMIT_MIN)

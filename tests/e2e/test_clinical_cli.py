@@ -361,7 +361,7 @@ SHIPPED = protocol_module.default_text()
 
 
 def protocol_file(tmp_path: Path, version: str, window: int) -> Path:
-    text = SHIPPED.replace('version = "bmac-knee-2026.2"', f'version = "{version}"')
+    text = SHIPPED.replace('version = "bmac-knee-2026.3"', f'version = "{version}"')
     text = text.replace("window_minutes = 120", f"window_minutes = {window}")
     assert f'"{version}"' in text and f"= {window}\n" in text
     path = tmp_path / f"{version}.toml"
@@ -378,17 +378,16 @@ def test_a_malformed_protocol_file_is_refused_naming_the_key(bmac: Bmac, tmp_pat
     fails(bmac("--protocol", str(path), *args, who="nurse"), 5, "`injection.window_minutes`")
 
 
-def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
+def test_cases_keep_the_window_of_their_own_protocol_after_another_is_activated(
     bmac: Bmac, clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     harvest = utcnow() - timedelta(hours=5)
     by_version: dict[str, str] = {}
     for version, window in (("site-A", 90), ("site-B", 150)):
-        # Each version is, in turn, the default file the package ships.
-        text = protocol_file(tmp_path, version, window).read_text()
-        monkeypatch.setattr(protocol_module, "default_text", lambda text=text: text)
+        # The admin activates each version in turn; new cases open under the active one.
+        ok(bmac("protocol", "activate", str(protocol_file(tmp_path, version, window)), who="admin"))
         by_version[version] = ready_to_inject(bmac, harvest)
-    # The default file is replaced again: the clinic now works to a 30-minute window.
+    # The file the package ships changes (a new bmac): no case, old or new, follows it.
     replaced = SHIPPED.replace("window_minutes = 120", "window_minutes = 30")
     monkeypatch.setattr(protocol_module, "default_text", lambda: replaced)
     a, b = by_version["site-A"], by_version["site-B"]
@@ -398,9 +397,32 @@ def test_cases_keep_the_window_of_their_own_protocol_after_the_file_is_replaced(
     after_100 = at(harvest + timedelta(minutes=100))
     fails(bmac(*injection(a), *after_100, who="surgeon"), 6, "90 min")
     ok(bmac(*injection(b), *after_100, who="surgeon"))
-    assert clinic.count("protocols") == 2
+    assert status(bmac, open_case(bmac, "P-0043"))["window_minutes"] == 150
+    assert clinic.count("protocols") == 3  # the shipped one, A and B
     opened = timeline(bmac, a)[0]["data"]
     assert opened["protocol_version"] == "site-A" and len(opened["protocol_sha256"]) == 64
+
+
+def test_a_protocol_file_no_admin_activated_is_refused_and_works_once_activated(
+    bmac: Bmac, clinic: Clinic, tmp_path: Path
+) -> None:
+    mine = protocol_file(tmp_path, "nurse-own", 100000)
+    args = ("case", "open", "--patient", "P-1", "--knee", "left")
+    before = clinic.counts()
+    refused = bmac("--protocol", str(mine), *args, who="nurse")
+    fails(refused, 6, "'nurse-own'", "is not activated", "bmac protocol activate FILE")
+    fails(bmac(*args, who="nurse", env={"BMAC_PROTOCOL": str(mine)}), 6, "is not activated")
+    fails(bmac("--protocol", "nurse-own", *args, who="nurse"), 6, "was never activated")
+    # Nor may she activate it herself.
+    fails(bmac("protocol", "activate", str(mine), who="nurse"), 6, "nurse")
+    assert clinic.counts() == before
+    ok(bmac("protocol", "activate", str(mine), who="admin"))
+    case = ok(bmac("--protocol", str(mine), *args, who="nurse")).stdout.strip()
+    assert status(bmac, case)["protocol_version"] == "nurse-own"
+    # Once activated, its version names it; the shipped one stays usable by name too.
+    shipped = protocol_module.load(None).version
+    again = ok(bmac("--protocol", shipped, *args, who="nurse")).stdout.strip()
+    assert status(bmac, again)["protocol_version"] == shipped
 
 
 def test_the_verifiers_pin_is_only_tried_once_the_injection_could_happen(
@@ -425,15 +447,15 @@ def test_a_changed_protocol_under_a_version_already_in_use_is_refused(
     bmac: Bmac, clinic: Clinic, tmp_path: Path
 ) -> None:
     first = protocol_file(tmp_path, "site-A", 90)
-    args = ("case", "open", "--patient", "P-1", "--knee", "left")
-    ok(bmac("--protocol", str(first), *args, who="nurse"))
+    ok(bmac("protocol", "activate", str(first), who="admin"))
     before = clinic.counts()
     changed = tmp_path / "site-A-edited.toml"
     changed.write_text(first.read_text().replace("window_minutes = 90", "window_minutes = 150"))
-    result = bmac("--protocol", str(changed), *args, who="nurse")
+    result = bmac("protocol", "activate", str(changed), who="admin")
     fails(result, 5, "protocol version 'site-A' is already in use with other content")
     assert "give the changed protocol file a new version" in result.stderr
     assert clinic.counts() == before
-    # The same file again is the same protocol: accepted.
-    ok(bmac("--protocol", str(first), *args, who="nurse"))
-    assert clinic.count("protocols") == before["protocols"]
+    # The same file again is the same protocol: nothing to do.
+    again = ok(bmac("protocol", "activate", str(first), who="admin"))
+    assert "is already the active protocol" in again.stdout
+    assert clinic.counts() == before

@@ -11,11 +11,17 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from bmac_workflow import roles
+from bmac_workflow import keys, roles
 from bmac_workflow.cli.app import App
+from bmac_workflow.protocol import load
 from bmac_workflow.timeutil import utcnow
 from tests.conftest import PINS, Bmac, Clinic, add_operator_args, advance_to
-from tests.walk import step_args
+from tests.walk import pin_of, step_args
+
+# PINs that follow the PIN rules and that nobody in the test clinic has.
+NEW_PIN = "731904"
+CHOSEN_PIN = "592038"
+WRONG_PIN = pin_of("nobody")
 
 
 def run(
@@ -75,6 +81,22 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     yield clock
 
 
+def public_key(engine: Engine, operator_id: str) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT public_key FROM operators WHERE id = :o"), {"o": operator_id}
+            ).scalar_one()
+        )
+
+
+def registry_actions(engine: Engine) -> list[tuple[str, str]]:
+    """(action, subject) of each act of the signed registry, in order."""
+    with engine.connect() as conn:
+        bodies = conn.execute(text("SELECT body FROM registry ORDER BY seq")).scalars()
+        return [(b["action"], b["subject"]) for b in map(json.loads, bodies)]
+
+
 # -- the first operator --------------------------------------------------------------------
 
 
@@ -84,10 +106,14 @@ def test_the_first_operator_of_an_empty_database_is_an_admin_added_without_sign_
     result = run(
         db_url,
         *add_operator_args("admin", "Admin Lee", "admin"),
-        env={"BMAC_NEW_PIN": "2468"},
+        env={"BMAC_NEW_PIN": PINS["admin"]},
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == "operator admin added: Admin Lee, admin"
+    added, root = result.stdout.strip().splitlines()
+    assert added == "operator admin added: Admin Lee, admin"
+    # The clinic's root key is printed, to be written down: the first admin's own key.
+    fingerprint = keys.fingerprint(public_key(engine, "admin"))
+    assert root.startswith("the clinic's root key") and root.endswith(": " + fingerprint)
     listed = run(db_url, "operator", "list", "--json")
     assert json.loads(listed.stdout) == [
         {
@@ -97,7 +123,15 @@ def test_the_first_operator_of_an_empty_database_is_an_admin_added_without_sign_
             "active": True,
             "failed_pins": 0,
             "locked_until": None,
+            "key": fingerprint,
+            "must_change_pin": False,
         }
+    ]
+    assert PINS["admin"] not in result.stdout + result.stderr + listed.stdout
+    # The shipped protocol is active at once, so that cases can open.
+    protocols = json.loads(run(db_url, "protocol", "list", "--json").stdout)
+    assert [(p["version"], p["active"], p["by"]) for p in protocols] == [
+        (load(None).version, True, "admin")
     ]
 
 
@@ -105,47 +139,62 @@ def test_the_first_operator_cannot_be_anything_but_an_admin(engine: Engine, db_u
     result = run(
         db_url,
         *add_operator_args("nurse.kim", "Kim", "nurse"),
-        env={"BMAC_NEW_PIN": "2468"},
+        env={"BMAC_NEW_PIN": NEW_PIN},
     )
     assert result.exit_code == 5
     assert "must be an admin" in one_error_line(result)
     assert json.loads(run(db_url, "operator", "list", "--json").stdout) == []
+    assert registry_actions(engine) == []
 
 
 def test_after_the_first_operator_adding_one_needs_an_admin_signed_in(
     engine: Engine, db_url: str
 ) -> None:
-    run(
+    first = run(
         db_url,
         *add_operator_args("admin", "A", "admin"),
-        env={"BMAC_NEW_PIN": "2468"},
+        env={"BMAC_NEW_PIN": PINS["admin"]},
     )
+    assert first.exit_code == 0, first.stderr
     anonymous = run(
         db_url,
         *add_operator_args("admin2", "B", "admin"),
-        env={"BMAC_NEW_PIN": "1357"},
+        env={"BMAC_NEW_PIN": NEW_PIN},
     )
     assert anonymous.exit_code == 6
     assert "--operator" in one_error_line(anonymous)
     signed = run(
         db_url,
         *add_operator_args("admin2", "B", "admin"),
-        env={"BMAC_NEW_PIN": "1357", "BMAC_OPERATOR": "admin", "BMAC_PIN": "2468"},
+        env={"BMAC_NEW_PIN": NEW_PIN, "BMAC_OPERATOR": "admin", "BMAC_PIN": PINS["admin"]},
     )
     assert signed.exit_code == 0, signed.stderr
+    # Only the first operator's addition prints the root key.
+    assert signed.stdout.strip() == "operator admin2 added: B, admin"
+    assert registry_actions(engine) == [
+        ("add", "admin"),
+        ("protocol", load(None).sha256),
+        ("add", "admin2"),
+    ]
 
 
 # -- managing operators ----------------------------------------------------------------------
 
 
-def test_an_admin_adds_a_nurse_who_can_then_sign(bmac: Bmac) -> None:
+def test_an_admin_adds_a_nurse_who_can_then_sign(bmac: Bmac, clinic: Clinic) -> None:
     added = bmac(
         *add_operator_args("nurse.kim", "Kim Ji-woo", "nurse"),
         who="admin",
-        env={"BMAC_NEW_PIN": "1357"},
+        env={"BMAC_NEW_PIN": NEW_PIN},
     )
     assert added.exit_code == 0, added.stderr
-    opened = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse.kim", pin="1357")
+    assert added.stdout.strip() == "operator nurse.kim added: Kim Ji-woo, nurse"
+    kim = operators_json(bmac)["nurse.kim"]
+    assert kim["key"] == keys.fingerprint(public_key(clinic.engine, "nurse.kim"))
+    assert kim["must_change_pin"] is False
+    opened = bmac(
+        "case", "open", "--patient", "P-1", "--knee", "left", who="nurse.kim", pin=NEW_PIN
+    )
     assert opened.exit_code == 0, opened.stderr
 
 
@@ -155,7 +204,7 @@ def test_only_an_admin_adds_operators(bmac: Bmac, clinic: Clinic, who: str) -> N
     result = bmac(
         *add_operator_args("x", "X", "admin"),
         who=who,
-        env={"BMAC_NEW_PIN": "1357"},
+        env={"BMAC_NEW_PIN": NEW_PIN},
     )
     assert result.exit_code == 6
     assert "may not manage operators" in one_error_line(result)
@@ -186,19 +235,56 @@ def test_a_duplicate_id_or_an_empty_name_is_refused(
     bmac: Bmac, clinic: Clinic, args: tuple[str, ...], code: int, message: str
 ) -> None:
     before = clinic.counts()
-    result = bmac("operator", "add", "nurse", *args, who="admin", env={"BMAC_NEW_PIN": "1357"})
+    result = bmac("operator", "add", "nurse", *args, who="admin", env={"BMAC_NEW_PIN": NEW_PIN})
     assert result.exit_code == code and message in one_error_line(result)
     assert clinic.counts() == before
 
 
-def test_a_new_pin_that_is_too_short_is_refused_without_echoing_it(bmac: Bmac) -> None:
+def test_a_duplicate_id_is_refused_before_a_new_pin_is_asked(
+    clinic: Clinic, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(App, "interactive", lambda self: True)
+    before = clinic.counts()
+    result = run(
+        db_url,
+        "--operator",
+        "admin",
+        *add_operator_args("nurse", "Another Nurse", "nurse"),
+        input=PINS["admin"] + "\n",
+    )
+    assert "new PIN" not in result.stderr
+    assert result.exit_code == 5
+    prompt, error = result.stderr.strip().splitlines()
+    assert prompt.startswith("PIN for admin") and error.startswith("error: ")
+    assert "exists already" in error
+    assert clinic.counts() == before
+
+
+@pytest.mark.parametrize(
+    ("new_pin", "message"),
+    [
+        ("9q", "6 to 128 characters"),
+        ("735 184", "no spaces"),
+        ("444444", "one character repeated"),
+        ("345678", "run"),
+        ("543210", "run"),
+        ("890123", "run"),  # digits wrap around
+        ("Kim.Lee", "operator's id"),
+    ],
+)
+def test_a_new_pin_against_the_pin_rules_is_refused_without_echoing_it(
+    bmac: Bmac, clinic: Clinic, new_pin: str, message: str
+) -> None:
+    before = clinic.counts()
     result = bmac(
-        *add_operator_args("x", "X", "nurse"),
+        *add_operator_args("kim.lee", "Kim Lee", "nurse"),
         who="admin",
-        env={"BMAC_NEW_PIN": "9q"},
+        env={"BMAC_NEW_PIN": new_pin},
     )
     assert result.exit_code == 5
-    assert "9q" not in result.stderr + result.stdout
+    assert message in one_error_line(result)
+    assert new_pin not in result.stderr + result.stdout
+    assert clinic.counts() == before
 
 
 def test_a_deactivated_operator_keeps_their_history_and_can_no_longer_sign(
@@ -236,17 +322,97 @@ def test_deactivation_is_refused_for_an_unknown_target_oneself_or_a_non_admin(
     assert clinic.counts() == before
 
 
-def test_a_pin_reset_replaces_the_pin_and_lifts_a_lock(bmac: Bmac, clinic: Clinic) -> None:
+def test_a_pin_reset_gives_a_new_key_lifts_a_lock_and_forces_a_new_pin(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    open_case = ("case", "open", "--patient", "P-1", "--knee", "left")
     for _ in range(5):
-        bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse", pin="0000")
-    assert operators_json(bmac)["nurse"]["locked_until"] is not None
-    reset = bmac("operator", "reset-pin", "nurse", who="admin", env={"BMAC_NEW_PIN": "8642"})
+        bmac(*open_case, who="nurse", pin=WRONG_PIN)
+    before = operators_json(bmac)["nurse"]
+    assert before["locked_until"] is not None
+    registry = clinic.count("registry")
+    reset = bmac("operator", "reset-pin", "nurse", who="admin", env={"BMAC_NEW_PIN": NEW_PIN})
     assert reset.exit_code == 0, reset.stderr
-    old = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse")
-    assert old.exit_code == 6
-    new = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse", pin="8642")
-    assert new.exit_code == 0, new.stderr
+    assert NEW_PIN not in reset.stdout + reset.stderr
+    after = operators_json(bmac)["nurse"]
+    assert (after["locked_until"], after["failed_pins"], after["must_change_pin"]) == (
+        None,
+        0,
+        True,
+    )
+    assert after["key"] != before["key"]  # a new key, sealed under the PIN the admin gave
+    assert after["key"] == keys.fingerprint(public_key(clinic.engine, "nurse"))
+    assert "must choose a new PIN" in bmac("operator", "list").stdout
+    assert clinic.count("registry") == registry + 1
+    # Her old PIN no longer opens anything.
+    old = bmac(*open_case, who="nurse")
+    assert old.exit_code == 6 and "wrong PIN" in one_error_line(old)
+    # The PIN the admin gave signs her in only to choose her own: without one, refused.
+    unchanged = bmac(*open_case, who="nurse", pin=NEW_PIN)
+    assert unchanged.exit_code == 6
+    line = one_error_line(unchanged)
+    assert "new PIN" in line and "BMAC_NEW_PIN" in line and "terminal" in line
+    assert NEW_PIN not in line
+    assert clinic.count("cases") == 0
+    assert operators_json(bmac)["nurse"]["must_change_pin"] is True
+    # A new PIN against the rules is refused too.
+    weak = bmac(*open_case, who="nurse", pin=NEW_PIN, env={"BMAC_NEW_PIN": "222222"})
+    assert weak.exit_code == 5 and "222222" not in weak.stderr
+    chosen = bmac(*open_case, who="nurse", pin=NEW_PIN, env={"BMAC_NEW_PIN": CHOSEN_PIN})
+    assert chosen.exit_code == 0, chosen.stderr
+    assert CHOSEN_PIN not in chosen.stdout + chosen.stderr
+    assert operators_json(bmac)["nurse"]["must_change_pin"] is False
+    assert clinic.count("cases") == 1
+    # From now on her own PIN signs, and the admin's no longer does.
+    assert bmac(*open_case, who="nurse", pin=CHOSEN_PIN).exit_code == 0
+    assert bmac(*open_case, who="nurse", pin=NEW_PIN).exit_code == 6
     assert history(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
+    assert registry_actions(clinic.engine)[-2:] == [
+        ("reset_pin", "nurse"),
+        ("pin_changed", "nurse"),
+    ]
+
+
+def test_a_pin_reset_off_a_terminal_without_bmac_new_pin_is_a_usage_error(
+    clinic: Clinic, db_url: str
+) -> None:
+    before = clinic.counts()
+    result = run(
+        db_url,
+        "operator",
+        "reset-pin",
+        "nurse",
+        env={"BMAC_OPERATOR": "admin", "BMAC_PIN": PINS["admin"]},
+    )
+    assert result.exit_code == 2
+    assert "BMAC_NEW_PIN" in one_error_line(result)
+    assert clinic.counts() == before
+
+
+def test_on_a_terminal_a_new_pin_after_a_reset_is_asked_twice_without_echo(
+    bmac: Bmac, clinic: Clinic, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reset = bmac("operator", "reset-pin", "nurse", who="admin", env={"BMAC_NEW_PIN": NEW_PIN})
+    assert reset.exit_code == 0, reset.stderr
+    monkeypatch.setattr(App, "interactive", lambda self: True)
+    result = run(
+        db_url,
+        "--operator",
+        "nurse",
+        "case",
+        "open",
+        "--patient",
+        "P-1",
+        "--knee",
+        "left",
+        input=f"{NEW_PIN}\n{CHOSEN_PIN}\n{CHOSEN_PIN}\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "new PIN for nurse" in result.stderr
+    assert NEW_PIN not in result.stdout + result.stderr
+    assert CHOSEN_PIN not in result.stdout + result.stderr
+    again = bmac("case", "open", "--patient", "P-2", "--knee", "left", who="nurse", pin=CHOSEN_PIN)
+    assert again.exit_code == 0, again.stderr
 
 
 @pytest.mark.parametrize(
@@ -256,7 +422,7 @@ def test_a_pin_reset_is_refused_before_a_new_pin_is_taken(
     bmac: Bmac, clinic: Clinic, who: str, target: str, code: int
 ) -> None:
     before = clinic.counts()
-    result = bmac("operator", "reset-pin", target, who=who, env={"BMAC_NEW_PIN": "8642"})
+    result = bmac("operator", "reset-pin", target, who=who, env={"BMAC_NEW_PIN": NEW_PIN})
     assert result.exit_code == code
     one_error_line(result)
     assert clinic.counts() == before
@@ -331,16 +497,16 @@ def test_on_a_terminal_the_pin_is_asked_without_echo(
 
 
 def test_a_wrong_pin_exits_6_and_its_count_is_kept(bmac: Bmac, clinic: Clinic) -> None:
-    result = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse", pin="0000")
+    result = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse", pin=WRONG_PIN)
     assert result.exit_code == 6
     line = one_error_line(result)
-    assert "wrong PIN" in line and "0000" not in line
+    assert "wrong PIN" in line and WRONG_PIN not in line
     assert operators_json(bmac)["nurse"]["failed_pins"] == 1
     assert clinic.count("cases") == 0
 
 
 def test_an_unknown_operator_cannot_sign_in(bmac: Bmac) -> None:
-    result = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nobody", pin="1234")
+    result = bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nobody")
     assert result.exit_code == 6
     assert "no operator 'nobody'" in one_error_line(result)
 
@@ -349,7 +515,7 @@ def test_five_wrong_pins_lock_until_the_clock_passes_the_period(
     bmac: Bmac, clinic: Clinic, clock: Clock
 ) -> None:
     open_case = ("case", "open", "--patient", "P-1", "--knee", "left")
-    codes = [bmac(*open_case, who="nurse", pin="0000").exit_code for _ in range(5)]
+    codes = [bmac(*open_case, who="nurse", pin=WRONG_PIN).exit_code for _ in range(5)]
     assert codes == [6] * 5
     locked = bmac(*open_case, who="nurse")
     assert locked.exit_code == 6
@@ -365,23 +531,202 @@ def test_five_wrong_pins_lock_until_the_clock_passes_the_period(
     assert clinic.count("cases") == 1
 
 
-def test_the_lock_period_is_read_from_the_protocol_file(
-    bmac: Bmac, clinic: Clinic, clock: Clock, tmp_path: Any
+def settings_in_force(bmac: Bmac) -> dict[str, int]:
+    """Every site setting's value, as `bmac settings show` gives it."""
+    result = bmac("settings", "show", "--json")
+    assert result.exit_code == 0, result.stderr
+    return {row["name"]: row["value"] for row in json.loads(result.stdout)}
+
+
+def sign_in_limits(bmac: Bmac) -> dict[str, int]:
+    """The two site settings of the sign-in lock."""
+    found = settings_in_force(bmac)
+    return {name: found[name] for name in ("max_failed_pins", "lock_minutes")}
+
+
+def test_the_lock_limit_and_period_are_site_settings_an_admin_sets(
+    bmac: Bmac, clinic: Clinic, clock: Clock
+) -> None:
+    for name, value in (("max_failed_pins", "3"), ("lock_minutes", "60")):
+        registry = clinic.count("registry")
+        result = bmac("settings", "set", name, value, who="admin")
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip() == f"{name} is now {value}"
+        assert clinic.count("registry") == registry + 1  # a signed act of the registry
+    assert sign_in_limits(bmac) == {"max_failed_pins": 3, "lock_minutes": 60}
+    open_case = ("case", "open", "--patient", "P-1", "--knee", "left")
+    assert [bmac(*open_case, who="nurse", pin=WRONG_PIN).exit_code for _ in range(3)] == [6] * 3
+    locked = bmac(*open_case, who="nurse")
+    assert locked.exit_code == 6 and "locked after 3 wrong PINs" in one_error_line(locked)
+    clock.move(minutes=59)
+    assert bmac(*open_case, who="nurse").exit_code == 6
+    clock.move(minutes=2)
+    opened = bmac(*open_case, who="nurse")
+    assert opened.exit_code == 0, opened.stderr
+
+
+@pytest.mark.parametrize(
+    ("who", "name", "value", "code", "message"),
+    [
+        ("nurse", "lock_minutes", "30", 6, "may not change settings"),
+        ("auditor", "max_failed_pins", "3", 6, "may not change settings"),
+        ("admin", "max_failed_pins", "2", 5, "3 to 10"),
+        ("admin", "lock_minutes", "61", 5, "1 to 60"),
+        ("admin", "lock_minutes", "0", 5, "1 to 60"),
+        ("admin", "lock_minutes", "ten", 5, "whole number"),
+        ("admin", "no_such_setting", "3", 5, "no setting"),
+        ("admin", "max_failed_pins", "5", 5, "already"),
+    ],
+)
+def test_a_setting_is_changed_only_by_an_admin_and_within_its_bounds(
+    bmac: Bmac, clinic: Clinic, who: str, name: str, value: str, code: int, message: str
+) -> None:
+    before, in_force = clinic.counts(), settings_in_force(bmac)
+    result = bmac("settings", "set", name, value, who=who)
+    assert result.exit_code == code
+    assert message in one_error_line(result)
+    assert clinic.counts() == before
+    assert settings_in_force(bmac) == in_force
+
+
+def test_a_protocol_file_cannot_carry_the_sign_in_limits(
+    bmac: Bmac, clinic: Clinic, tmp_path: Any
 ) -> None:
     from bmac_workflow.protocol import default_text
 
     strict = tmp_path / "strict.toml"
     strict.write_text(
-        default_text()
-        .replace("max_failed_pins = 5", "max_failed_pins = 2")
-        .replace("lock_minutes = 15", "lock_minutes = 60")
+        default_text().replace(load(None).version, "strict-2026.1")
+        + "\n[signing]\nmax_failed_pins = 2\nlock_minutes = 60\n"
     )
-    args = ("--protocol", str(strict), "case", "open", "--patient", "P-1", "--knee", "left")
-    assert [bmac(*args, who="nurse", pin="0000").exit_code for _ in range(2)] == [6, 6]
-    clock.move(minutes=59)
-    assert bmac(*args, who="nurse").exit_code == 6
-    clock.move(minutes=2)
-    assert bmac(*args, who="nurse").exit_code == 0
+    before, in_force = clinic.counts(), settings_in_force(bmac)
+    activated = bmac("protocol", "activate", str(strict), who="admin")
+    assert activated.exit_code == 5
+    line = one_error_line(activated)
+    assert "[signing]" in line and "bmac settings set" in line
+    opened = bmac(
+        "--protocol", str(strict), "case", "open", "--patient", "P-1", "--knee", "left", who="nurse"
+    )
+    assert opened.exit_code == 5
+    assert "[signing]" in one_error_line(opened)
+    assert clinic.counts() == before
+    assert settings_in_force(bmac) == in_force
+    assert sign_in_limits(bmac) == {"max_failed_pins": 5, "lock_minutes": 15}
+    # The limits in force are still the settings': five wrong PINs, not two, lock.
+    open_case = ("case", "open", "--patient", "P-1", "--knee", "left")
+    codes = [bmac(*open_case, who="nurse", pin=WRONG_PIN).exit_code for _ in range(2)]
+    assert codes == [6, 6]
+    assert operators_json(bmac)["nurse"]["locked_until"] is None
+
+
+# -- roles and locks ------------------------------------------------------------------------
+
+
+def test_an_admin_gives_a_nurse_the_surgeon_role_and_her_earlier_entries_keep_hers(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    case_id = clinic.open(who="nurse")
+    refused = bmac(*step_args("assess", case_id), who="nurse")
+    assert refused.exit_code == 6 and "may not assess" in one_error_line(refused)
+    registry = clinic.count("registry")
+    result = bmac("operator", "set-role", "nurse", "--role", "surgeon", who="admin")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "operator nurse is now surgeon"
+    assert clinic.count("registry") == registry + 1
+    assert registry_actions(clinic.engine)[-1] == ("role", "nurse")
+    assert operators_json(bmac)["nurse"]["role"] == "surgeon"
+    assessed = bmac(*step_args("assess", case_id), who="nurse")
+    assert assessed.exit_code == 0, assessed.stderr
+    timeline = json.loads(bmac("case", "timeline", str(case_id), "--json").stdout)
+    assert [(row["operator"], row["role"]) for row in timeline] == [
+        ("nurse", "nurse"),  # the opening, signed while she was a nurse
+        ("nurse", "surgeon"),
+    ]
+    assert history(clinic, "nurse") == ["added", "role"]
+    verified = bmac("audit", "verify", str(case_id))
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize(
+    ("who", "args", "code", "message"),
+    [
+        ("nurse", ("nurse2", "--role", "surgeon"), 6, "may not manage operators"),
+        ("surgeon", ("surgeon", "--role", "admin"), 6, "may not manage operators"),
+        ("auditor", ("nurse", "--role", "surgeon"), 6, "may not manage operators"),
+        ("admin", ("nobody", "--role", "surgeon"), 3, "no operator"),
+        ("admin", ("nurse", "--role", "nurse"), 5, "already"),
+        ("admin", ("admin", "--role", "nurse"), 5, "own role"),
+    ],
+    ids=["a-nurse", "a-surgeon-on-themselves", "an-auditor", "unknown", "same-role", "oneself"],
+)
+def test_a_role_change_is_refused_to_a_non_admin_an_unknown_target_or_no_change(
+    bmac: Bmac, clinic: Clinic, who: str, args: tuple[str, ...], code: int, message: str
+) -> None:
+    before = clinic.counts()
+    result = bmac("operator", "set-role", *args, who=who)
+    assert result.exit_code == code
+    assert message in one_error_line(result)
+    assert clinic.counts() == before
+    assert {k: v["role"] for k, v in operators_json(bmac).items()} == {
+        "admin": "admin",
+        "nurse": "nurse",
+        "nurse2": "nurse",
+        "surgeon": "surgeon",
+        "auditor": "auditor",
+    }
+
+
+def test_a_role_change_names_a_known_role() -> None:
+    from bmac_workflow.cli import cli
+
+    result = CliRunner().invoke(cli, ["operator", "set-role", "nurse", "--role", "chief"])
+    assert result.exit_code == 2
+    assert "chief" in result.stderr
+
+
+def test_an_admin_unlocks_a_locked_operator_before_the_period_ends(
+    bmac: Bmac, clinic: Clinic
+) -> None:
+    open_case = ("case", "open", "--patient", "P-1", "--knee", "left")
+    for _ in range(5):
+        bmac(*open_case, who="nurse", pin=WRONG_PIN)
+    assert bmac(*open_case, who="nurse").exit_code == 6  # locked
+    registry = clinic.count("registry")
+    result = bmac("operator", "unlock", "nurse", who="admin")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "operator nurse unlocked"
+    assert clinic.count("registry") == registry + 1
+    assert registry_actions(clinic.engine)[-1] == ("unlock", "nurse")
+    listed = operators_json(bmac)["nurse"]
+    assert (listed["locked_until"], listed["failed_pins"]) == (None, 0)
+    opened = bmac(*open_case, who="nurse")
+    assert opened.exit_code == 0, opened.stderr
+    assert history(clinic, "nurse") == ["added", "locked", "unlocked"]
+    # Her key and PIN are untouched: no new PIN to choose.
+    assert listed["must_change_pin"] is False
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "code", "message"),
+    [
+        ("nurse", "nurse2", 6, "may not manage operators"),
+        ("surgeon", "nurse2", 6, "may not manage operators"),
+        ("auditor", "nurse2", 6, "may not manage operators"),
+        ("admin", "nobody", 3, "no operator"),
+        ("admin", "nurse", 5, "not locked"),
+    ],
+)
+def test_an_unlock_is_refused_to_a_non_admin_an_unknown_or_unlocked_target(
+    bmac: Bmac, clinic: Clinic, who: str, target: str, code: int, message: str
+) -> None:
+    for _ in range(5):
+        bmac("case", "open", "--patient", "P-1", "--knee", "left", who="nurse2", pin=WRONG_PIN)
+    before = clinic.counts()
+    result = bmac("operator", "unlock", target, who=who)
+    assert result.exit_code == code
+    assert message in one_error_line(result)
+    assert clinic.counts() == before
+    assert operators_json(bmac)["nurse2"]["locked_until"] is not None
 
 
 # -- the second person at the injection -------------------------------------------------------
@@ -411,11 +756,14 @@ def test_an_injection_carries_both_signatures(bmac: Bmac, ready: str) -> None:
         "surgeon",
         "performed",
     )
+    listed = operators_json(bmac)
+    assert entry["key"] == listed["surgeon"]["key"]
     assert entry["verifier"] == {
         "operator": "nurse2",
         "operator_name": "Nurse2 Name",
         "role": "nurse",
         "meaning": "verified",
+        "key": listed["nurse2"]["key"],  # the fingerprint of the key that signed
     }
 
 
@@ -442,10 +790,10 @@ def test_a_wrong_verifier_pin_is_refused_and_counts_against_the_verifier(
     bmac: Bmac, clinic: Clinic, ready: str
 ) -> None:
     before = clinic.counts()
-    result = inject(bmac, ready, "nurse2", "0000")
+    result = inject(bmac, ready, "nurse2", WRONG_PIN)
     assert result.exit_code == 6
     line = one_error_line(result)
-    assert "wrong PIN for operator nurse2" in line and "0000" not in line
+    assert "wrong PIN for operator nurse2" in line and WRONG_PIN not in line
     assert clinic.counts() == before
     ops = operators_json(bmac)
     assert (ops["nurse2"]["failed_pins"], ops["surgeon"]["failed_pins"]) == (1, 0)

@@ -87,7 +87,7 @@ def test_the_app_role_works_the_workflow_but_can_never_rewrite_the_log(
 
     engine = create_engine(as_role(clinic.url, app))
     try:
-        for table in ("entries", "operator_events", "checkpoints"):
+        for table in ("entries", "operator_events", "checkpoints", "registry", "protocols"):
             assert refused(engine, f"UPDATE {table} SET id = id") == "42501"
             assert refused(engine, f"DELETE FROM {table}") == "42501"
             assert refused(engine, f"TRUNCATE {table}") == "42501"
@@ -115,10 +115,12 @@ def test_the_auditor_role_reads_and_verifies_but_writes_nothing(
     before = clinic.counts()
 
     as_auditor = Bmac(as_role(clinic.url, auditor))
-    verified = as_auditor("audit", "verify")
+    verified = as_auditor("audit", "verify", "--full")
     assert verified.exit_code == 0, verified.stderr
     status = as_auditor("case", "status", str(case_id), "--json")
     assert status.exit_code == 0 and '"centrifugation"' in status.stdout
+    listed = as_auditor("operator", "list", "--json")
+    assert listed.exit_code == 0 and '"nurse"' in listed.stdout, listed.stderr
 
     engine = create_engine(as_role(clinic.url, auditor))
     try:
@@ -131,6 +133,12 @@ def test_the_auditor_role_reads_and_verifies_but_writes_nothing(
         ):
             # Refused by privilege (42501) or, first, by the read-only session (25006).
             assert refused(engine, sql) in {"42501", "25006"}
+        # The sealed signing keys (and old PIN hashes) are the application's alone to read.
+        for secret in ("sealed_key", "pin_hash", "*"):
+            assert refused(engine, f"SELECT {secret} FROM operators") == "42501"
+        with engine.connect() as conn:
+            keys = conn.execute(text("SELECT id, public_key FROM operators")).all()
+        assert len(keys) == 5 and all(key for _, key in keys)
         with engine.connect() as conn:
             conn.execute(text("SET TRANSACTION READ WRITE"))
             with pytest.raises(DBAPIError) as denied:
@@ -171,6 +179,11 @@ def test_db_grant_print_shows_the_sql_and_changes_nothing(
     deletes = [line for line in grants if "DELETE" in line]
     assert deletes == [f'GRANT DELETE ON "{schema_of(clinic.url)}"."due_visits" TO "{app}";']
     assert not any("UPDATE" in line and '."entries"' in line for line in grants)
+    # The auditor reads the operators' public columns only.
+    operators = [line for line in grants if '."operators"' in line and auditor in line]
+    assert len(operators) == 1 and operators[0].startswith('GRANT SELECT ("id", "name"')
+    assert '"public_key"' in operators[0]
+    assert '"sealed_key"' not in operators[0] and '"pin_hash"' not in operators[0]
     with clinic.engine.connect() as conn:
         found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": app})
         assert found.first() is None

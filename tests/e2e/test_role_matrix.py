@@ -5,7 +5,12 @@ One table, one row per command. To cover a new command, add one `Row`: its argum
 placeholders below), the roles the role matrix (docs/operators.md) lets run it, the
 `roles.permissions()` action that enforces it, and the state its case must be in. A step's
 arguments are its happy ones (`step_row`). Placeholders: {case} the prepared case's id,
-{target} a fresh nurse to act on, {tmp} an empty directory.
+{target} a fresh nurse to act on (locked, for an unlock), {tmp} an empty directory, and what a
+row's `prepare` returns ({protocol} a new protocol file, {minutes} a new lock period, {version}
+the active protocol's version).
+
+A refused command must leave every row of every table as it was, the signed registry's
+included; an admin's act that succeeds adds exactly its own acts to the registry.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ from click.testing import CliRunner, Result
 from sqlalchemy import inspect, text
 
 from bmac_workflow import roles
-from bmac_workflow.services import operators
+from bmac_workflow.errors import NotPermitted
+from bmac_workflow.protocol import default_text, load
+from bmac_workflow.services import operators, site_settings
+from bmac_workflow.services.signing import Credentials, sign_in
+from bmac_workflow.settings import SETTINGS
 from bmac_workflow.timeutil import utcnow
 from tests.conftest import PINS, Clinic, advance_to
-from tests.walk import step_args
+from tests.walk import pin_of, step_args
 
 NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
 ANYONE = frozenset(roles.ROLES)
 CLINICAL = frozenset({NURSE, SURGEON})
-NEW_PIN = {"BMAC_NEW_PIN": "5150"}
+NEW_PIN = {"BMAC_NEW_PIN": "731904"}
 
 
 @dataclass(frozen=True)
@@ -48,30 +57,57 @@ class Row:
     # The case's harvest lies this long before now (for the window override).
     harvest_ago: timedelta | None = None
     env: dict[str, str] = field(default_factory=dict)
-    # Anything else to set up; returns more placeholders.
-    prepare: Callable[[Clinic], dict[str, str]] | None = None
+    # Anything else to set up (given the runner's empty directory); returns more placeholders.
+    prepare: Callable[[Clinic, Path], dict[str, str]] | None = None
     # What it writes is a file, not rows (a backup); it runs on SQLite only.
     writes_file: bool = False
+    # The signed acts it adds to the registry when it succeeds (an admin's act: one).
+    acts: int = 0
 
     @property
     def writes(self) -> bool:
         return self.permission is not None
 
 
-def a_fresh_nurse(clinic: Clinic) -> dict[str, str]:
+def a_fresh_nurse(clinic: Clinic, tmp: Path) -> dict[str, str]:
     n = clinic.count("operators")
     target = f"target{n}"
     operators.add_operator(
         target,
         "Target Nurse",
         NURSE,
-        lambda: "6060",
+        lambda: "731904",
         clinic.credentials(ADMIN),
-        clinic.limits,
         utcnow,
         clinic.db,
     )
     return {"target": target}
+
+
+def a_locked_nurse(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    """A fresh nurse who typed a wrong PIN as many times as locks her."""
+    found = a_fresh_nurse(clinic, tmp)
+    for _ in range(SETTINGS["max_failed_pins"].default):
+        with pytest.raises(NotPermitted):
+            sign_in(Credentials(found["target"], lambda: pin_of("nobody")), utcnow(), clinic.db)
+    return found
+
+
+def a_new_protocol(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    """A protocol file under a version never activated."""
+    path = tmp / "clinic.toml"
+    path.write_text(default_text().replace(load(None).version, f"clinic-{tmp.name}"))
+    return {"protocol": str(path)}
+
+
+def a_new_lock_period(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    """A lock period other than the one in force, within its bounds."""
+    current = {s["name"]: s["value"] for s in site_settings.show(clinic.db)}["lock_minutes"]
+    return {"minutes": str(current % SETTINGS["lock_minutes"].high + 1)}
+
+
+def the_active_version(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    return {"version": load(None).version}
 
 
 CASE: Any = "{case}"  # the placeholder of the prepared case's id
@@ -95,19 +131,33 @@ ROWS: list[Row] = [
     Row(("case", "timeline", "{case}"), ANYONE, case_in="filtering"),
     Row(("followup", "due", "--within", "30d"), ANYONE, case_in="follow_up"),
     Row(("audit", "verify"), ANYONE, case_in="filtering"),
+    Row(("audit", "verify", "--full"), ANYONE, case_in="filtering"),
     Row(("audit", "verify", "{case}"), ANYONE, case_in="filtering"),
+    Row(("protocol", "list"), ANYONE),
+    Row(("protocol", "show"), ANYONE),
+    Row(("protocol", "show", "{version}"), ANYONE, prepare=the_active_version),
+    Row(("settings", "show"), ANYONE),
     # -- operators
     Row(
         ("operator", "add", "new.person", "--name", "New Person", "--role", "nurse"),
         frozenset({ADMIN}),
         "manage_operators",
         env=NEW_PIN,
+        acts=1,
+    ),
+    Row(
+        ("operator", "set-role", "{target}", "--role", "surgeon"),
+        frozenset({ADMIN}),
+        "manage_operators",
+        prepare=a_fresh_nurse,
+        acts=1,
     ),
     Row(
         ("operator", "deactivate", "{target}"),
         frozenset({ADMIN}),
         "manage_operators",
         prepare=a_fresh_nurse,
+        acts=1,
     ),
     Row(
         ("operator", "reset-pin", "{target}"),
@@ -115,6 +165,29 @@ ROWS: list[Row] = [
         "manage_operators",
         env=NEW_PIN,
         prepare=a_fresh_nurse,
+        acts=1,
+    ),
+    Row(
+        ("operator", "unlock", "{target}"),
+        frozenset({ADMIN}),
+        "manage_operators",
+        prepare=a_locked_nurse,
+        acts=1,
+    ),
+    # -- the clinic's protocol and settings
+    Row(
+        ("protocol", "activate", "{protocol}"),
+        frozenset({ADMIN}),
+        "activate_protocol",
+        prepare=a_new_protocol,
+        acts=1,
+    ),
+    Row(
+        ("settings", "set", "lock_minutes", "{minutes}"),
+        frozenset({ADMIN}),
+        "change_settings",
+        prepare=a_new_lock_period,
+        acts=1,
     ),
     # -- the case
     Row(("case", "open", "--patient", "P-7001", "--knee", "left"), CLINICAL, "open"),
@@ -202,15 +275,19 @@ def command_of(row: Row) -> str:
     return " ".join(words[:2])
 
 
+FLAG_IDS = {"--override-reason": "override", "--full": "full"}
+
+
 def row_id(row: Row) -> str:
     extra = [a.strip("{}").upper() for a in row.args[2:3] if a.startswith("{")]
-    flags = ["override"] if "--override-reason" in row.args else []
+    flags = [name for flag, name in FLAG_IDS.items() if flag in row.args]
     return "-".join([*command_of(row).split(), *extra, *flags])
 
 
 def table_rows(clinic: Clinic) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (but alembic's), to prove a refused command wrote nothing."""
     names = sorted(set(inspect(clinic.engine).get_table_names()) - {"alembic_version"})
+    assert {"registry", "operators", "operator_events", "entries"} <= set(names)
     with clinic.engine.connect() as conn:
         return {
             name: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {name}"))), key=repr)
@@ -226,7 +303,7 @@ def prepare(clinic: Clinic, row: Row, tmp: Path) -> dict[str, str]:
         advance_to(clinic, case_id, row.case_in, start=start)
         values.update(case=str(case_id))
     if row.prepare is not None:
-        values.update(row.prepare(clinic))
+        values.update(row.prepare(clinic, tmp))
     return values
 
 
@@ -285,6 +362,9 @@ def test_each_role_gets_the_exit_code_of_the_role_matrix_and_a_refusal_writes_no
                 wrong.append(f"{runner}: succeeded but wrote no file")
         elif row.writes and after == before:
             wrong.append(f"{runner}: succeeded but wrote nothing")
+        elif row.writes and len(after["registry"]) - len(before["registry"]) != row.acts:
+            added = len(after["registry"]) - len(before["registry"])
+            wrong.append(f"{runner}: added {added} acts to the registry, want {row.acts}")
         elif not row.writes and row.roles is not None and after != before:
             wrong.append(f"{runner}: a reading command changed the database")
     assert not wrong, "\n".join(wrong)

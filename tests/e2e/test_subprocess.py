@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+from tests.walk import PINS
+
+KIM = "731904"  # a new nurse's PIN, within the PIN rules
+
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -25,19 +29,14 @@ def test_the_demo_runs_a_full_case_and_exits_0() -> None:
 
 
 def test_a_real_process_opens_a_case_and_reads_it_back(db_url: str) -> None:
-    env = {"BMAC_DATABASE_URL": db_url, "BMAC_NEW_PIN": "2468"}
-    assert (
-        run("operator", "add", "admin", "--name", "Admin", "--role", "admin", env=env).returncode
-        == 0
-    )
-    signed = {**env, "BMAC_OPERATOR": "admin", "BMAC_PIN": "2468", "BMAC_NEW_PIN": "1357"}
-    assert (
-        run(
-            "operator", "add", "nurse.kim", "--name", "Kim", "--role", "nurse", env=signed
-        ).returncode
-        == 0
-    )
-    nurse = {**env, "BMAC_OPERATOR": "nurse.kim", "BMAC_PIN": "1357"}
+    env = {"BMAC_DATABASE_URL": db_url, "BMAC_NEW_PIN": PINS["admin"]}
+    first = run("operator", "add", "admin", "--name", "Admin", "--role", "admin", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "the clinic's root key" in first.stdout
+    signed = {**env, "BMAC_OPERATOR": "admin", "BMAC_PIN": PINS["admin"], "BMAC_NEW_PIN": KIM}
+    added = run("operator", "add", "nurse.kim", "--name", "Kim", "--role", "nurse", env=signed)
+    assert added.returncode == 0, added.stderr
+    nurse = {**env, "BMAC_OPERATOR": "nurse.kim", "BMAC_PIN": KIM}
     opened = run("case", "open", "--patient", "P-7", "--knee", "right", env=nurse)
     assert opened.returncode == 0, opened.stderr
     case_id = opened.stdout.strip()
@@ -46,3 +45,5 @@ def test_a_real_process_opens_a_case_and_reads_it_back(db_url: str) -> None:
     refused = run("case", "status", "77", env=env)
     assert refused.returncode == 3
     assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
+    for pin in (PINS["admin"], KIM):
+        assert all(pin not in out.stdout + out.stderr for out in (first, added, opened))

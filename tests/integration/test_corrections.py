@@ -23,7 +23,6 @@ def run(clinic: Clinic, case_id: int, seq: int, who: str = "nurse", **values: ob
         {k: str(v) for k, v in values.items()},
         "typed wrong",
         clinic.credentials(who),
-        clinic.limits,
         None,
         utcnow,
         clinic.db,

@@ -25,10 +25,7 @@ def test_the_tables_and_the_migrations_agree(engine: Engine) -> None:
 
 def test_downgrade_to_base_and_upgrade_again_leaves_a_database_at_head(engine: Engine) -> None:
     migrate.upgrade(engine, "head")
-    from alembic import command
-
-    with engine.begin() as conn:
-        command.downgrade(migrate._config(conn), "base")
+    migrate.downgrade(engine, "base")
     assert "entries" not in inspect(engine).get_table_names()
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.HEAD

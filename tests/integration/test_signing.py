@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from bmac_workflow.errors import BmacError, NotPermitted
-from bmac_workflow.operators import Operator, SignInLimits
+from bmac_workflow import keys
+from bmac_workflow.errors import BmacError, InvalidData, NotPermitted
+from bmac_workflow.operators import Operator
 from bmac_workflow.record import Entry, digest
-from bmac_workflow.services import cases, operators
-from bmac_workflow.services.signing import Credentials, limits_of, record, sign_in
+from bmac_workflow.services import cases, operators, site_settings
+from bmac_workflow.services.signing import Credentials, record, sign_in
 from bmac_workflow.states import workflow
 from bmac_workflow.store import tables
 from bmac_workflow.store.database import Database
@@ -24,6 +25,7 @@ from tests.conftest import Clinic, advance_to
 from tests.walk import PINS, ROLE_OF, happy_steps, step_values
 
 WRONG = "not-the-pin"
+NEW_PIN = "New-pin-5521"
 
 
 def events(clinic: Clinic, operator_id: str) -> list[dict[str, Any]]:
@@ -47,20 +49,19 @@ def stored(clinic: Clinic, operator_id: str) -> Operator:
 
 
 def try_pin(
-    clinic: Clinic, operator_id: str, pin: str, now: datetime, limits: SignInLimits | None = None
+    clinic: Clinic, operator_id: str, pin: str, now: datetime, new_pin: str | None = None
 ) -> BmacError | Operator:
     """Sign in as a command does: check the PIN, then write what the sign-in changes on the
-    operator in the command's unit of work. The refusal, or the operator signed in."""
+    operator in the command's unit of work. The refusal, or the operator as stored after."""
+    chosen = (lambda: new_pin) if new_pin is not None else None
     try:
-        signed = sign_in(
-            Credentials(operator_id, lambda: pin), limits or clinic.limits, now, clinic.db
-        )
+        signed = sign_in(Credentials(operator_id, lambda: pin, chosen), now, clinic.db)
         with clinic.db.write() as uow:
-            operator = record(signed, now, uow)
+            record(signed, now, uow)
             uow.commit()
     except BmacError as exc:
         return exc
-    return operator
+    return stored(clinic, operator_id)
 
 
 def at(now: datetime) -> Callable[[], datetime]:
@@ -68,8 +69,8 @@ def at(now: datetime) -> Callable[[], datetime]:
     return lambda: now
 
 
-def lock(clinic: Clinic, operator_id: str, now: datetime) -> None:
-    for _ in range(clinic.limits.max_failed_pins):
+def lock(clinic: Clinic, operator_id: str, now: datetime, wrong_pins: int = 5) -> None:
+    for _ in range(wrong_pins):
         assert isinstance(try_pin(clinic, operator_id, WRONG, now), NotPermitted)
 
 
@@ -129,15 +130,45 @@ def test_the_release_is_recorded_even_when_the_next_pin_is_wrong(clinic: Clinic)
     assert (nurse.failed_pins, nurse.locked_until) == (1, None)
 
 
-def test_the_limit_and_the_period_come_from_the_protocol_file(clinic: Clinic) -> None:
-    strict = limits_of(replace(clinic.protocol, max_failed_pins=3, lock_minutes=2))
+def test_the_limit_and_the_period_are_the_site_settings_an_admin_signed(clinic: Clinic) -> None:
+    admin = clinic.credentials("admin")
+    site_settings.change("max_failed_pins", "3", admin, utcnow, clinic.db)
+    site_settings.change("lock_minutes", "2", admin, utcnow, clinic.db)
     now = utcnow()
-    for _ in range(3):
-        try_pin(clinic, "nurse", WRONG, now, strict)
+    lock(clinic, "nurse", now, wrong_pins=3)
     assert stored(clinic, "nurse").locked_until == iso(now + timedelta(minutes=2))
-    assert isinstance(
-        try_pin(clinic, "nurse", PINS["nurse"], now + timedelta(minutes=3), strict), Operator
-    )
+    assert isinstance(try_pin(clinic, "nurse", PINS["nurse"], now + timedelta(minutes=3)), Operator)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_failed_pins", "1000000"),
+        ("max_failed_pins", "11"),
+        ("max_failed_pins", "2"),
+        ("lock_minutes", "1e8"),
+        ("lock_minutes", "61"),
+        ("lock_minutes", "0"),
+        ("lock_minutes", "1e20"),
+        ("lock_minutes", "nan"),
+    ],
+)
+def test_no_setting_goes_past_its_bound_and_nothing_is_written(
+    clinic: Clinic, name: str, value: str
+) -> None:
+    before = clinic.counts()
+    with pytest.raises(InvalidData) as refused:
+        site_settings.change(name, value, clinic.credentials("admin"), utcnow, clinic.db)
+    assert refused.value.exit_code == 5 and name in refused.value.message
+    assert clinic.counts() == before
+
+
+def test_only_an_admin_changes_a_setting(clinic: Clinic) -> None:
+    with pytest.raises(NotPermitted):
+        site_settings.change(
+            "max_failed_pins", "10", clinic.credentials("nurse"), utcnow, clinic.db
+        )
+    assert [s["value"] for s in site_settings.show(clinic.db)][:2] == [5, 15]
 
 
 def test_a_right_pin_clears_the_count_of_earlier_wrong_ones(clinic: Clinic) -> None:
@@ -161,7 +192,7 @@ def test_a_deactivated_operator_can_no_longer_sign_and_keeps_their_history(
 ) -> None:
     case_id = clinic.open()
     now = utcnow()
-    operators.deactivate("nurse", clinic.credentials("admin"), clinic.limits, at(now), clinic.db)
+    operators.deactivate("nurse", clinic.credentials("admin"), at(now), clinic.db)
     result = try_pin(clinic, "nurse", PINS["nurse"], now)
     assert isinstance(result, NotPermitted) and "deactivated" in result.message
     assert stored(clinic, "nurse").failed_pins == 0
@@ -171,35 +202,59 @@ def test_a_deactivated_operator_can_no_longer_sign_and_keeps_their_history(
     assert actions(clinic, "nurse") == ["added", "deactivated"]
 
 
-def test_a_pin_reset_lifts_the_lock_and_records_who_released_it(clinic: Clinic) -> None:
+def test_a_pin_reset_gives_a_new_key_lifts_the_lock_and_records_who_released_it(
+    clinic: Clinic,
+) -> None:
     now = utcnow()
+    old_key = stored(clinic, "nurse").public_key
     lock(clinic, "nurse", now)
     operators.reset_pin(
-        "nurse",
-        lambda: "New-pin-5521",
-        clinic.credentials("admin"),
-        clinic.limits,
-        at(now),
-        clinic.db,
+        "nurse", lambda: "Reset-7710", clinic.credentials("admin"), at(now), clinic.db
     )
     assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
     assert events(clinic, "nurse")[-1]["by_operator"] == "admin"
     assert events(clinic, "nurse")[-1]["detail"]["reason"] == "PIN reset by an admin"
-    assert isinstance(try_pin(clinic, "nurse", "New-pin-5521", now), Operator)
+    nurse = stored(clinic, "nurse")
+    assert nurse.public_key != old_key and nurse.must_change_pin
     assert isinstance(try_pin(clinic, "nurse", PINS["nurse"], now), NotPermitted)
+
+
+def test_after_a_reset_the_operator_must_choose_a_new_pin_before_signing(clinic: Clinic) -> None:
+    now = utcnow()
+    operators.reset_pin(
+        "nurse", lambda: "Reset-7710", clinic.credentials("admin"), at(now), clinic.db
+    )
+    refused = try_pin(clinic, "nurse", "Reset-7710", now)
+    assert isinstance(refused, NotPermitted) and "must choose a new PIN" in refused.message
+    weak = try_pin(clinic, "nurse", "Reset-7710", now, new_pin="123456")
+    assert isinstance(weak, InvalidData) and "run" in weak.message
+    assert stored(clinic, "nurse").must_change_pin
+    signed = try_pin(clinic, "nurse", "Reset-7710", now, new_pin=NEW_PIN)
+    assert isinstance(signed, Operator) and not signed.must_change_pin
+    # The admin's PIN is spent: only the one the operator chose opens their key now.
+    assert isinstance(try_pin(clinic, "nurse", "Reset-7710", now), NotPermitted)
+    assert isinstance(try_pin(clinic, "nurse", NEW_PIN, now), Operator)
+
+
+def test_an_admin_unlocks_a_locked_operator_as_a_signed_act(clinic: Clinic) -> None:
+    now = utcnow()
+    lock(clinic, "nurse", now)
+    before = clinic.count("registry")
+    operators.unlock("nurse", clinic.credentials("admin"), at(now), clinic.db)
+    assert clinic.count("registry") == before + 1
+    assert actions(clinic, "nurse") == ["added", "locked", "unlocked"]
+    assert events(clinic, "nurse")[-1]["detail"]["reason"] == "unlocked by an admin"
+    assert isinstance(try_pin(clinic, "nurse", PINS["nurse"], now), Operator)
+    with pytest.raises(InvalidData, match="is not locked"):
+        operators.unlock("nurse", clinic.credentials("admin"), at(now), clinic.db)
+    with pytest.raises(NotPermitted):
+        operators.unlock("nurse2", clinic.credentials("surgeon"), at(now), clinic.db)
 
 
 def test_a_pin_reset_after_an_unnoticed_lock_end_still_closes_the_lock(clinic: Clinic) -> None:
     now = utcnow() - timedelta(hours=1)
     lock(clinic, "nurse", now)
-    operators.reset_pin(
-        "nurse",
-        lambda: "New-pin-5521",
-        clinic.credentials("admin"),
-        clinic.limits,
-        utcnow,
-        clinic.db,
-    )
+    operators.reset_pin("nurse", lambda: NEW_PIN, clinic.credentials("admin"), utcnow, clinic.db)
     assert actions(clinic, "nurse") == ["added", "locked", "pin_reset", "unlocked"]
     assert events(clinic, "nurse")[-1]["detail"]["reason"] == "lock period passed"
 
@@ -262,14 +317,19 @@ def test_both_signatures_are_inside_the_hashed_canonical_form(clinic: Clinic) ->
     for entry, entry_hash in entries(clinic, case_id):
         body = json.loads(entry.body())
         assert digest(entry.body()) == entry_hash
-        assert set(body["signer"]) == {"id", "name", "role", "meaning"}
-        # Changing who signed, or what the signature meant, changes the hash.
+        assert set(body["signer"]) == {"id", "name", "role", "meaning", "key"}
+        signatures = entry.signatures or {}
+        assert keys.verifies(entry.signer.key, entry.content(), signatures["signer"])
+        # Changing who signed, or what the signature meant, changes the hash and breaks the
+        # signature (which does not sign itself, only the content).
         for field, value in (("name", "Someone Else"), ("role", "admin"), ("meaning", "verified")):
             forged = replace(entry, signer=replace(entry.signer, **{field: value}))
             assert digest(forged.body()) != entry_hash
+            assert not keys.verifies(entry.signer.key, forged.content(), signatures["signer"])
         if entry.verifier is not None:
             forged = replace(entry, verifier=replace(entry.verifier, id="surgeon"))
             assert digest(forged.body()) != entry_hash
+            assert not keys.verifies(entry.verifier.key, forged.content(), signatures["verifier"])
 
 
 def test_a_candidacy_override_is_signed_as_overridden(clinic: Clinic) -> None:
@@ -327,7 +387,7 @@ def test_an_injection_without_a_valid_second_person_is_refused_and_writes_nothin
     advance_to(clinic, case_id, "injection")
     person = verifier.removeprefix("inactive ")
     if verifier.startswith("inactive"):
-        operators.deactivate(person, clinic.credentials("admin"), clinic.limits, utcnow, clinic.db)
+        operators.deactivate(person, clinic.credentials("admin"), utcnow, clinic.db)
     before = clinic.counts()
     with pytest.raises(NotPermitted) as info:
         clinic.fire(
@@ -353,9 +413,8 @@ def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None
         "dr.two",
         "Second Surgeon",
         "surgeon",
-        lambda: "7777",
+        lambda: "731904",
         clinic.credentials("admin"),
-        clinic.limits,
         utcnow,
         clinic.db,
     )
@@ -365,10 +424,9 @@ def test_a_surgeon_may_verify_another_surgeons_injection(clinic: Clinic) -> None
     change = cases.log_step(
         cases.StepRequest(case_id, "inject", values),
         clinic.credentials("surgeon"),
-        clinic.limits,
         utcnow,
         clinic.db,
-        Credentials("dr.two", lambda: "7777"),
+        Credentials("dr.two", lambda: "731904"),
     )
     assert change.entry.verifier is not None
     assert (change.entry.verifier.id, change.entry.verifier.role) == ("dr.two", "surgeon")
@@ -400,7 +458,7 @@ def test_wrong_pins_typed_at_the_same_time_on_many_workstations_all_count(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    lenient = limits_of(replace(clinic.protocol, max_failed_pins=100))
+    site_settings.change("max_failed_pins", "10", clinic.credentials("admin"), utcnow, clinic.db)
     now = utcnow()
 
     def one(_: int) -> None:
@@ -408,10 +466,13 @@ def test_wrong_pins_typed_at_the_same_time_on_many_workstations_all_count(
         workstation = Database.open(clinic.url)
         try:
             with pytest.raises(NotPermitted):
-                sign_in(Credentials("nurse", lambda: WRONG), lenient, now, workstation)
+                sign_in(Credentials("nurse", lambda: WRONG), now, workstation)
         finally:
             workstation.dispose()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, range(24)))
-    assert stored(clinic, "nurse").failed_pins == 24
+        list(pool.map(one, range(16)))
+    # Ten count and lock, once; the six typed while locked neither count nor lengthen the lock.
+    nurse = stored(clinic, "nurse")
+    assert (nurse.failed_pins, nurse.locked_until) == (10, iso(now + timedelta(minutes=15)))
+    assert actions(clinic, "nurse") == ["added", "locked"]

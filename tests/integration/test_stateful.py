@@ -11,8 +11,14 @@ injection, the follow-up and the ends of a case, and the order of the checks, is
 
 Every command signs its operator in with their PIN (and the injection its verifier), as the
 command line does: a deactivated or locked operator is refused (6) before anything else, and a
-right PIN clears the count of wrong ones. A stale version is a colleague who logs the same step
-while the operator types their PIN: the command is then refused with 7.
+right PIN clears the count of wrong ones. After an admin's PIN reset the operator must choose a
+new PIN at their next sign-in: a command gives one (as BMAC_NEW_PIN does), a bare sign-in and
+the injection's verifier (who is only asked for their PIN) do not, and are refused (6). A stale
+version is a colleague who logs the same step while the operator types their PIN: the command is
+then refused with 7.
+
+Deactivations and PIN resets are signed acts of the append-only registry: no row can be edited
+back, so each example starts from a copy of the clinic as the fixture made it.
 
 It runs through the services rather than the CLI for speed; the CLI's own mapping of errors to
 exit codes is covered by the e2e tests. BMAC_STATEFUL_EXAMPLES raises the number of examples
@@ -22,7 +28,9 @@ exit codes is covered by the e2e tests. BMAC_STATEFUL_EXAMPLES raises the number
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -40,20 +48,21 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, make_url, select, text
 
 from bmac_workflow.errors import BmacError
 from bmac_workflow.protocol import Protocol
 from bmac_workflow.roles import ADMIN, permissions
 from bmac_workflow.services import cases, operators, queries
 from bmac_workflow.services.signing import Credentials, record, sign_in
+from bmac_workflow.settings import SETTINGS
 from bmac_workflow.states import FOLLOW_UP, INITIAL, workflow
 from bmac_workflow.step_data import range_of
 from bmac_workflow.steps import Step
 from bmac_workflow.store import tables
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
-from tests.walk import PINS, ROLE_OF, signer_of, step_values
+from tests.walk import PINS, ROLE_OF, pin_of, signer_of, step_values
 
 EXAMPLES = int(os.environ.get("BMAC_STATEFUL_EXAMPLES", "500"))
 PEOPLE = sorted(PINS)
@@ -68,7 +77,9 @@ BEFORE_FOLLOW_UP = set(FLOW.states[: FLOW.states.index(FOLLOW_UP)])
 AT_FOLLOW_UP = set(FLOW.triggers_from(FOLLOW_UP))
 TRIGGERS = sorted(FLOW.triggers)
 DEFECTS = [None, "bad_value", "special", "stale", "future", "before"]
-WRONG_PIN = "0000"
+WRONG_PIN = pin_of("nobody")  # a valid PIN, nobody's
+# No site setting is changed here: the default limit applies.
+MAX_FAILED_PINS = SETTINGS["max_failed_pins"].default
 
 cases_table, entries_table, operators_table = tables.cases.c, tables.entries.c, tables.operators.c
 CASES_SINCE = select(cases_table.id, cases_table.state, cases_table.version)
@@ -78,6 +89,7 @@ OPERATORS = select(
     operators_table.failed_pins,
     operators_table.locked_until.is_not(None),
     operators_table.active,
+    operators_table.must_change_pin,
 )
 
 
@@ -130,8 +142,50 @@ class Attempt:
     stale: bool = False
 
 
+class FreshClinic:
+    """The clinic as the fixture made it, put back before each example.
+
+    SQLite: a copy of its pages (sqlite3's backup, through SQLite's own locking). PostgreSQL:
+    its rows, written back in one transaction with the tables' own triggers off (the
+    append-only triggers would refuse it, rightly; only the tables' owner can do this)."""
+
+    def __init__(self, clinic: Clinic) -> None:
+        self.clinic = clinic
+        self.sqlite = clinic.engine.dialect.name == "sqlite"
+        if self.sqlite:
+            self.path = make_url(clinic.url).database or ""
+            self.template = sqlite3.connect(":memory:")
+            with closing(sqlite3.connect(self.path)) as live:
+                live.backup(self.template)
+            return
+        with clinic.engine.connect() as conn:
+            self.rows = {
+                table: [dict(row._mapping) for row in conn.execute(table.select())]
+                for table in tables.metadata.sorted_tables
+            }
+
+    def restore(self) -> None:
+        if self.sqlite:
+            self.clinic.db.dispose()
+            with closing(sqlite3.connect(self.path)) as live:
+                self.template.backup(live)
+            return
+        ordered = tables.metadata.sorted_tables
+        with self.clinic.engine.begin() as conn:
+            for table in ordered:
+                conn.execute(text(f"ALTER TABLE {table.name} DISABLE TRIGGER USER"))
+            for table in reversed(ordered):
+                conn.execute(table.delete())
+            for table in ordered:
+                if self.rows[table]:
+                    conn.execute(table.insert(), self.rows[table])
+            for table in ordered:
+                conn.execute(text(f"ALTER TABLE {table.name} ENABLE TRIGGER USER"))
+
+
 class WorkflowModel(RuleBasedStateMachine):
     clinic: Clinic
+    fresh: FreshClinic
     runs = 0
     codes: ClassVar[dict[int, int]] = {}
     reached: ClassVar[set[str]] = set()
@@ -139,17 +193,16 @@ class WorkflowModel(RuleBasedStateMachine):
     cases = Bundle("cases")
 
     @initialize()
-    def fresh_operators(self) -> None:
-        """Each example starts with every operator active and unlocked (cases are new)."""
+    def fresh_clinic(self) -> None:
+        """Each example starts from the clinic as the fixture made it: every operator active,
+        unlocked, with their own PIN, and no case."""
         WorkflowModel.runs += 1
+        WorkflowModel.fresh.restore()
         self.model: dict[int, ModelCase] = {}
         self.failed = dict.fromkeys(PEOPLE, 0)
         self.locked = dict.fromkeys(PEOPLE, False)
         self.active = dict.fromkeys(PEOPLE, True)
-        with self.clinic.uow() as uow:
-            for who in PEOPLE:
-                uow.repo.update_operator(who, failed_pins=0, locked_until=None, active=True)
-            uow.commit()
+        self.must_change = dict.fromkeys(PEOPLE, False)
 
     # -- commands ---------------------------------------------------------------------------
     @rule(
@@ -172,7 +225,6 @@ class WorkflowModel(RuleBasedStateMachine):
                 knee,
                 self.clinic.protocol,
                 self.credentials(who),
-                self.clinic.limits,
                 None,
                 utcnow,
                 self.clinic.db,
@@ -242,7 +294,7 @@ class WorkflowModel(RuleBasedStateMachine):
         second = attempt.verifier if attempt.asks_verifier else None
         expected = attempt.expected
         colleague_first: Callable[[], None] | None = None
-        if not self.signs_in(who) or (second is not None and not self.signable(second)):
+        if not self.signs_in(who) or (second is not None and not self.can_verify(second)):
             expected = 6
         elif attempt.stale and expected == 0 and case is not None:
             colleague_first = partial(self.colleague_logs, case, trigger, who, attempt)
@@ -270,10 +322,9 @@ class WorkflowModel(RuleBasedStateMachine):
         return cases.log_step(
             cases.StepRequest(case_id, trigger, attempt.values, at, attempt.reason),
             self.credentials(who, before_pin),
-            self.clinic.limits,
             utcnow,
             self.clinic.db,
-            self.credentials(attempt.verifier) if attempt.verifier else None,
+            self.verifier_credentials(attempt.verifier) if attempt.verifier else None,
         )
 
     @rule(
@@ -292,31 +343,31 @@ class WorkflowModel(RuleBasedStateMachine):
             self.reset_pin(by, whom)
 
     def sign_in(self, who: str, right_pin: bool) -> None:
+        """A bare sign-in, with no new PIN to give: after a reset the right PIN is refused (6)
+        and changes nothing."""
         pin = PINS[who] if right_pin else WRONG_PIN
         code, _ = self.call(lambda: self.signed_in_alone(who, pin))
-        if not self.signable(who):
+        if not self.signable(who) or (right_pin and self.must_change[who]):
             expected = 6
         elif right_pin:
             expected, self.failed[who] = 0, 0
         else:
             expected = 6
             self.failed[who] += 1
-            self.locked[who] = self.failed[who] >= self.clinic.limits.max_failed_pins
+            self.locked[who] = self.failed[who] >= MAX_FAILED_PINS
         assert code == expected
 
     def signed_in_alone(self, who: str, pin: str) -> None:
         """A sign-in as a command makes it: the PIN checked, then what it changes written."""
         now = utcnow()
-        signed = sign_in(Credentials(who, lambda: pin), self.clinic.limits, now, self.clinic.db)
+        signed = sign_in(Credentials(who, lambda: pin), now, self.clinic.db)
         with self.clinic.db.write() as uow:
             record(signed, now, uow)
             uow.commit()
 
     def deactivate(self, by: str, whom: str) -> None:
         code, _ = self.call(
-            lambda: operators.deactivate(
-                whom, self.credentials(by), self.clinic.limits, utcnow, self.clinic.db
-            )
+            lambda: operators.deactivate(whom, self.credentials(by), utcnow, self.clinic.db)
         )
         # The README's order of checks: sign-in, then the target exists (3), then the role (6).
         if not self.signs_in(by):
@@ -332,19 +383,23 @@ class WorkflowModel(RuleBasedStateMachine):
         assert code == expected
 
     def reset_pin(self, by: str, whom: str) -> None:
-        pin = PINS.get(whom, "5555")
+        """The admin gives the operator a new key under a PIN (their own again, here), which
+        they must change at their next sign-in; a lock is lifted."""
+        pin = pin_of(whom)
         code, _ = self.call(
             lambda: operators.reset_pin(
-                whom, lambda: pin, self.credentials(by), self.clinic.limits, utcnow, self.clinic.db
+                whom, lambda: pin, self.credentials(by), utcnow, self.clinic.db
             )
         )
         if not self.signs_in(by):
             expected = 6
         else:
             expected = 3 if whom == "ghost" else 6 if ROLE_OF[by] != ADMIN else 0
-        if expected == 0:
-            self.failed[whom], self.locked[whom] = 0, False
         assert code == expected
+        if expected == 0:
+            self.failed[whom], self.locked[whom], self.must_change[whom] = 0, False, True
+            # Their PIN alone no longer signs them in (and changes nothing).
+            self.sign_in(whom, right_pin=True)
 
     @rule(case_id=cases)
     def status(self, case_id: int) -> None:
@@ -377,8 +432,9 @@ class WorkflowModel(RuleBasedStateMachine):
             c.case_id: (c.state, c.version) for c in self.model.values()
         }
         assert entries == sum(c.version for c in self.model.values())
-        assert {r[0]: (r[1], bool(r[2]), bool(r[3])) for r in people} == {
-            who: (self.failed[who], self.locked[who], self.active[who]) for who in PEOPLE
+        assert {r[0]: (r[1], bool(r[2]), bool(r[3]), bool(r[4])) for r in people} == {
+            who: (self.failed[who], self.locked[who], self.active[who], self.must_change[who])
+            for who in PEOPLE
         }
 
     # -- the model --------------------------------------------------------------------------
@@ -391,24 +447,34 @@ class WorkflowModel(RuleBasedStateMachine):
         return code, result
 
     def credentials(self, who: str, before_pin: Callable[[], None] | None = None) -> Credentials:
-        """`who` with their right PIN; `before_pin` runs while they type it."""
+        """`who` with their right PIN, and their new PIN when they must choose one (their own
+        again: the rules allow it); `before_pin` runs while they type the PIN."""
 
         def pin() -> str:
             if before_pin is not None:
                 before_pin()
             return PINS[who]
 
-        return Credentials(who, pin)
+        return Credentials(who, pin, lambda: PINS[who])
+
+    def verifier_credentials(self, who: str) -> Credentials:
+        """The injection's second person, who is asked for their PIN only (no new one)."""
+        return Credentials(who, lambda: PINS[who])
 
     def signable(self, who: str) -> bool:
         return self.active[who] and not self.locked[who]
 
+    def can_verify(self, who: str) -> bool:
+        """The verifier signs in: active, unlocked, and not due to choose a new PIN."""
+        return self.signable(who) and not self.must_change[who]
+
     def signs_in(self, who: str) -> bool:
-        """A sign-in with the right PIN: refused while deactivated or locked, else the count
-        of wrong PINs goes back to zero (whatever the command does next)."""
+        """A sign-in with the right PIN (and a new one when due): refused while deactivated or
+        locked, else the count of wrong PINs goes back to zero and a PIN due for a change is
+        changed (whatever the command does next)."""
         if not self.signable(who):
             return False
-        self.failed[who] = 0
+        self.failed[who], self.must_change[who] = 0, False
         return True
 
     def plan(
@@ -516,6 +582,7 @@ def test_random_command_sequences_agree_with_the_model_of_the_workflow(
         # fsync of every commit, which would otherwise dominate the run.
         event.listen(clinic.engine, "connect", _no_fsync)
         clinic.engine.dispose()
+    WorkflowModel.fresh = FreshClinic(clinic)
     run_state_machine_as_test(
         WorkflowModel,
         settings=settings(

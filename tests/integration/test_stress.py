@@ -59,6 +59,9 @@ def test_eight_workstations_on_200_cases_lose_nothing_and_write_nothing_twice(
     for (case_id, seq), (_, trigger, who, *_rest) in successes.items():
         entry = entries[case_id][seq - 1][0]
         assert (entry.seq, entry.action, entry.signer.id) == (seq, trigger, who)
+        # Signed with the signer's own key (verify() below checks the signatures themselves).
+        assert entry.signer.key == clinic.ops[who].public_key
+        assert entry.signatures is not None and "signer" in entry.signatures
     # Every chain is contiguous and every case row counts its own entries.
     for case_id, count in by_case.items():
         assert {seq for c, seq in logged if c == case_id} == set(range(1, count + 1))

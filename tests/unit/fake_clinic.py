@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bmac_workflow.operators import Operator, SignInLimits
+from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import load
 from bmac_workflow.services import cases, corrections, operators
 from bmac_workflow.services.signing import Credentials
@@ -20,7 +20,6 @@ from tests.fakes import FakeDatabase
 from tests.walk import PINS, ROLE_OF, happy_steps, pin_of
 
 PROTOCOL = load(None)
-LIMITS = SignInLimits(5, 15)
 START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
@@ -61,9 +60,7 @@ class FakeClinic:
             name = "Admin Lee" if who == "admin" else f"{who.title()} Name"
             new_pin = PinAsked(pin)
             admin = self.credentials("admin")
-            operators.add_operator(
-                who, name, ROLE_OF[who], new_pin, admin, LIMITS, self.clock, self.db
-            )
+            operators.add_operator(who, name, ROLE_OF[who], new_pin, admin, self.clock, self.db)
 
     def credentials(
         self, who: str, pin: str | Callable[[], str | None] | None = None
@@ -75,7 +72,7 @@ class FakeClinic:
 
     def open(self, patient: str = "P-0001", knee: str = "left", who: str = "nurse") -> int:
         change = cases.open_case(
-            patient, knee, PROTOCOL, self.credentials(who), LIMITS, None, self.clock, self.db
+            patient, knee, None, self.credentials(who), None, self.clock, self.db
         )
         return change.case.case_id
 
@@ -96,7 +93,7 @@ class FakeClinic:
             verifier = self.credentials(verifier)
         request = cases.StepRequest(case_id, trigger, values or {}, reason=reason)
         signer = self.credentials(who, pin)
-        return cases.log_step(request, signer, LIMITS, self.clock, self.db, verifier)
+        return cases.log_step(request, signer, self.clock, self.db, verifier)
 
     def walk(self, case_id: int, until: str = "follow_up") -> None:
         """Log the happy steps until the case is in state `until`."""
@@ -121,7 +118,6 @@ class FakeClinic:
             {name: str(value) for name, value in settings.items()},
             reason,
             self.credentials(who),
-            LIMITS,
             None,
             self.clock,
             self.db,

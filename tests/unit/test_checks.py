@@ -30,11 +30,18 @@ class Row:
     version: int
     head_hash: str
     facts: str
+    patient_ref: str
+    knee: str
+    specimen_id: str | None
 
 
 def row_of(log: list[Entry], **changes: Any) -> Row:
     case = snapshot(log)
-    row = Row(case.state, case.version, case.head_hash, json.dumps(case.facts(), sort_keys=True))
+    facts = json.dumps(case.facts(), sort_keys=True)
+    row = Row(
+        case.state, case.version, case.head_hash, facts,
+        case.patient_ref, case.knee, case.specimen_id,
+    )  # fmt: skip
     return replace(row, **changes)
 
 
@@ -117,6 +124,9 @@ def test_a_case_row_that_matches_its_log_has_no_problems() -> None:
         ("state", "closed", "case row state 'closed' differs from the log's 'follow_up'"),
         ("version", 7, "case row version 7 differs from the log's 8"),
         ("head_hash", "0" * 64, f"case row head_hash '{'0' * 64}' differs from the log's '{HEAD}'"),
+        ("patient_ref", "P-9", "case row patient_ref 'P-9' differs from the log's 'P-0001'"),
+        ("knee", "right", "case row knee 'right' differs from the log's 'left'"),
+        ("specimen_id", None, "case row specimen_id None differs from the log's 'SP-1'"),
     ],
 )
 def test_each_column_of_the_case_row_that_differs_from_the_log_is_named(

@@ -24,7 +24,7 @@ def edited(old: str, new: str) -> str:
 
 def test_the_shipped_protocol_holds_the_spec_defaults() -> None:
     protocol = load(None)
-    assert protocol.version == "bmac-knee-2026.2"
+    assert protocol.version == "bmac-knee-2026.3"
     assert protocol.kl_grades == {2, 3}
     assert protocol.icrs_grades == {3, 4}
     assert protocol.kl_arthroplasty == 4
@@ -75,12 +75,16 @@ def test_a_missing_protocol_file_is_an_input_error(tmp_path: Path) -> None:
         (r"^final_visit = .*$", 'final_visit = "36m"', "follow_up.final_visit"),
         (r'^visits = \{ "1w" = 7', 'visits = { "2w" = 14', "follow_up.visits"),
         (r'^visits = \{ "1w" = 7', 'visits = { "1w" = -7', "follow_up.visits"),
-        (r"^\[signing\]$", "[ranges]\naspirate_ml = [240.0, 1.0]\n[signing]", "ranges.aspirate_ml"),
-        (r"^\[signing\]$", "[ranges]\naspirate_ml = [1.0]\n[signing]", "ranges.aspirate_ml"),
-        (r"^\[signing\]$", "[ranges]\naspirate_ml = [-1.0, 5.0]\n[signing]", "ranges.aspirate_ml"),
-        (r"^\[signing\]$", "[ranges]\naspirate_ml = [1.0, nan]\n[signing]", "ranges.aspirate_ml"),
-        (r"^\[signing\]$", "[ranges]\naspirat_ml = [1.0, 9.0]\n[signing]", "ranges.aspirat_ml"),
-        (r"^max_failed_pins = 5$", "max_failed_pins = 0", "signing.max_failed_pins"),
+        *(
+            (r"^final_visit = .*$", f'final_visit = "24m"\n\n[ranges]\n{bad}', key)
+            for bad, key in (
+                ("aspirate_ml = [240.0, 1.0]", "ranges.aspirate_ml"),
+                ("aspirate_ml = [1.0]", "ranges.aspirate_ml"),
+                ("aspirate_ml = [-1.0, 5.0]", "ranges.aspirate_ml"),
+                ("aspirate_ml = [1.0, nan]", "ranges.aspirate_ml"),
+                ("aspirat_ml = [1.0, 9.0]", "ranges.aspirat_ml"),
+            )
+        ),
         (r"^title = .*$", 'titel = "typo"', "titel"),
     ],
 )
@@ -116,6 +120,16 @@ def test_a_key_a_protocol_leaves_out_takes_its_default_and_says_so() -> None:
     assert protocol.window_minutes == DEFAULTS["injection.window_minutes"]
     assert "injection.window_minutes" in protocol.defaulted
     assert "injection.window_minutes" not in load(None).defaulted
+
+
+def test_a_new_file_with_sign_in_limits_is_refused_with_the_way_to_set_them() -> None:
+    # Whoever passes a protocol file must not set how many PINs may be guessed.
+    text = DEFAULT + "\n[signing]\nmax_failed_pins = 1000000\n"
+    with pytest.raises(InvalidData) as refused:
+        parse(text)
+    assert "[signing] is no longer part of a protocol" in refused.value.message
+    assert "bmac settings set" in refused.value.message
+    assert parse(text, stored=True).window_minutes == 120  # a stored one still reads
 
 
 def test_a_stored_protocol_passes_over_keys_this_version_does_not_know() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -80,7 +81,7 @@ def test_the_digest_is_the_sha256_of_the_utf8_text(body: str) -> None:
 def test_every_entry_of_a_happy_case_reads_back_from_its_body_unchanged() -> None:
     for entry in happy_log():
         assert Entry.from_body(entry.body()) == entry
-        assert entry.body() == canonical(entry.as_dict())
+        assert entry.body() == canonical(entry.plain())
 
 
 ASSESSMENT = happy_log(until="marrow_collection")[-1]
@@ -212,3 +213,33 @@ def test_each_prefix_of_the_log_replays_to_the_case_as_it_stood_then(length: int
     case = snapshot(log[:length])
     assert (case.version, case.state) == (length, log[length - 1].to_state)
     assert case.head_hash == digest(log[length - 1].body())
+
+
+SIGNED = st.dictionaries(
+    st.sampled_from(["signer", "verifier"]),
+    st.binary(min_size=64, max_size=64).map(lambda b: base64.b64encode(b).decode()),
+    min_size=1,
+)
+
+
+@settings(max_examples=80)
+@given(
+    note=st.text(),
+    signatures=SIGNED,
+    data=st.dictionaries(st.just("signatures") | st.text(), JSON, max_size=3),
+)
+def test_the_signed_content_cut_from_a_body_is_the_content_of_the_entry(
+    note: str, signatures: dict[str, str], data: dict[str, Any]
+) -> None:
+    # Text that looks like the member, inside a string or as a key of the data, changes
+    # nothing: the audit checks every signature against this cut.
+    entry = replace(
+        happy_log()[2],
+        data={**data, "note": f'{note},"signatures":{{"signer":"x"}}'},
+        signatures=signatures,
+    )
+    assert Entry.content_of_body(entry.body()) == entry.content()
+
+
+def test_a_body_without_signatures_has_no_signed_content() -> None:
+    assert Entry.content_of_body(happy_log()[1].body()) is None

@@ -82,6 +82,8 @@ def test_every_step_signs_with_a_meaning_from_part_11() -> None:
         "overridden",
         "corrected",
         "cancelled",
+        "reviewed",
+        "approved",
     }
     assert meanings["cancel"] == "cancelled"
     assert meanings["assess"] == "assessed"

@@ -14,8 +14,10 @@ from bmac_workflow.services import operators
 from bmac_workflow.services.cases import Change
 from bmac_workflow.services.signing import Credentials, sign_in
 from bmac_workflow.timeutil import iso
-from tests.unit.fake_clinic import LIMITS, FakeClinic, PinAsked
-from tests.walk import step_values
+from tests.unit.fake_clinic import FakeClinic, PinAsked
+from tests.walk import PINS, step_values
+
+WRONG = "605148"
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def clinic() -> FakeClinic:
 
 def wrong_pin(clinic: FakeClinic, who: str = "nurse") -> str:
     with pytest.raises(NotPermitted) as refused:
-        sign_in(Credentials(who, lambda: "0000"), LIMITS, clinic.clock(), clinic.db)
+        sign_in(Credentials(who, lambda: WRONG), clinic.clock(), clinic.db)
     return refused.value.message
 
 
@@ -93,28 +95,28 @@ def test_the_right_pin_on_a_refused_step_still_clears_the_count(clinic: FakeClin
 @pytest.mark.parametrize(
     ("who", "pin", "message"),
     [
-        ("ghost", "1111", "sign-in failed: there is no operator 'ghost'"),
+        ("ghost", PINS["nurse"], "sign-in failed: there is no operator 'ghost'"),
         ("nurse", None, "this command needs the PIN of operator nurse"),
-        (None, "1111", "this command needs an operator"),
+        (None, PINS["nurse"], "this command needs an operator"),
     ],
 )
 def test_a_sign_in_without_a_known_operator_or_a_pin_is_6(
     clinic: FakeClinic, who: str | None, pin: str | None, message: str
 ) -> None:
     with pytest.raises(NotPermitted, match=message):
-        sign_in(Credentials(who, lambda: pin), LIMITS, clinic.clock(), clinic.db)
+        sign_in(Credentials(who, lambda: pin), clinic.clock(), clinic.db)
 
 
 def test_a_deactivated_operator_can_no_longer_sign(clinic: FakeClinic) -> None:
-    operators.deactivate("nurse2", clinic.credentials("admin"), LIMITS, clinic.clock, clinic.db)
+    operators.deactivate("nurse2", clinic.credentials("admin"), clinic.clock, clinic.db)
     with pytest.raises(NotPermitted, match="operator nurse2 is deactivated and can no longer sign"):
         clinic.open(who="nurse2")
 
 
 def test_no_pin_is_asked_of_nobody(clinic: FakeClinic) -> None:
-    asked = PinAsked("1111")
+    asked = PinAsked(PINS["nurse"])
     with pytest.raises(NotPermitted):
-        sign_in(Credentials(None, asked), LIMITS, clinic.clock(), clinic.db)
+        sign_in(Credentials(None, asked), clinic.clock(), clinic.db)
     assert asked.calls == 0
 
 
@@ -141,7 +143,7 @@ def test_the_verifier_is_asked_for_their_pin_once_on_an_injection_that_happens(
     clinic: FakeClinic,
 ) -> None:
     case_id = at_injection(clinic)
-    asked = PinAsked("2222")
+    asked = PinAsked(PINS["nurse2"])
     change = inject(clinic, case_id, Credentials("nurse2", asked))
     assert asked.calls == 1
     assert change.entry.verifier is not None and change.entry.verifier.id == "nurse2"
@@ -162,7 +164,7 @@ def test_the_verifier_is_not_asked_for_a_pin_on_an_injection_that_cannot_happen(
     clinic: FakeClinic, changes: dict[str, Any], who: str, minutes: int, error: type[BmacError]
 ) -> None:
     case_id = at_injection(clinic)
-    asked = PinAsked("0000")  # a wrong PIN: it would count towards the verifier's lock
+    asked = PinAsked(WRONG)  # a wrong PIN: it would count towards the verifier's lock
     with pytest.raises(error):
         inject(clinic, case_id, Credentials("nurse2", asked), who, minutes, **changes)
     assert asked.calls == 0
@@ -173,7 +175,7 @@ def test_the_verifier_is_not_asked_before_the_case_reaches_the_injection(
     clinic: FakeClinic,
 ) -> None:
     case_id = clinic.open()
-    asked = PinAsked("2222")
+    asked = PinAsked(PINS["nurse2"])
     with pytest.raises(NotAllowed):
         inject(clinic, case_id, Credentials("nurse2", asked))
     assert asked.calls == 0
@@ -183,7 +185,7 @@ def test_a_surgeon_who_names_themselves_as_verifier_is_refused_without_a_second_
     clinic: FakeClinic,
 ) -> None:
     case_id = at_injection(clinic)
-    asked = PinAsked("3333")
+    asked = PinAsked(PINS["surgeon"])
     with pytest.raises(NotPermitted, match="must be a second operator, not the one who injects"):
         inject(clinic, case_id, Credentials("surgeon", asked), verifier_id="surgeon")
     assert asked.calls == 0 and clinic.state_of(case_id) == "injection"
@@ -195,7 +197,7 @@ def test_a_wrong_verifier_pin_counts_against_the_verifier_and_logs_nothing(
     case_id = at_injection(clinic)
     before = clinic.db.tables.entries.copy()
     with pytest.raises(NotPermitted, match="wrong PIN for operator nurse2"):
-        inject(clinic, case_id, Credentials("nurse2", lambda: "0000"))
+        inject(clinic, case_id, Credentials("nurse2", lambda: WRONG))
     assert (clinic.operator("nurse2").failed_pins, clinic.operator("surgeon").failed_pins) == (1, 0)
     assert clinic.db.tables.entries == before
 
@@ -219,7 +221,7 @@ def test_a_case_that_moves_while_the_pin_is_typed_is_a_conflict_and_nothing_is_w
 
     def meanwhile() -> str:
         clinic.fire(case_id, "filter", values, "nurse2")
-        return "1111"
+        return PINS["nurse"]
 
     with pytest.raises(Conflict) as refused:
         clinic.fire(case_id, "filter", values, "nurse", pin=meanwhile)

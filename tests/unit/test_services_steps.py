@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bmac_workflow import keys
 from bmac_workflow.checks import check_case_row, check_chain
 from bmac_workflow.errors import BmacError, InvalidData, NotAllowed, NotFound, NotPermitted
 from bmac_workflow.record import Meaning, Signature
@@ -37,7 +38,16 @@ def test_a_happy_case_walks_from_its_opening_to_follow_up(clinic: FakeClinic) ->
     assert (case.state, case.version, case.patient_ref) == ("follow_up", 8, "P-0042")
     assert [e.action for e in entries] == ["open", *(t for t, _, _ in happy_steps(case_id))]
     assert [e.signer.id for e in entries] == ["nurse", "surgeon", *["nurse"] * 5, "surgeon"]
-    assert entries[-1].verifier == Signature("nurse2", "Nurse2 Name", "nurse", Meaning.VERIFIED)
+    nurse2_key = clinic.operator("nurse2").public_key
+    assert entries[-1].verifier == Signature(
+        "nurse2", "Nurse2 Name", "nurse", Meaning.VERIFIED, nurse2_key
+    )
+    for entry in entries:  # each signed by its signer's key, the injection by its verifier's too
+        signatures = entry.signatures or {}
+        assert set(signatures) == ({"signer", "verifier"} if entry.verifier else {"signer"})
+        for role, signature in signatures.items():
+            who = getattr(entry, role)
+            assert keys.verifies(who.key, entry.content(), signature)
     visits = [row.visit for row in clinic.db.tables.due_visits[case_id]]
     assert visits == ["1w", "1m", "3m", "6m", "12m", "24m"]
 
@@ -177,7 +187,7 @@ def test_a_case_opened_is_waiting_for_its_assessment(clinic: FakeClinic) -> None
     assert clinic.state_of(case_id) == workflow().states[0] == "imaging_assessment"
     with clinic.db.read() as uow:
         ((opened, _),) = uow.repo.entries(case_id)
-    assert opened.data["protocol_version"] == "bmac-knee-2026.2"
+    assert opened.data["protocol_version"] == "bmac-knee-2026.3"
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmac_workflow import roles
-from bmac_workflow.errors import NotAllowed, NotPermitted
+from bmac_workflow.errors import InvalidData, NotAllowed, NotPermitted
 from bmac_workflow.guards import Request
 from bmac_workflow.states import TERMINAL, workflow
 
@@ -154,3 +156,43 @@ def test_the_transitions_internals_the_hot_path_relies_on_still_behave() -> None
     seen.append(guard)
     assert callable(guard) and EventData is not None
     assert transitions.__version__.startswith("0.9.")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    state=st.sampled_from(STATES),
+    trigger=st.sampled_from(TRIGGERS),
+    role=st.sampled_from(["nurse", "surgeon", "auditor", "admin"]),
+    facts=st.fixed_dictionaries(
+        {
+            "candidate": st.booleans(),
+            "override_reason": st.sampled_from([None, "", "young, active"]),
+            "specimen_matches": st.booleans(),
+            "knee_matches": st.booleans(),
+            "verifier_is_second_person": st.booleans(),
+            "minutes_since_harvest": st.one_of(st.none(), st.floats(0, 400)),
+            "window_limit_min": st.sampled_from([None, 120.0]),
+            "visit_already_recorded": st.booleans(),
+            "follow_up_complete": st.booleans(),
+            "close_reason": st.sampled_from([None, "moved away"]),
+        }
+    ),
+)
+def test_the_audits_decision_is_the_machines_for_every_request(
+    state: str, trigger: str, role: str, facts: dict[str, object]
+) -> None:
+    # The audit re-runs every entry with `decide` (no machine); it must say what firing the
+    # machine says: the same state, or an error of the same class and words.
+    request = Request(role=role, **facts)  # type: ignore[arg-type]
+    decided = workflow().decide(state, trigger, request)
+    if trigger not in workflow().triggers_from(state):
+        assert isinstance(decided, NotAllowed)
+        return
+    try:
+        fired: object = workflow().advance(state, trigger, request)
+    except (NotAllowed, NotPermitted, InvalidData) as exc:
+        fired = exc
+    if isinstance(fired, str):
+        assert decided == fired
+    else:
+        assert type(decided) is type(fired) and str(decided) == str(fired)

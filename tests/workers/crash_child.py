@@ -14,7 +14,7 @@ from typing import Any
 
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.services.cases import StepRequest, log_step, open_case
-from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.services.signing import Credentials
 from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
 from tests.walk import PINS, happy_steps, step_values
@@ -39,14 +39,11 @@ def main(url: str, tag: str, pins: dict[str, str], report: str | None = None) ->
 
     db = Database.open(url)
     protocol = load(None)
-    limits = limits_of(protocol)
     signer = {who: Credentials(who, lambda pin=pin: pin) for who, pin in pins.items()}
     n = 0
     while True:
         n += 1
-        change = open_case(
-            f"P-{tag}-{n}", "left", protocol, signer["nurse"], limits, None, utcnow, db
-        )
+        change = open_case(f"P-{tag}-{n}", "left", protocol, signer["nurse"], None, utcnow, db)
         case_id = change.case.case_id
         done(case_id, 1)
         for trigger, who, values in whole_walk(case_id, protocol):
@@ -54,7 +51,6 @@ def main(url: str, tag: str, pins: dict[str, str], report: str | None = None) ->
             change = log_step(
                 StepRequest(case_id, trigger, values, reason=reason),
                 signer[who],
-                limits,
                 utcnow,
                 db,
                 signer[values["verifier_id"]] if "verifier_id" in values else None,

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bmac_workflow.errors import BmacError
-from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.services.cases import StepRequest, log_step, open_case
-from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.services.signing import Credentials
 from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
 from tests.walk import use_cheap_pin_hashing
@@ -43,7 +42,6 @@ def race_steps(
     before the PIN, and the PIN waits at `barrier` until the other workstation has read it too."""
     use_cheap_pin_hashing()
     db = Database.open(url)
-    limits = limits_of(load(None))
     signer = meeting(operator_id, pin, barrier)
     for case_id, trigger, values in rounds:
         results.put(
@@ -51,7 +49,7 @@ def race_steps(
                 case_id,
                 operator_id,
                 lambda c=case_id, t=trigger, v=values: (
-                    log_step(StepRequest(c, t, v), signer, limits, utcnow, db).entry.seq
+                    log_step(StepRequest(c, t, v), signer, utcnow, db).entry.seq
                 ),
             )
         )
@@ -62,25 +60,21 @@ def race_opens(
     url: str,
     operator_id: str,
     pin: str,
-    protocols: list[Protocol],
+    rounds: int,
     barrier: Any,
     results: Any,
 ) -> None:
-    """Open one case under each protocol (each new to the database) at the same moment as the
+    """Open `rounds` cases under the clinic's active protocol, each at the same moment as the
     other workstation (both type their PIN at once)."""
     use_cheap_pin_hashing()
     db = Database.open(url)
     signer = meeting(operator_id, pin, barrier)
-    for n, protocol in enumerate(protocols):
+    for n in range(rounds):
         results.put(
             _outcome(
                 n,
                 operator_id,
-                lambda p=protocol: (
-                    open_case(
-                        "P-RACE", "left", p, signer, limits_of(p), None, utcnow, db
-                    ).case.case_id
-                ),
+                lambda: open_case("P-RACE", "left", None, signer, None, utcnow, db).case.case_id,
             )
         )
     db.dispose()

@@ -9,11 +9,10 @@ import random
 from typing import Any
 
 from bmac_workflow.errors import BmacError
-from bmac_workflow.protocol import load
 from bmac_workflow.record import CaseSnapshot
 from bmac_workflow.roles import NURSE
 from bmac_workflow.services.cases import StepRequest, log_step
-from bmac_workflow.services.signing import Credentials, limits_of
+from bmac_workflow.services.signing import Credentials
 from bmac_workflow.states import FOLLOW_UP, workflow
 from bmac_workflow.store.database import Database
 from bmac_workflow.timeutil import utcnow
@@ -88,7 +87,6 @@ def work(url: str, seed: int, case_ids: list[int], ops: int, pins: dict[str, str
     use_cheap_pin_hashing()
     rng = random.Random(seed)
     db = Database.open(url)
-    limits = limits_of(load(None))
     signer = {who: Credentials(who, lambda pin=pin: pin) for who, pin in pins.items()}
     hot = case_ids[:8]
     outcomes: list[Outcome] = []
@@ -104,7 +102,6 @@ def work(url: str, seed: int, case_ids: list[int], ops: int, pins: dict[str, str
             change = log_step(
                 StepRequest(case_id, trigger, values, reason=reason),
                 signer[who],
-                limits,
                 utcnow,
                 db,
                 signer["nurse2"] if trigger == "inject" else None,

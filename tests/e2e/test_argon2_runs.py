@@ -1,0 +1,130 @@
+"""argon2 runs a fraction of a second each at the real costs (keys.py): a command runs it once
+per person who signs, and never otherwise. Counted through `bmac`, by wrapping the one argon2
+call of the keys (`keys._kdf`: unsealing a key at sign-in, sealing one under a new PIN) and the
+check of a PIN hash from before keys (`operators.pin_matches`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bmac_workflow import keys, operators
+from tests.conftest import Bmac, Clinic, advance_to
+from tests.walk import PINS, step_args
+
+OLD_DATABASE = Path(__file__).resolve().parents[1] / "fixtures" / "db-at-72fa156.sqlite3"
+
+
+@pytest.fixture
+def argon2(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many argon2 runs checked a PIN ("checks": a key unsealed, or a PIN hash from before
+    keys verified) and how many sealed a key under a PIN ("seals")."""
+    counts = {"checks": 0, "seals": 0}
+    kdf, seal, matches = keys._kdf, keys.seal, operators.pin_matches
+    sealing = [False]
+
+    def counting_kdf(*args: Any, **kwargs: Any) -> bytes:
+        counts["seals" if sealing[0] else "checks"] += 1
+        return kdf(*args, **kwargs)
+
+    def counting_seal(*args: Any, **kwargs: Any) -> str:
+        sealing[0] = True
+        try:
+            return seal(*args, **kwargs)
+        finally:
+            sealing[0] = False
+
+    def counting_matches(pin_hash: str, pin: str) -> bool:
+        counts["checks"] += 1
+        return matches(pin_hash, pin)
+
+    monkeypatch.setattr(keys, "_kdf", counting_kdf)
+    monkeypatch.setattr(keys, "seal", counting_seal)
+    monkeypatch.setattr(operators, "pin_matches", counting_matches)
+    monkeypatch.setattr("bmac_workflow.services.signing.pin_matches", counting_matches)
+    return counts
+
+
+def reset(counts: dict[str, int]) -> None:
+    counts.update(checks=0, seals=0)
+
+
+def test_a_step_runs_argon2_once(clinic: Clinic, bmac: Bmac, argon2: dict[str, int]) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "filtering")
+    reset(argon2)
+    result = bmac(*step_args("filter", case_id), who="nurse")
+    assert result.exit_code == 0, result.stderr
+    assert argon2 == {"checks": 1, "seals": 0}
+
+
+def test_an_injection_with_its_verifier_runs_argon2_twice(
+    clinic: Clinic, bmac: Bmac, argon2: dict[str, int]
+) -> None:
+    case_id = clinic.open()
+    advance_to(clinic, case_id, "injection")
+    reset(argon2)
+    result = bmac(*step_args("inject", case_id), who="surgeon")  # the verifier: BMAC_VERIFIER_PIN
+    assert result.exit_code == 0, result.stderr
+    assert argon2 == {"checks": 2, "seals": 0}  # the surgeon's PIN and the verifier's
+
+
+def test_an_auditors_checkpoint_runs_argon2_once(
+    clinic: Clinic, bmac: Bmac, argon2: dict[str, int]
+) -> None:
+    clinic.open()
+    reset(argon2)
+    result = bmac("audit", "checkpoint", who="auditor")
+    assert result.exit_code == 0, result.stderr
+    assert argon2 == {"checks": 1, "seals": 0}
+
+
+def test_reading_commands_run_no_argon2(clinic: Clinic, bmac: Bmac, argon2: dict[str, int]) -> None:
+    case_id = clinic.open()
+    reset(argon2)
+    for args in (
+        ("case", "status", str(case_id)),
+        ("case", "timeline", str(case_id)),
+        ("case", "list"),
+        ("audit", "verify", "--full"),
+    ):
+        result = bmac(*args, who="nurse")  # an operator and PIN given, and still no sign-in
+        assert result.exit_code == 0, (args, result.stderr)
+    assert argon2 == {"checks": 0, "seals": 0}
+
+
+def test_a_legacy_operators_first_sign_in_checks_the_pin_once_and_seals_their_new_key(
+    tmp_path: Path, argon2: dict[str, int]
+) -> None:
+    """An operator of a database from before keys: their PIN is checked once, against the argon2
+    hash it had (`pin_matches`), never by a key; the new key it gives them is sealed under their
+    new PIN (1111 breaks today's rules), a second argon2 run that sealing cannot do without. The
+    next command unseals that key: one run."""
+    copy = tmp_path / "old.sqlite3"
+    shutil.copyfile(OLD_DATABASE, copy)
+
+    def bmac_old(*args: str, **env: str) -> Result:
+        from bmac_workflow.cli import cli
+
+        full_env = {"BMAC_DATABASE_URL": f"sqlite:///{copy}", "BMAC_OPERATOR": "nurse", **env}
+        return CliRunner().invoke(cli, list(args), env=full_env, catch_exceptions=False)
+
+    upgraded = bmac_old("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert argon2 == {"checks": 0, "seals": 0}
+    opened = bmac_old(
+        "case", "open", "--patient", "P-0100", "--knee", "left",
+        BMAC_PIN="1111", BMAC_NEW_PIN=PINS["nurse"],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    assert argon2 == {"checks": 1, "seals": 1}
+    reset(argon2)
+    again = bmac_old(
+        "case", "open", "--patient", "P-0101", "--knee", "left", BMAC_PIN=PINS["nurse"]
+    )
+    assert again.exit_code == 0, again.stderr
+    assert argon2 == {"checks": 1, "seals": 0}
