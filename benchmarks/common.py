@@ -6,6 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -92,3 +93,11 @@ def median_ms(func: Callable[[], Any], runs: int) -> float:
         func()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
+
+
+def fresh(*paths: Path) -> None:
+    """Remove SQLite databases a run made before (with their WAL and shared-memory files), so
+    that a kept --workdir can be run in again."""
+    for path in paths:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -1,9 +1,15 @@
-"""A synthetic clinic: many cases with valid hash chains, built with the real record code.
+"""A synthetic clinic: many cases with valid hash chains and real signatures, built with the
+real record code.
 
-Every entry is a `record.Entry` whose data is copied from a real case driven through the
-services once (so the data has exactly the shape the code writes today), chained with
-`prev_hash`, folded with `record.apply`, and bulk-inserted with executemany in big
-transactions. `bmac audit verify` accepts the result.
+The clinic's operators are added through the services (`operators.add_operator`: the admin is
+the root key, every other operator an act of the registry the admin signs, each key sealed under
+the PIN at the real argon2 cost, `keys.COST`), and the shipped protocol is activated. Every
+entry is a `record.Entry` whose data is copied from a real case driven through the services
+once (so that the data has exactly the shape the code writes today), chained with `prev_hash`,
+signed with the Ed25519 key of who signs it (and of the verifier, for an injection) over
+`Entry.content()`, folded with `record.apply`, and bulk-inserted with executemany in big
+transactions. The worker processes build and sign the entries; this one inserts.
+`bmac audit verify --full` accepts the result.
 
     python benchmarks/generate.py /tmp/clinic.sqlite3 --cases 100000 --entries 1500000
 """
@@ -11,6 +17,8 @@ transactions. `bmac audit verify` accepts the result.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import multiprocessing
 import random
@@ -19,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,38 +36,43 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bmac_workflow.cli.progress import progress_bar
-from bmac_workflow.operators import Operator, SignInLimits, hash_pin
+from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.record import (
     GENESIS,
+    SIGNED_PREFIX,
     CaseSnapshot,
     Entry,
     Signature,
     apply,
     canonical,
-    digest,
 )
 from bmac_workflow.roles import NURSE as NURSE_ROLE
-from bmac_workflow.rules import due_rows
-from bmac_workflow.services.cases import StepRequest, log_step, open_case
+from bmac_workflow.rules import due_rows, minutes_between
+from bmac_workflow.services import operators as operator_service
+from bmac_workflow.services.cases import StepRequest, log_signed_step, open_signed_case, read_case
 from bmac_workflow.services.schema import upgrade
-from bmac_workflow.services.signing import Credentials
+from bmac_workflow.services.signing import Credentials, SignedIn, sign_in
 from bmac_workflow.states import workflow
 from bmac_workflow.steps import Step, example_values
 from bmac_workflow.store.case_writes import facts_text
 from bmac_workflow.store.database import Database
-from bmac_workflow.timeutil import iso, utcnow
+from bmac_workflow.timeutil import from_iso, utcnow
 
 # The rows one case contributes: (case, seq, body, hash), and its worklist rows.
 EntryRowValues = tuple[int, int, str, str]
 DueRowValues = dict[str, Any]
 
-PIN = "2468"
-NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True, "")
-NURSE2 = Operator("nurse2.bench", "Second Nurse", "nurse", True, "")
-SURGEON = Operator("dr.bench", "Bench Surgeon", "surgeon", True, "")
-OPERATORS = (NURSE, NURSE2, SURGEON)
-LIMITS = SignInLimits(5, 15)
+# Every benchmark operator's PIN (the PIN rules: six characters, no run, no repeat).
+PIN = "246813"
+ADMIN = Operator("admin.bench", "Bench Admin", "admin", True)
+NURSE = Operator("nurse.bench", "Bench Nurse", "nurse", True)
+NURSE2 = Operator("nurse2.bench", "Second Nurse", "nurse", True)
+SURGEON = Operator("dr.bench", "Bench Surgeon", "surgeon", True)
+AUDITOR = Operator("auditor.bench", "Bench Auditor", "auditor", True)
+OPERATORS = (ADMIN, NURSE, NURSE2, SURGEON, AUDITOR)
+# Who signs the generated entries (and so whose keys the workers sign with).
+SIGNERS = (NURSE, NURSE2, SURGEON)
 
 
 def walk() -> tuple[Step, ...]:
@@ -91,13 +104,19 @@ def happy_values(step: Step, specimen_id: str = "SP-T") -> dict[str, Any]:
 
 
 def add_operators(db: Database) -> None:
-    """The benchmark's operators, stored with a hash of `PIN`."""
-    now = iso(utcnow())
-    pin_hash = hash_pin(PIN)
-    with db.write() as uow:
-        for operator in OPERATORS:
-            uow.repo.add_operator(replace(operator, pin_hash=pin_hash), now)
-        uow.commit()
+    """The benchmark's operators, through the services: the admin first (the clinic's root key;
+    this also activates the shipped protocol), then each other one, added by the admin. Every
+    key is sealed under `PIN` at the real argon2 cost (nine argon2 runs in all)."""
+    admin = credentials(ADMIN)
+    for operator in OPERATORS:
+        operator_service.add_operator(
+            operator.id, operator.name, operator.role, lambda: PIN, admin, utcnow, db
+        )
+
+
+def signed_in(db: Database, who: Operator) -> SignedIn:
+    """`who` signed in (one argon2 run at the cost their key was sealed with)."""
+    return sign_in(credentials(who), utcnow(), db)
 
 
 @dataclass(frozen=True)
@@ -111,29 +130,31 @@ class Template:
     verifier: Signature | None
     reason: str | None
 
-    @property
-    def signer_plain(self) -> dict[str, Any]:
-        """The signer as the body stores it."""
-        return asdict(self.signer)
+    def pieces(self) -> tuple[str, str, str]:
+        """What every entry made from this template writes alike, as canonical JSON: its action,
+        its reason, and its members after "signatures" (`,"signer":...}`)."""
+        verifier = None if self.verifier is None else self.verifier.plain()
+        tail = canonical(
+            {"signer": self.signer.plain(), "to_state": self.to_state, "verifier": verifier}
+        )
+        return canonical(self.action), canonical(self.reason), "," + tail[1:]
 
-    @property
-    def verifier_plain(self) -> dict[str, Any] | None:
-        """The verifier as the body stores it."""
-        return None if self.verifier is None else asdict(self.verifier)
 
-
-def real_templates(protocol: Protocol) -> dict[str, Template]:
-    """Drive real cases through the services once, on a scratch database, and keep their
-    entries as templates (keyed by action; `assess_ineligible` for the non-candidate)."""
+def real_templates(path: Path, signed: dict[str, SignedIn]) -> dict[str, Template]:
+    """Drive real cases through the services once, on a copy of the clinic at `path` (same
+    operators, keys and registry), and keep their entries as templates (keyed by action;
+    `assess_ineligible` for the non-candidate, `close_lost` for a case lost to follow-up)."""
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database.open(f"sqlite:///{tmp}/templates.sqlite3", check_schema=False)
-        upgrade(db)
-        add_operators(db)
+        scratch = Path(tmp) / "templates.sqlite3"
+        _copy(path, scratch)
+        db = Database.open(f"sqlite:///{scratch}", check_schema=False)
+        protocol = load(None)
 
         def run(case_id: int, trigger: str, values: dict[str, Any], **kw: Any) -> None:
-            who = credentials(signer_of(trigger))
+            who = signed[signer_of(trigger).id]
             request = StepRequest(case_id, trigger, values, reason=kw.get("reason"))
-            log_step(request, who, LIMITS, utcnow, db, kw.get("verifier"))
+            found = read_case(case_id, db)
+            log_signed_step(request, found, who, utcnow, db, kw.get("verifier"))
 
         def walked(case_id: int, specimen_id: str) -> None:
             for step in walk():
@@ -141,9 +162,7 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
                 run(case_id, step.trigger, happy_values(step, specimen_id), verifier=second)
 
         def opened(patient: str) -> int:
-            change = open_case(
-                patient, "left", protocol, credentials(NURSE), LIMITS, None, utcnow, db
-            )
+            change = open_signed_case(patient, "left", None, signed[NURSE.id], None, utcnow, db)
             return change.case.case_id
 
         happy = opened("P-T1")
@@ -181,31 +200,44 @@ def real_templates(protocol: Protocol) -> dict[str, Template]:
     return found
 
 
+def _copy(source: Path, target: Path) -> None:
+    """The SQLite database at `source` copied to `target` (the backup API: WAL included)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
 Event = tuple[str, datetime, dict[str, Any]]
 ENTRY_FIELDS = [f.name for f in fields(Entry)]
+# The members of an entry's canonical JSON that `build_case` writes before "signatures", and
+# those the template gives after it.
+HEAD_FIELDS = [
+    "action", "at", "case_id", "corrects", "data", "from_state", "prev_hash", "reason",
+    "recorded_at", "registry", "seq",
+]  # fmt: skip
+TAIL_FIELDS = ["signer", "to_state", "verifier"]
 RECORDED_AFTER = timedelta(seconds=40)
 CHECK_EVERY = 500  # one case in this many has its bodies compared with `Entry.body()`
-SIGNATURE_FIELDS = [f.name for f in fields(Signature)]
-
-
-def _as_dict(entry: Entry) -> dict[str, Any]:
-    """`Entry.as_dict` without `asdict`'s deep copy (the data is fresh per entry): five times
-    faster, and `check_bodies` proves it gives the very same canonical text."""
-    out = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-    for name, value in out.items():
-        if type(value) is Signature:
-            out[name] = {f: getattr(value, f) for f in SIGNATURE_FIELDS}
-    return out
 
 
 def check_bodies(entries: list[Entry], bodies: list[str] | None = None) -> None:
-    """Refuse to generate if a fast-built body ever differs from the real `Entry.body()`."""
+    """Refuse to generate if a fast-built body or signed content ever differs from the real
+    `Entry.body()` and `Entry.content()`, or a signature does not verify."""
+    from bmac_workflow.keys import verifies
+
+    if sorted(ENTRY_FIELDS) != [*HEAD_FIELDS, "signatures", *TAIL_FIELDS]:
+        raise SystemExit("generator out of date: Entry has other fields now")
     for index, entry in enumerate(entries):
         if entry.__dict__.keys() != set(ENTRY_FIELDS):
-            raise SystemExit("generator out of date: Entry has other fields now")
-        fast = bodies[index] if bodies is not None else canonical(_as_dict(entry))
-        if fast != entry.body():
+            raise SystemExit("generator out of date: an entry's body lacks fields")
+        if bodies is not None and bodies[index] != entry.body():
             raise SystemExit(f"generator out of date: the {entry.action} body is not the real one")
+        signatures = entry.signatures or {}
+        for part in ("signer", "verifier"):
+            who = getattr(entry, part)
+            if who is not None and not verifies(who.key, entry.content(), signatures[part]):
+                raise SystemExit(f"generator out of date: the {entry.action} {part} signature")
 
 
 def plan(
@@ -276,6 +308,39 @@ def plan(
     return events
 
 
+class _Sign:
+    """Ed25519 signatures through libsodium's `crypto_sign` (PyNaCl's), into one buffer kept
+    per process: `nacl.bindings.crypto_sign` allocates and copies the signed message each time
+    (a fifth more per signature). The signature is the first 64 bytes of the signed message."""
+
+    def __init__(self) -> None:
+        from nacl._sodium import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        self._size = 0
+        self._buffer: Any = None
+        self._length = ffi.new("unsigned long long *")
+
+    def __call__(self, message: bytes, secret_key: bytes) -> str:
+        """The signature (base64) of `message` by the 64-byte secret key `secret_key`."""
+        if len(message) + 64 > self._size:
+            self._size = 2 * (len(message) + 64)
+            self._buffer = self._ffi.new("unsigned char[]", self._size)
+        if self._lib.crypto_sign(self._buffer, self._length, message, len(message), secret_key):
+            raise RuntimeError("crypto_sign failed")
+        return base64.b64encode(self._ffi.buffer(self._buffer, 64)[:]).decode("ascii")
+
+
+class _Light:
+    """What `record.apply` reads of an entry (a full `Entry` costs more to build)."""
+
+    __slots__ = ("action", "at", "case_id", "reason", "recorded_at", "seq", "to_state")
+
+    def __init__(self, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
 def build_case(
     case_id: int,
     events: list[Event],
@@ -283,12 +348,23 @@ def build_case(
     protocol: Protocol,
     protocol_id: int,
 ) -> tuple[tuple[Any, ...], list[EntryRowValues], list[DueRowValues]]:
-    """The case row and entry rows of one planned case, chained and folded like the services."""
+    """The case row and entry rows of one planned case, chained, signed and folded like the
+    services do.
+
+    An entry's canonical JSON is written here as text: its members before "signatures" (as
+    `json.dumps(sort_keys=True)` orders them: action ... seq) from the entry, those after it
+    (signer, to_state, verifier) from the template. The signed content is the two joined; the
+    stored body has the signatures between them. `check_bodies` proves, on one case in
+    `CHECK_EVERY`, that the text is `Entry.body()` and the signatures verify over
+    `Entry.content()`; `bmac audit verify --full` accepts the whole (the smoke test)."""
+    job = _JOB
+    position, tails, signing, sign = job["registry"], job["tails"], job["signing"], job["sign"]
     rng = random.Random(case_id)
     knee = "left" if rng.random() < 0.5 else "right"
     specimen = f"SP-{case_id:07d}"
     snapshot: CaseSnapshot | None = None
-    previous, rows, entries = GENESIS, [], []
+    previous, rows = GENESIS, []
+    from_state = "null"
     for seq, (key, at, changes) in enumerate(events, start=1):
         if key == "open":
             template = templates["open"]
@@ -299,36 +375,43 @@ def build_case(
             if "specimen_id" in data:
                 data["specimen_id"] = specimen
             if key == "inject":
+                # What the rules derive from the clinical times (the audit derives it again).
+                assert snapshot is not None and snapshot.harvested_at is not None
+                harvested = from_iso(snapshot.harvested_at)
                 data["knee"] = knee
+                data["minutes_since_harvest"] = round(minutes_between(harvested, at), 2)
         naive = at.replace(tzinfo=None)  # UTC: isoformat is iso() at a fifth of the cost
-        plain = {
-            "case_id": case_id,
-            "seq": seq,
-            "action": template.action,
-            "from_state": snapshot.state if snapshot else None,
-            "to_state": template.to_state,
-            "at": naive.isoformat(timespec="microseconds") + "Z",
-            "recorded_at": (naive + RECORDED_AFTER).isoformat(timespec="microseconds") + "Z",
-            "signer": template.signer,
-            "data": data,
-            "prev_hash": previous,
-            "verifier": template.verifier,
-            "reason": template.reason,
-            "corrects": None,
-        }
-        entry = object.__new__(Entry)  # the fields exactly; `check_case` compares bodies
-        entry.__dict__.update(plain)
-        plain["signer"] = template.signer_plain
-        plain["verifier"] = template.verifier_plain
-        body = canonical(plain)
-        previous = digest(body)
+        clinical = naive.isoformat(timespec="microseconds") + "Z"
+        recorded = (naive + RECORDED_AFTER).isoformat(timespec="microseconds") + "Z"
+        action, reason, tail = tails[key]
+        head = (
+            f'{{"action":{action},"at":"{clinical}","case_id":{case_id},"corrects":null,'
+            f'"data":{canonical(data)},"from_state":{from_state},"prev_hash":"{previous}",'
+            f'"reason":{reason},"recorded_at":"{recorded}","registry":{position},"seq":{seq}'
+        )
+        content = SIGNED_PREFIX + (head + tail).encode("utf-8")
+        signer_key, verifier_key = signing[key]
+        made = '"signatures":{"signer":"' + sign(content, signer_key)
+        if verifier_key is not None:
+            made += '","verifier":"' + sign(content, verifier_key)
+        body = head + "," + made + '"}' + tail
+        previous = hashlib.sha256(body.encode("utf-8")).hexdigest()
         rows.append((case_id, seq, body, previous))
-        entries.append(entry)
-        snapshot = apply(snapshot, entry, data)
+        entry = _Light(
+            action=template.action,
+            at=clinical,
+            case_id=case_id,
+            reason=template.reason,
+            recorded_at=recorded,
+            seq=seq,
+            to_state=template.to_state,
+        )
+        snapshot = apply(snapshot, entry, data)  # type: ignore[arg-type]
+        from_state = f'"{template.to_state}"'
     assert snapshot is not None
     snapshot = replace(snapshot, head_hash=previous)
     if case_id % CHECK_EVERY == 1:
-        check_bodies(entries, [row[2] for row in rows])
+        check_bodies([Entry.from_body(row[2]) for row in rows], [row[2] for row in rows])
     case_row = (
         case_id,
         snapshot.patient_ref,
@@ -379,6 +462,13 @@ def adhoc_counts(natural: list[tuple[int, bool]], entries: int, seed: int) -> li
     return counts
 
 
+def _secret_key(signed: SignedIn) -> bytes:
+    """The 64-byte Ed25519 secret key (libsodium's form) of a signed-in operator."""
+    from nacl.signing import SigningKey
+
+    return bytes(SigningKey(signed.seed)._signing_key)
+
+
 def build(
     path: Path,
     cases: int,
@@ -388,18 +478,23 @@ def build(
     batch: int = 30_000,
     workers: int = 2,
 ) -> Built:
-    """Create a migrated database at `path` holding `cases` cases and about `entries` entries."""
+    """Create a migrated database at `path` holding `cases` cases and about `entries` entries,
+    every one signed, and the operators `OPERATORS` (PIN `PIN`)."""
     start = time.perf_counter()
     protocol = load(None)
-    templates = real_templates(protocol)
     db = Database.open(f"sqlite:///{path}", check_schema=False)
     upgrade(db)
     now = utcnow()
     add_operators(db)
-    with db.write() as uow:
-        protocol_id = uow.repo.protocol_id(protocol, iso(now))
-        uow.commit()
+    signed = {who.id: signed_in(db, who) for who in SIGNERS}
+    registry_length = signed[NURSE.id].registry.length
     db.dispose()
+    templates = real_templates(path, signed)
+    keys = {who: _secret_key(s) for who, s in signed.items()}
+    db = sqlite3.connect(path, isolation_level=None)
+    (protocol_id,) = db.execute(
+        "SELECT id FROM protocols WHERE sha256 = ?", (protocol.sha256,)
+    ).fetchone()
     _JOB.update(
         seed=seed,
         now=now,
@@ -407,14 +502,20 @@ def build(
         protocol=protocol,
         templates=templates,
         protocol_id=protocol_id,
+        registry=registry_length,
+        tails={name: t.pieces() for name, t in templates.items()},
+        sign=_Sign(),
+        signing={
+            name: (keys[t.signer.id], keys[t.verifier.id] if t.verifier else None)
+            for name, t in templates.items()
+        },
     )
-    db = sqlite3.connect(path, isolation_level=None)
     # Loading, not clinic work: no fsync per batch; the file is checkpointed at the end.
     db.execute("PRAGMA synchronous = OFF")
     by_state: dict[str, list[int]] = {}
     total = 0
     chunks = list(_chunks(range(1, cases + 1), max(1, batch // 15)))
-    # Both cores build chains (fork: the workers inherit _JOB); this process inserts.
+    # Both cores build and sign chains (fork: the workers inherit _JOB); this process inserts.
     with (
         multiprocessing.get_context("fork").Pool(workers) as pool,
         progress_bar(cases, "generating cases") as advance,

@@ -1,7 +1,9 @@
 """PostgreSQL: 8 worker processes logging steps on distinct cases at once, through the service
-layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT).
-Each side runs in a schema of its own, dropped afterwards; then every entry is counted and the
-record verified: nothing lost, nothing duplicated."""
+layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT),
+each entry signed with the nurse's Ed25519 key on both sides (the floor as in commit.py). Each
+side runs in a schema of its own, dropped afterwards; then every entry is counted and the record
+verified (every signature): nothing lost, nothing duplicated. Each worker signs in once before
+the start (one argon2 run at the real cost), outside the figure."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from bmac_workflow.store.database import Database
 
-from .commit import NURSE_STEPS, floor_rows, ours, prepare
+from .commit import NURSE_STEPS, FloorSigner, floor_rows, ours, prepare
 from .common import Figure
-from .generate import NURSE
+from .generate import NURSE, signed_in
 
 
 @contextmanager
@@ -60,11 +62,12 @@ def _run_ours(url: str, ids: list[int], barrier: Any, out: Any) -> None:
     engine.dispose()
 
 
-def _run_floor(conninfo: str, schema_name: str, ids: list[int], barrier: Any, out: Any) -> None:
+def _run_floor(
+    conninfo: str, schema_name: str, signer: FloorSigner, ids: list[int], barrier: Any, out: Any
+) -> None:
     import psycopg
 
     conn = psycopg.connect(conninfo, options=f"-csearch_path={schema_name}")
-    signer = {"id": NURSE.id, "name": NURSE.name, "role": NURSE.role, "meaning": "performed"}
     barrier.wait()
     start, done = time.perf_counter(), 0
     for trigger in NURSE_STEPS:
@@ -115,7 +118,7 @@ def _check(url: str, expected: int) -> list[str]:
         total, distinct = conn.execute(
             text("SELECT count(*), count(DISTINCT (case_id, seq)) FROM entries")
         ).one()
-    problems = verify(db)
+    problems = verify(db, full=True)
     db.dispose()
     notes = []
     if total != expected:
@@ -140,10 +143,14 @@ def measure(base_url: str, workers: int, cases_each: int) -> tuple[Figure, list[
     ):
         app_ids = prepare(app_url, cases)
         floor_ids = prepare(floor_url, cases)
+        floor_db = Database.open(floor_url)
+        signer = FloorSigner(signed_in(floor_db, NURSE))  # the floor's nurse, their own key
+        floor_db.dispose()
         mine = _race(_run_ours, [(app_url, app_ids[w::workers]) for w in range(workers)])
+        conninfo = _conninfo(base_url)
         base = _race(
             _run_floor,
-            [(_conninfo(base_url), floor_schema, floor_ids[w::workers]) for w in range(workers)],
+            [(conninfo, floor_schema, signer, floor_ids[w::workers]) for w in range(workers)],
         )
         notes = [f"ours failed: {e}" for e in mine[2]]
         steps = cases * len(NURSE_STEPS)

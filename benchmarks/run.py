@@ -27,11 +27,12 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Figure, skipped
+from benchmarks.common import Figure, fresh, skipped
 
 SECTIONS = ("commit", "verify", "startup", "scale", "pg")
 FIGURES = (
     "step_commit_sqlite",
+    "audit_verify_full",
     "audit_verify",
     "audit_verify_1proc",
     "start_help",
@@ -202,8 +203,16 @@ def run_verify(workdir: Path, sizes: Sizes, profile: Path | None, report: Any) -
     from benchmarks import generate, verify
 
     path = workdir / "verify.sqlite3"
+    fresh(path)
     built = generate.build(path, max(1, sizes.verify_entries // 15), sizes.verify_entries)
-    figures, notes = verify.measure(path, built.entries)
+    figure, notes = verify.measure_full(path, built.entries)
+    report(figure, notes)
+    if profile is not None:
+        with profiled(profile, "audit_verify_full"):
+            verify.ours(path, workers=1, full=True)
+    # An auditor's checkpoint, then about 0.5% more entries logged after it.
+    after = verify.checkpoint_then_log(path, max(1, sizes.verify_entries // 1400))
+    figures, notes = verify.measure_after_checkpoint(path, built.entries + after, after)
     for figure in figures:
         report(figure, notes if figure is figures[-1] else [])
     if profile is not None:
@@ -224,6 +233,7 @@ def run_startup(workdir: Path, sizes: Sizes, report: Any) -> None:
 def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
     from benchmarks import scale
 
+    fresh(workdir / "scale.sqlite3")
     figure, built = scale.generate(
         workdir / "scale.sqlite3", sizes.scale_cases, sizes.scale_entries
     )
