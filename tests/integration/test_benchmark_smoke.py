@@ -64,7 +64,7 @@ def test_the_generated_clinic_passes_the_real_audit_and_its_operators_sign(
     full = bmac(url, "audit", "verify", "--full")
     assert full.returncode == 0, full.stdout + full.stderr
     assert "record verified: 450 entries" in full.stdout
-    assert "every signature" in full.stdout
+    assert "and every step, role and signature holds" in full.stdout
     listed = bmac(url, "operator", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert {o["id"] for o in json.loads(listed.stdout)} == {o.id for o in OPERATORS}
