@@ -42,6 +42,13 @@ def canonical(value: Any) -> str:
     )
 
 
+def signed_content(prefix: bytes, plain: dict[str, Any]) -> bytes:
+    """What a signature over plain data signs: the prefix naming what is signed (an entry, a
+    registry act) and the canonical JSON without the signatures."""
+    unsigned = {k: v for k, v in plain.items() if k != "signatures"}
+    return prefix + canonical(unsigned).encode("utf-8")
+
+
 def digest(body: str) -> str:
     """SHA-256 hex of a canonical body."""
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
@@ -113,21 +120,7 @@ class Entry:
 
     def content(self) -> bytes:
         """What the signatures sign: the prefix and the entry's canonical JSON without them."""
-        found = self.plain()
-        found.pop("signatures", None)
-        return SIGNED_PREFIX + canonical(found).encode("utf-8")
-
-    @staticmethod
-    def content_of_body(body: str) -> bytes | None:
-        """`content()` cut from the stored canonical text (None without signatures). Keys are
-        sorted: the top-level member is the last `,"signatures":{` (quotes in strings are
-        escaped); its value is base64; nothing signed holds one. A cut that is not what was
-        signed (a body not canonical, say) does not verify."""
-        start = body.rfind(',"signatures":{')
-        end = body.find("}", start)
-        if start < 0 or end < 0:
-            return None
-        return SIGNED_PREFIX + (body[:start] + body[end + 1 :]).encode("utf-8")
+        return signed_content(SIGNED_PREFIX, self.plain())
 
     @classmethod
     def from_body(cls, body: str) -> Entry:

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .record import GENESIS, Signature, canonical, restore
+from .record import GENESIS, Signature, canonical, restore, signed_content
 
 # What a registry entry's signature signs (the prefix keeps it from meaning anything else).
 SIGNED_PREFIX = b"bmac-registry/1\n"
@@ -69,9 +69,7 @@ class RegistryEntry:
 
     def content(self) -> bytes:
         """What the signature signs: the prefix and the canonical JSON without it."""
-        found = self.plain()
-        found.pop("signatures", None)
-        return SIGNED_PREFIX + canonical(found).encode("utf-8")
+        return signed_content(SIGNED_PREFIX, self.plain())
 
     @classmethod
     def from_body(cls, body: str) -> RegistryEntry:

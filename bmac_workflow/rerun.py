@@ -14,7 +14,7 @@ from .checks import Problem
 from .errors import BmacError
 from .facts import Attempt, Person
 from .protocol import Protocol
-from .record import CaseSnapshot, Entry, Meaning, Signature, apply, fold
+from .record import SIGNED_PREFIX, CaseSnapshot, Entry, Meaning, Signature, apply, fold
 from .registry import Holder, Registry
 from .roles import OPEN, SURGEON, VERIFY_INJECTION, allowed_roles
 from .states import INITIAL, workflow
@@ -29,7 +29,7 @@ class Scope:
     (signatures, signers and roles, rules) by the audit an auditor's signed checkpoint records,
     and the checkpoint's head hash, compared apart, proves them unchanged since: they are
     folded, not checked again. `bodies` are the entries' stored texts, in order, from which the
-    signed content is cut (record.Entry.content_of_body)."""
+    signed content is cut (`content_of_body`)."""
 
     reviewed: int = 0
     bodies: list[str] | None = None
@@ -101,7 +101,7 @@ def _signatures(
         return ["entry names no registry position it could have been signed at"], "", seen
     whys: list[str] = []
     role = ""
-    content = (Entry.content_of_body(body) if body is not None else None) or entry.content()
+    content = (content_of_body(body) if body is not None else None) or entry.content()
     for part, signature in (("signer", entry.signer), ("verifier", entry.verifier)):
         if signature is None:
             continue
@@ -115,6 +115,19 @@ def _signatures(
         elif part == "signer" and holder is not None:
             role = holder.role
     return whys, role, position
+
+
+def content_of_body(body: str) -> bytes | None:
+    """An entry's `content()` cut from its stored canonical text (None without signatures),
+    not serialised again: the audit checks every signature of the record. Keys are sorted, so
+    the top-level member is the last `,"signatures":{` (quotes inside strings are escaped); its
+    value is base64 only; nothing signed holds one. A cut that is not what was signed (a body
+    not in canonical form, say) does not verify."""
+    start = body.rfind(',"signatures":{')
+    end = body.find("}", start)
+    if start < 0 or end < 0:
+        return None
+    return SIGNED_PREFIX + (body[:start] + body[end + 1 :]).encode("utf-8")
 
 
 def _holder_problem(signature: Signature, holder: Holder | None) -> str | None:
