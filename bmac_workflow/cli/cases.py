@@ -41,7 +41,7 @@ def case() -> None:
 @click.option("--knee", required=True, type=click.Choice(["left", "right"]))
 @at_option
 @click.pass_obj
-def open_(app: App, patient: str, knee: str, at: str | None) -> None:
+def open_(app: App, patient: str, knee: str, at: str | None, late_reason: str | None) -> None:
     """Open a case for one knee; prints the new case id alone.
 
     \b
@@ -51,7 +51,9 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
     from ..services.cases import open_case
 
     protocol = app.protocol()
-    change = open_case(patient, knee, protocol, app.credentials(), at, app.now, app.database())
+    change = open_case(
+        patient, knee, protocol, app.credentials(), at, app.now, app.database(), late_reason
+    )
     click.echo(change.case.case_id)
 
 
@@ -165,7 +167,13 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
 @at_option
 @click.pass_obj
 def correct(
-    app: App, case_id: int, seq: int, settings: tuple[str, ...], reason: str, at: str | None
+    app: App,
+    case_id: int,
+    seq: int,
+    settings: tuple[str, ...],
+    reason: str,
+    at: str | None,
+    late_reason: str | None,
 ) -> None:
     """Correct an entry with a new one that points at it (its operator, or a surgeon).
 
@@ -195,6 +203,7 @@ def correct(
         at,
         app.now,
         app.database(),
+        late_reason,
     )
     for entry in done.entries:
         values = ", ".join(

@@ -361,7 +361,7 @@ SHIPPED = protocol_module.default_text()
 
 
 def protocol_file(tmp_path: Path, version: str, window: int) -> Path:
-    text = SHIPPED.replace('version = "bmac-knee-2026.3"', f'version = "{version}"')
+    text = SHIPPED.replace('version = "bmac-knee-2026.4"', f'version = "{version}"')
     text = text.replace("window_minutes = 120", f"window_minutes = {window}")
     assert f'"{version}"' in text and f"= {window}\n" in text
     path = tmp_path / f"{version}.toml"

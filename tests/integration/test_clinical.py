@@ -74,11 +74,15 @@ def snapshot(clinic: Clinic) -> tuple[dict[str, int], list[Any]]:
 
 
 def refused(clinic: Clinic, error: type[BmacError], *args: Any, **kw: Any) -> str:
-    """Fire and expect a refusal that writes nothing; return its message."""
+    """Fire and expect a refusal that writes nothing (but, for a guard of the injection, the one
+    refusal kept in the refusals log); return its message."""
     before = snapshot(clinic)
     with pytest.raises(error) as raised:
         clinic.fire(*args, **kw)
-    assert snapshot(clinic) == before
+    after = snapshot(clinic)
+    kept = after[0].pop("refusals") - before[0].pop("refusals")
+    assert after == before
+    assert kept == (1 if args[1] == "inject" and args[3] == "surgeon" else 0)
     return raised.value.message
 
 

@@ -1,0 +1,70 @@
+"""Keep a refused step in the refusals log (refusal.py): a unit of work of its own, committed
+although the step fails, signed by the operator who tried it. It never moves the case."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BmacError, Conflict
+from ..record import GENESIS, Meaning
+from ..refusal import Refusal
+from ..timeutil import iso
+from .signing import SignedIn, record
+
+if TYPE_CHECKING:
+    from ..guards import Request
+    from ..record import CaseSnapshot
+    from ..steps import Step
+    from ..store.database import Database
+
+_ATTEMPTS = 3  # two workstations refused on one case at once: the later one numbers again
+
+
+def log_refused(
+    step: Step,
+    request: Request,
+    refused: BmacError,
+    case: CaseSnapshot,
+    data: dict[str, Any],
+    signed: SignedIn,
+    clinical: datetime,
+    now: datetime,
+    db: Database,
+) -> bool:
+    """Log the refusal when one of the step's guards gave it and the step keeps its refusals;
+    True when it was written (with what the sign-in changes), False when nothing was."""
+    guard = next((g for g in step.guards if not g.holds(request)), None)
+    if not step.refusals_logged or guard is None:
+        return False
+    signer = signed.signer(Meaning.ATTEMPTED)
+    for _ in range(_ATTEMPTS):
+        try:
+            with db.write() as uow:
+                position = record(signed, now, uow) or signed.registry.length
+                last = uow.repo.last_refusal(case.case_id)
+                refusal = Refusal(
+                    case_id=case.case_id,
+                    seq=last[0] + 1 if last else 1,
+                    action=step.trigger,
+                    state=case.state,
+                    after=case.version,
+                    rule=guard.name,
+                    message=refused.message,
+                    at=iso(clinical),
+                    recorded_at=iso(now),
+                    signer=signer.signature,
+                    data=data,
+                    prev_hash=last[1] if last else GENESIS,
+                    registry=position,
+                )
+                signature = signer.sign(refusal.content())
+                uow.repo.append_refusal(replace(refusal, signatures={"signer": signature}))
+                uow.commit()
+            return True
+        except Conflict:
+            continue
+        except BmacError:
+            return False
+    return False
