@@ -207,7 +207,6 @@ class Clinic:
                 "checkpoints",
                 "due_visits",
                 "registry",
-                "refusals",
             )
         }
 

@@ -6,7 +6,15 @@ import click
 
 from .app import App
 from .options import at_option, case_argument, json_option
-from .output import emit_json, signed_by, status_pairs, status_title, timeline_line, when
+from .output import (
+    emit_json,
+    entry_mark,
+    signed_by,
+    status_pairs,
+    status_title,
+    timeline_line,
+    when,
+)
 from .step_commands import DeclaredGroup
 
 
@@ -144,8 +152,8 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     table(
         ["seq", "at", "action", "from", "to", "signed by", "data"],
         [
-            [r["seq"], when(r["at"]), r["action"], r["from_state"], r["to_state"], signed_by(r),
-             ", ".join(f"{k}={v}" for k, v in r["data"].items())]
+            [entry_mark(r), when(r["at"]), r["action"], r["from_state"], r["to_state"],
+             signed_by(r), ", ".join(f"{k}={v}" for k, v in r["data"].items())]
             for r in rows
         ],
         right=("seq",),

@@ -7,17 +7,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..checks import Problem
 from ..errors import BmacError, Conflict
 from ..record import GENESIS, Meaning
-from ..refusal import Refusal
+from ..refusal import Refusal, problems
 from ..timeutil import iso
 from .signing import SignedIn, record
 
 if TYPE_CHECKING:
     from ..guards import Request
     from ..record import CaseSnapshot
+    from ..registry import Registry
     from ..steps import Step
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 _ATTEMPTS = 3  # two workstations refused on one case at once: the later one numbers again
 
@@ -68,3 +71,16 @@ def log_refused(
         except BmacError:
             return False
     return False
+
+
+def refusal_problems(uow: UnitOfWork, registry: Registry, case_id: int | None) -> list[Problem]:
+    """Every problem of the refusals log (of one case, or all): chains, hashes, signatures."""
+    by_case: dict[int, list[tuple[int, str, str]]] = {}
+    for row_case, seq, body, found in uow.repo.refusal_rows(case_id):
+        by_case.setdefault(row_case, []).append((seq, body, found))
+    result = []
+    for row_case, rows in sorted(by_case.items()):
+        count = uow.repo.case_version(row_case)
+        for seq, why in problems(row_case, rows, registry, count):
+            result.append(Problem(row_case, None, f"refusal {seq}: {why}"))
+    return result
