@@ -183,6 +183,7 @@ def _fact_defaults() -> dict[str, Any]:
         elif f.default_factory is not MISSING:
             defaults[f.name] = f.default_factory()
     defaults["visits"] = list(defaults.get("visits", ()))
+    defaults["late_entries"] = list(defaults.get("late_entries", ()))
     return defaults
 
 

@@ -192,9 +192,14 @@ def provenance(
     signatures = _signatures(entry)
     if signatures:
         provenance["signature"] = signatures
-    if entry.reason:
+    why = [plain(entry.reason)] if entry.reason else []
+    if entry.minutes_late is not None:
+        # Late: recorded long after it occurred (occurredDateTime vs recorded), and why.
+        provenance["activity"]["text"] += f" [late: {entry.minutes_late:g} min]"
+        why.append(plain(f"logged {entry.minutes_late:g} min late: {entry.late_reason}"))
+    if why:
         # R5 renamed R4's Provenance.reason to `authorization` (why the activity took place).
-        provenance["authorization"] = [{"concept": plain(entry.reason)}]
+        provenance["authorization"] = [{"concept": concept} for concept in why]
     if entry_hash:
         provenance["entity"] = [
             {

@@ -37,8 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "injection.window_minutes": 120,
     "follow_up.visits": {"1w": 7, "1m": 30, "3m": 91, "6m": 182, "12m": 365, "24m": 730},
     "follow_up.final_visit": "24m",
+    # An entry recorded more than this long after its clinical time needs a reason (lateness.py).
+    "recording.late_after_minutes": 15,
 }
-TABLES = ("eligibility", "insurance", "injection", "follow_up", "ranges")
+TABLES = ("eligibility", "insurance", "injection", "follow_up", "recording", "ranges")
+LATE_LIMIT_MAX = 1440  # a day: a longer limit would make no entry late
 # Protocols before 2026.3 carried the sign-in limits; they are site settings now (settings.py),
 # so that whoever passes a protocol file cannot set them. Stored protocols keep the table.
 RETIRED_TABLES = {"signing": "sign-in limits are site settings now: `bmac settings set`"}
@@ -224,6 +227,9 @@ def parse(content: str, stored: bool = False) -> Protocol:
     visits, final_visit = _visits(doc)
     ranges = _ranges(raw)
     settings = {key: _setting(doc, key) for key in DEFAULTS}
+    late = _positive(doc, "recording.late_after_minutes", (int, float))
+    if late > LATE_LIMIT_MAX:
+        raise _bad("recording.late_after_minutes", f"must be at most {LATE_LIMIT_MAX} (a day)")
     defaulted = [key for key in DEFAULTS if not doc.given(key)]
     return Protocol(
         version=version.strip(),

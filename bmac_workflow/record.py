@@ -14,25 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .meanings import Meaning as Meaning  # every signer names its meaning from here
+
 GENESIS = "0" * 64
 # A step's volumes are its values in mL: units are in the field names (docs/clinical-rules.md).
 VOLUME_SUFFIX = "_ml"
-
-
-class Meaning:
-    """What a signature means (21 CFR Part 11 §11.50(a)(3)). An override (of candidacy at
-    assessment, of the window at injection) signs as OVERRIDDEN instead of the step's own
-    meaning, and the injection's second person as VERIFIED."""
-
-    PERFORMED = "performed"
-    VERIFIED = "verified"
-    ASSESSED = "assessed"
-    OVERRIDDEN = "overridden"
-    CORRECTED = "corrected"
-    CANCELLED = "cancelled"
-    REVIEWED = "reviewed"  # an auditor's checkpoint
-    APPROVED = "approved"  # an admin's act of the registry (an operator, a protocol, a setting)
-    ALL = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED, REVIEWED, APPROVED)
 
 
 def canonical(value: Any) -> str:
@@ -56,7 +42,8 @@ def digest(body: str) -> str:
 
 # Fields written only once they have a value, so that an entry made before they existed keeps
 # the very text (and hash) it was made with.
-_LATER_FIELDS = ("key", "registry", "signatures")
+_LATER_FIELDS = ("key", "registry", "signatures", "minutes_late", "late_reason")
+_LATE_FIELDS = _LATER_FIELDS[3:]  # read back as None from a body written before them
 # What an entry's signature signs: this prefix, then the entry's content (its canonical JSON
 # without the signatures themselves). The prefix keeps a signature from meaning anything else.
 SIGNED_PREFIX = b"bmac-entry/1\n"
@@ -102,6 +89,9 @@ class Entry:
     registry: int | None = None
     # The signatures over `content()`: {"signer": ..., "verifier": ...}, base64 Ed25519.
     signatures: dict[str, str] | None = None
+    # Minutes recorded after its clinical time, when more than allowed, and why (lateness.py).
+    minutes_late: float | None = None
+    late_reason: str | None = None
 
     def plain(self) -> dict[str, Any]:
         """The entry as plain JSON data, exactly what is hashed."""
@@ -126,6 +116,8 @@ class Entry:
     def from_body(cls, body: str) -> Entry:
         """Read an entry back from its stored canonical text."""
         raw = json.loads(body)
+        for name in _LATE_FIELDS:
+            raw.setdefault(name, None)
         raw["signer"] = restore(Signature, raw["signer"])
         if raw.get("verifier"):
             raw["verifier"] = restore(Signature, raw["verifier"])
@@ -175,6 +167,7 @@ class CaseSnapshot:
     visits: tuple[str, ...] = ()
     arthroplasty: bool = False
     end_reason: str | None = None
+    late_entries: tuple[int, ...] = ()  # the seqs of entries recorded late (lateness.py)
 
     def facts(self) -> dict[str, Any]:
         """The snapshot as JSON data, as the case row stores it."""
@@ -182,6 +175,7 @@ class CaseSnapshot:
         data = dict(self.__dict__)
         data["volumes_ml"] = dict(self.volumes_ml)
         data["visits"] = list(self.visits)
+        data["late_entries"] = list(self.late_entries)
         return data
 
     @classmethod
@@ -189,7 +183,8 @@ class CaseSnapshot:
         """Read a snapshot back from the case row."""
         # Lists and reports read one per row: _restore skips the frozen __init__ when the row
         # has exactly the fields (an older row goes through __init__ and gets the defaults).
-        return restore(cls, {**data, "visits": tuple(data.get("visits", ()))})
+        lists = {name: tuple(data.get(name, ())) for name in ("visits", "late_entries")}
+        return restore(cls, {**data, **lists})
 
 
 _SNAPSHOT_FIELDS = frozenset(CaseSnapshot.__dataclass_fields__)
@@ -220,6 +215,7 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
             opened_at=entry.at,
             updated_at=entry.recorded_at,
             last_at=entry.at,
+            late_entries=(entry.seq,) if entry.minutes_late is not None else (),
         )
     # One copy of the snapshot per entry: this fold runs for every entry the audit verifies.
     changes: dict[str, Any] = {
@@ -228,6 +224,8 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
         "updated_at": entry.recorded_at,
         "last_at": max(snapshot.last_at, entry.at),
     }
+    if entry.minutes_late is not None:
+        changes["late_entries"] = (*snapshot.late_entries, entry.seq)
     measured = [key for key in data if key.endswith(VOLUME_SUFFIX)]
     if measured:
         volumes = {**snapshot.volumes_ml, **{key: data[key] for key in measured}}
@@ -282,11 +280,13 @@ def fold(entries: list[Entry]) -> CaseSnapshot | None:
     snapshot: CaseSnapshot | None = None
     for entry in entries:
         if entry.action == "correct" and snapshot is not None:
+            late = (entry.seq,) if entry.minutes_late is not None else ()
             snapshot = evolve(
                 snapshot,
                 version=entry.seq,
                 updated_at=entry.recorded_at,
                 last_at=max(snapshot.last_at, entry.at),
+                late_entries=(*snapshot.late_entries, *late),
             )
             continue
         snapshot = apply(snapshot, entry, data[entry.seq])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import keys
+from . import keys, lateness
 from .checks import Problem
 from .errors import BmacError
 from .facts import Attempt, Person
@@ -75,15 +75,29 @@ def _rules(
 ) -> list[str]:
     """What the workflow and the rules say of the entry, taken from `snapshot` by `role`."""
     try:
+        timing = _timing(entry, snapshot, protocol)
         if entry.action == "open":
-            return _opening(entry, role, index)
+            return timing + _opening(entry, role, index)
         if entry.action == "correct":
-            return _correction(entry, role, snapshot, by_seq)
-        return _step(entry, role, snapshot, protocol, registry)
+            return timing + _correction(entry, role, snapshot, by_seq)
+        return timing + _step(entry, role, snapshot, protocol, registry)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Data no step could have written (or a case missing what came before): a problem to
         # report, never a crash of the audit.
         return [f"the rules cannot be re-run on it ({type(exc).__name__}: {exc})"]
+
+
+def _timing(entry: Entry, snapshot: CaseSnapshot | None, protocol: Protocol) -> list[str]:
+    """The clinical time is not before the case's previous entry, and an entry recorded late
+    says so and why (lateness.py); for signed entries, made since both rules."""
+    if entry.signatures is None:
+        return []
+    whys = []
+    if snapshot is not None and from_iso(entry.at) < from_iso(snapshot.last_at):
+        whys.append(f"its clinical time is before the case's previous entry ({snapshot.last_at})")
+    at, recorded = from_iso(entry.at), from_iso(entry.recorded_at)
+    why = lateness.problem(at, recorded, entry.minutes_late, entry.late_reason, protocol)
+    return [*whys, f"late entry: {why}"] if why else whys
 
 
 def _signatures(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidData
@@ -146,8 +146,9 @@ def insurance(
 
 
 def minutes_between(start: datetime, end: datetime) -> float:
-    """Minutes from `start` to `end` (negative when `end` is earlier)."""
-    return (end - start).total_seconds() / 60.0
+    """Minutes from `start` to `end` (negative when `end` is earlier): elapsed time, taken in
+    UTC (two times of one zone would otherwise subtract as wall clocks, across a DST change)."""
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 60.0
 
 
 def window_minutes_left(harvested_at: datetime, now: datetime, protocol: Protocol) -> float:

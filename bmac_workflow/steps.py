@@ -86,6 +86,8 @@ class Step:
     reason: str | None = None  # the help of the step's --reason option, if it takes one
     reason_required: bool = False
     reason_example: str = ""
+    # A refusal by one of `guards` is kept, signed, in the refusals log (refusal.py).
+    refusals_logged: bool = False
 
     @property
     def group(self) -> str:
@@ -212,6 +214,7 @@ STEPS: tuple[Step, ...] = (
         window_running=True,
         guards=(SPECIMEN_MATCHES, KNEE_MATCHES, SECOND_PERSON, WITHIN_WINDOW),
         prepare=facts.injection,
+        refusals_logged=True,
     ),
     Step(
         "record_follow_up",

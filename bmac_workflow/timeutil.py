@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from .errors import InvalidData
+
+# No clinical time of this record is older: an earlier `--at` is a typing slip (year 1, 1900).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -12,18 +15,47 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_at(text: str) -> datetime:
-    """Parse an ISO 8601 time; a time without a zone is local time."""
+def parse_at(text: str, zone: tzinfo | None = None) -> datetime:
+    """Parse an ISO 8601 time; a time without an offset is local time (in `zone`, default this
+    machine's), refused when the clocks skipped it or showed it twice that night. A time
+    before 2000 or beyond what a date can hold is refused too (exit 5)."""
     try:
         value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise InvalidData(
-            f"--at {text!r} is not an ISO 8601 time: use e.g. 2026-11-25T09:30 or "
+            f"--at {text[:40]!r} is not an ISO 8601 time: use e.g. 2026-11-25T09:30 or "
             "2026-11-25T09:30+09:00"
         ) from None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.astimezone(UTC)
+    try:
+        if value.tzinfo is None:
+            value = _local(text, value, zone)
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidData(
+            f"--at {text[:40]} is out of range: give a time after 2000-01-01, e.g. 2026-11-25T09:30"
+        ) from None
+    if value < EARLIEST:
+        raise InvalidData(f"--at {text[:40]} is before 2000-01-01: check the year")
+    return value
+
+
+def _local(text: str, wall: datetime, zone: tzinfo | None) -> datetime:
+    """The one instant a local time names, or exit 5 naming the candidates."""
+    from .wallclock import instants, offsets, spelled
+
+    found = instants(wall, zone)
+    if len(found) == 1:
+        return found[0]
+    choices = " or ".join(spelled(wall, o) for o in offsets(wall, zone))
+    if not found:
+        raise InvalidData(
+            f"--at {text} does not exist in local time (the clocks moved forward over it): "
+            f"give the time with its offset, e.g. {choices}"
+        )
+    raise InvalidData(
+        f"--at {text} is ambiguous in local time (the clocks moved back: it happened twice): "
+        f"give the time with its offset, {choices}"
+    )
 
 
 def iso(value: datetime) -> str:

@@ -642,6 +642,7 @@ def load(path: str) -> dict[str, Any]:
                 "pseudonymized": [p for p in r["pseudonymized"].split(";") if p],
             }
             for r in rows
+            if not r["seq"].startswith("R")  # a refused attempt (refusals log), not an entry
         ]
         return {"format": "csv", "entries": entries, "checkpoints": []}
     with open(path, encoding="utf-8") as handle:

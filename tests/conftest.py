@@ -108,6 +108,20 @@ def engine(database: Database) -> Engine:
     return database.engine
 
 
+AUTO = "auto"
+LATE_AFTER = 15  # minutes: the shipped protocol's `recording.late_after_minutes`
+
+
+def late_reason_for(at: datetime | None, given: str | None = AUTO) -> str | None:
+    """The late reason a test gives: `given`, or by default one when `at` is late enough to
+    need it (the tests' walks log whole cases hours or days after the fact)."""
+    if given != AUTO:
+        return given
+    if at is not None and (utcnow() - at).total_seconds() > LATE_AFTER * 60:
+        return "logged after the fact (test)"
+    return None
+
+
 def credentials(who: str, pin: str | None = None, new_pin: str | None = None) -> Credentials:
     """The credentials of operator `who`, with their PIN (or `pin`), and the new PIN they
     choose when they must (`new_pin`)."""
@@ -142,6 +156,7 @@ class Clinic:
         at: datetime | None = None,
         protocol: Protocol | str | None = None,
         who: str = "nurse",
+        late_reason: str | None = AUTO,
     ) -> int:
         """Open a case; `protocol` is an activated version or content (default: the active)."""
         change = cases.open_case(
@@ -152,6 +167,7 @@ class Clinic:
             iso(at) if at else None,
             utcnow,
             self.db,
+            late_reason_for(at, late_reason),
         )
         return change.case.case_id
 
@@ -165,10 +181,13 @@ class Clinic:
         verifier: str | Operator | None = None,
         reason: str | None = None,
         pin: str | None = None,
+        late_reason: str | None = AUTO,
     ) -> cases.Change:
         if isinstance(verifier, Operator):
             verifier = verifier.id
-        request = cases.StepRequest(case_id, trigger, values or {}, iso(at) if at else None, reason)
+        when = iso(at) if at else None
+        late = late_reason_for(at, late_reason)
+        request = cases.StepRequest(case_id, trigger, values or {}, when, reason, late)
         second = credentials(verifier) if verifier else None
         return cases.log_step(request, credentials(who, pin), utcnow, self.db, second)
 

@@ -19,6 +19,7 @@ from bmac_workflow.errors import Conflict, InvalidData
 from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import Protocol, parse
 from bmac_workflow.record import CaseSnapshot, Entry, digest
+from bmac_workflow.refusal import Refusal
 from bmac_workflow.registry import RegistryEntry
 from bmac_workflow.rules import DueRow
 
@@ -51,6 +52,7 @@ class Tables:
     due_visits: dict[int, tuple[DueRow, ...]] = field(default_factory=dict)
     checkpoints: list[StoredCheckpoint] = field(default_factory=list)
     registry: list[tuple[int, str, str]] = field(default_factory=list)  # seq, body, hash
+    refusals: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)  # body, hash
     last_case_id: int = 0  # ids are never reused (AUTOINCREMENT)
 
     def copy(self) -> Tables:
@@ -177,6 +179,25 @@ class FakeRepository:
         body = entry.body()
         self.tables.entries[key] = (body, digest(body))
         return digest(body)
+
+    def last_refusal(self, case_id: int) -> tuple[int, str] | None:
+        seqs = sorted(seq for case, seq in self.tables.refusals if case == case_id)
+        return (seqs[-1], self.tables.refusals[(case_id, seqs[-1])][1]) if seqs else None
+
+    def append_refusal(self, refusal: Refusal) -> str:
+        key = (refusal.case_id, refusal.seq)
+        if key in self.tables.refusals:
+            raise Conflict(f"case {refusal.case_id}: another refusal was logged at once")
+        body = refusal.body()
+        self.tables.refusals[key] = (body, digest(body))
+        return digest(body)
+
+    def refusal_rows(self, case_id: int | None = None) -> list[tuple[int, int, str, str]]:
+        return [
+            (case, seq, body, found)
+            for (case, seq), (body, found) in sorted(self.tables.refusals.items())
+            if case_id is None or case == case_id
+        ]
 
     def entries(self, case_id: int) -> list[tuple[Entry, str]]:
         return [(Entry.from_body(body), h) for _, _, body, h in self.entry_rows(case_id)]
@@ -339,3 +360,7 @@ class FakeDatabase:
 
     def in_memory(self) -> bool:
         return True
+
+    def server_time(self) -> None:
+        """No server: the workstation's clock is the record's (as on SQLite)."""
+        return None

@@ -6,7 +6,15 @@ import click
 
 from .app import App
 from .options import at_option, case_argument, json_option
-from .output import emit_json, signed_by, status_pairs, status_title, timeline_line, when
+from .output import (
+    emit_json,
+    entry_mark,
+    signed_by,
+    status_pairs,
+    status_title,
+    timeline_line,
+    when,
+)
 from .step_commands import DeclaredGroup
 
 
@@ -41,7 +49,7 @@ def case() -> None:
 @click.option("--knee", required=True, type=click.Choice(["left", "right"]))
 @at_option
 @click.pass_obj
-def open_(app: App, patient: str, knee: str, at: str | None) -> None:
+def open_(app: App, patient: str, knee: str, at: str | None, late_reason: str | None) -> None:
     """Open a case for one knee; prints the new case id alone.
 
     \b
@@ -51,7 +59,9 @@ def open_(app: App, patient: str, knee: str, at: str | None) -> None:
     from ..services.cases import open_case
 
     protocol = app.protocol()
-    change = open_case(patient, knee, protocol, app.credentials(), at, app.now, app.database())
+    change = open_case(
+        patient, knee, protocol, app.credentials(), at, app.now, app.database(), late_reason
+    )
     click.echo(change.case.case_id)
 
 
@@ -142,8 +152,8 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     table(
         ["seq", "at", "action", "from", "to", "signed by", "data"],
         [
-            [r["seq"], when(r["at"]), r["action"], r["from_state"], r["to_state"], signed_by(r),
-             ", ".join(f"{k}={v}" for k, v in r["data"].items())]
+            [entry_mark(r), when(r["at"]), r["action"], r["from_state"], r["to_state"],
+             signed_by(r), ", ".join(f"{k}={v}" for k, v in r["data"].items())]
             for r in rows
         ],
         right=("seq",),
@@ -165,7 +175,13 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
 @at_option
 @click.pass_obj
 def correct(
-    app: App, case_id: int, seq: int, settings: tuple[str, ...], reason: str, at: str | None
+    app: App,
+    case_id: int,
+    seq: int,
+    settings: tuple[str, ...],
+    reason: str,
+    at: str | None,
+    late_reason: str | None,
 ) -> None:
     """Correct an entry with a new one that points at it (its operator, or a surgeon).
 
@@ -195,6 +211,7 @@ def correct(
         at,
         app.now,
         app.database(),
+        late_reason,
     )
     for entry in done.entries:
         values = ", ".join(

@@ -78,14 +78,16 @@ def _run(url: str) -> None:
         return iso(start + timedelta(minutes=minutes))
 
     nurse, surgeon, second = who("nurse.kim"), who("dr.park"), who("nurse.choi")
-    case_id = cases.open_case("P-0042", "left", None, nurse, at(0), utcnow, db).case.case_id
+    late = "demo: a whole case logged after the fact"  # every entry is late: --late-reason
+    opened = cases.open_case("P-0042", "left", None, nurse, at(0), utcnow, db, late)
+    case_id = opened.case.case_id
     click.echo(f"case {case_id} opened for patient P-0042, left knee")
 
     def log(trigger: str, values: dict, minutes: float, reason: str | None = None) -> None:  # type: ignore[type-arg]
         step = workflow().by_trigger[trigger]
         signer = nurse if NURSE in step.roles else surgeon
         verifier = second if step.has_verifier() else None
-        request = cases.StepRequest(case_id, trigger, values, at(minutes), reason)
+        request = cases.StepRequest(case_id, trigger, values, at(minutes), reason, late)
         change = cases.log_step(request, signer, utcnow, db, verifier)
         e = change.entry
         click.echo(f"  {e.seq:>2}. {trigger:<17} {e.from_state} -> {e.to_state}  by {e.signer.id}")

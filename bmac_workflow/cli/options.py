@@ -16,11 +16,16 @@ def json_option(func: F) -> F:
 
 
 def at_option(func: F) -> F:
-    """The shared `--at TIME` option of every writing command."""
+    """The shared `--at TIME` and `--late-reason TEXT` options of every writing command."""
+    func = click.option("--late-reason", metavar="TEXT", help=LATE_HELP)(func)
     return click.option("--at", metavar="TIME", help=AT_HELP)(func)
 
 
 AT_HELP = "Clinical time, ISO 8601 (default now; local time unless a zone is given)."
+LATE_HELP = (
+    "Why the entry is logged late: needed when --at is more than the protocol's limit "
+    "(default 15 min) before now."
+)
 
 
 def case_argument(required: bool = True) -> Callable[[F], F]:

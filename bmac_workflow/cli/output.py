@@ -197,6 +197,7 @@ def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
         ("visits", ", ".join(status["visits_recorded"]) or None),
         ("next visit", f"{nv['visit']} due {when(nv['due_at'])}" if nv else None),
         ("reason", status["end_reason"]),
+        ("late", _late(status)),
         ("protocol", _protocol(status)),
         ("updated", f"{when(status['updated_at'])} ({status['entries']} entries)"),
     ]
@@ -223,6 +224,13 @@ def signed_when(row: dict[str, Any]) -> str:
     return text
 
 
+def entry_mark(row: dict[str, Any]) -> str:
+    """An entry's seq; a refusal's `R` and its number; `*` after an entry logged late."""
+    if row.get("kind") == "refusal":
+        return f"R{row['refusal']}"
+    return f"{row['seq']}{'*' if row.get('late') else ''}"
+
+
 def timeline_line(row: dict[str, Any]) -> str:
     """One timeline entry on one line (plus its corrections)."""
     move = (
@@ -236,12 +244,16 @@ def timeline_line(row: dict[str, Any]) -> str:
     )
     data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
     who = signed_by(row)
-    text = f"{row['seq']:>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
+    text = f"{entry_mark(row):>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
     text += f"\n     {signed_when(row)}"
     if data:
         text += f"\n     {data}"
-    if row["reason"]:
+    if row.get("kind") == "refusal":
+        text += f"\n     REFUSED ({row['rule']}), the case did not move: {row['reason']}"
+    elif row["reason"]:
         text += f"\n     reason: {row['reason']}"
+    if row.get("late"):
+        text += f"\n     LATE: logged {row['late']['minutes']:g} min after; {row['late']['reason']}"
     for c in row["corrected_by"]:
         # The original value stays in sight next to who changed it and why.
         was = ", ".join(f"{k} was {row['original_data'].get(k)}" for k in c["changes"])
@@ -249,6 +261,11 @@ def timeline_line(row: dict[str, Any]) -> str:
             f"\n     corrected by {c['operator_name']} in entry {c['seq']} ({was}): {c['reason']}"
         )
     return text
+
+
+def _late(status: dict[str, Any]) -> str | None:
+    seqs = status.get("late_entries") or []
+    return "entries " + ", ".join(map(str, seqs)) + " logged late (timeline)" if seqs else None
 
 
 def _protocol(status: dict[str, Any]) -> str:

@@ -81,7 +81,7 @@ def show(app: App, version: str | None, as_file: bool, as_json: bool) -> None:
 
     \b
     Example:
-      bmac protocol show bmac-knee-2026.3
+      bmac protocol show bmac-knee-2026.4
       bmac protocol show --file > clinic-2027.toml
     """
     from ..services.protocols import show as run

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import App
-from .options import AT_HELP
+from .options import AT_HELP, LATE_HELP
 
 if TYPE_CHECKING:
     from ..step_data import StepData
@@ -88,6 +88,7 @@ def _params(step: Step) -> list[click.Parameter]:
             )
         )
     params.append(click.Option(["--at"], metavar="TIME", help=AT_HELP))
+    params.append(click.Option(["--late-reason"], metavar="TEXT", help=LATE_HELP))
 
     def holder() -> None:
         pass
@@ -166,7 +167,12 @@ def _values(model: type[StepData], typed: dict[str, Any]) -> dict[str, Any]:
 
 def _callback(step: Step) -> Any:
     def run(
-        app: App, case_id: int, at: str | None, reason: str | None = None, **typed: Any
+        app: App,
+        case_id: int,
+        at: str | None,
+        late_reason: str | None,
+        reason: str | None = None,
+        **typed: Any,
     ) -> None:
         from ..services.cases import StepRequest, log_step
         from ..states import workflow
@@ -174,7 +180,7 @@ def _callback(step: Step) -> Any:
         values = _values(step.model, typed) if step.model is not None else {}
         verifier = app.verifier(values[step.verifier_field]) if step.verifier_field else None
         change = log_step(
-            StepRequest(case_id, step.trigger, values, at, reason),
+            StepRequest(case_id, step.trigger, values, at, reason, late_reason),
             app.credentials(),
             app.now,
             app.database(),

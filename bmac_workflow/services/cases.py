@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import rules
+from .. import lateness, rules
 from ..errors import BmacError, Conflict, InvalidData, NotFound, NotPermitted
 from ..facts import Attempt, Person
 from ..protocol import Protocol
@@ -27,10 +27,12 @@ from .recording import (
     Clock,
     changed_under_you,
     clinical_time,
+    command_time,
     commit,
     load_case,
     signed_entry,
 )
+from .refusals import log_refused
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
 __all__ = [
@@ -57,11 +59,12 @@ def open_case(
     at: str | None,
     clock: Clock,
     db: Database,
+    late_reason: str | None = None,
 ) -> Change:
     """Open a case for one knee of one patient, under the active protocol or the activated one
     `protocol` names (a version, or a file's content)."""
     signed = sign_in(signer, clock(), db)
-    return open_signed_case(patient_ref, knee, protocol, signed, at, clock, db)
+    return open_signed_case(patient_ref, knee, protocol, signed, at, clock, db, late_reason)
 
 
 def open_signed_case(
@@ -72,9 +75,10 @@ def open_signed_case(
     at: str | None,
     clock: Clock,
     db: Database,
+    late_reason: str | None = None,
 ) -> Change:
     """`open_case` once the operator is signed in."""
-    now = clock()
+    now = command_time(clock, db, signed.registry)
     try:
         check_permitted("open", signed.holder.role)
         patient_ref = rules.check_patient_ref(patient_ref)
@@ -83,6 +87,8 @@ def open_signed_case(
         clinical = clinical_time(at, None, now)
         with db.write() as uow:
             rules_in_force = chosen(protocol, signed.registry, uow)
+            late = lateness.minutes_late(clinical, now, rules_in_force)
+            late_reason = lateness.checked_reason(late, late_reason, rules_in_force)
             position = record(signed, now, uow) or signed.registry.length
             protocol_id = uow.repo.protocol_id(rules_in_force, iso(now))
             case_id = uow.repo.reserve_case(patient_ref, knee, protocol_id, iso(now))
@@ -103,6 +109,8 @@ def open_signed_case(
                 },
                 prev_hash=GENESIS,
                 registry=position,
+                minutes_late=late,
+                late_reason=late_reason,
             )
             entry = signed_entry(entry, signed.signer(Meaning.PERFORMED))
             return commit(uow, None, entry, rules_in_force)
@@ -114,13 +122,15 @@ def open_signed_case(
 @dataclass(frozen=True)
 class StepRequest:
     """What an operator asks for: `trigger` on a case, with the step's raw values as typed, its
-    clinical time (`--at`, default now) and its reason where the step takes one."""
+    clinical time (`--at`, default now), its reason where the step takes one, and why it is
+    logged late (`--late-reason`) when it is."""
 
     case_id: int
     trigger: str
     values: dict[str, Any] = field(default_factory=dict)
     at: str | None = None
     reason: str | None = None
+    late_reason: str | None = None
 
 
 def log_step(
@@ -164,7 +174,8 @@ def log_signed_step(
         asked.reason,
     )
     step = workflow().by_trigger[trigger]
-    now = clock()
+    now = command_time(clock, db, signed.registry)
+    logged = False
     try:
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
@@ -172,14 +183,23 @@ def log_signed_step(
         check_permitted(trigger, signed.holder.role)
         workflow().check_allowed(case.state, trigger)
         clinical = clinical_time(at, case, now)
+        late = lateness.minutes_late(clinical, now, protocol)
+        late_reason = lateness.checked_reason(late, asked.late_reason, protocol)
         attempt = _attempt(step, values, case, protocol, signed.holder, clinical, reason)
         data, request = _prepared(step, attempt)
         second: SignedIn | None = None
-        if step.verifier_field:
-            second = _verifier(step, attempt, request, verifier, signed, clock, db)
-            attempt = attempt._replace(verifier=_person(second.holder))
-            data, request = _prepared(step, attempt)
-        new_state = workflow().advance(case.state, trigger, request)
+        try:
+            if step.verifier_field:
+                second = _verifier(step, attempt, request, verifier, signed, clock, db)
+                attempt = attempt._replace(verifier=_person(second.holder))
+                data, request = _prepared(step, attempt)
+            new_state = workflow().advance(case.state, trigger, request)
+        except BmacError as refused:
+            # A guard's refusal (window, specimen, knee, second person) is kept, signed, in
+            # the refusals log, committed on its own: the step itself still fails.
+            asked_of = request if second else request._replace(verifier_is_second_person=True)
+            logged = log_refused(step, asked_of, refused, case, data, signed, clinical, now, db)
+            raise
         meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
         try:
             with db.write() as uow:
@@ -200,6 +220,8 @@ def log_signed_step(
                     verifier=second.signer(Meaning.VERIFIED).signature if second else None,
                     reason=reason,
                     registry=position or signed.registry.length,
+                    minutes_late=late,
+                    late_reason=late_reason,
                 )
                 verifier_signs = second.signer(Meaning.VERIFIED) if second else None
                 entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
@@ -211,7 +233,8 @@ def log_signed_step(
                 moved = changed_under_you(uow.repo, case, otherwise=conflict)
             raise moved from None
     except BmacError:
-        record_alone(signed, now, db)
+        if not logged:  # the refusal's unit of work wrote what the sign-in changes
+            record_alone(signed, now, db)
         raise
 
 

@@ -13,13 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .. import rules
+from .. import lateness, rules
 from ..correction_rules import changes_for, later_entries, refuse_path_change
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
 from ..roles import SURGEON, check_permitted
 from ..timeutil import iso
-from .recording import Clock, changed_under_you, clinical_time, load_case, signed_entry
+from .recording import (
+    Clock,
+    changed_under_you,
+    clinical_time,
+    command_time,
+    load_case,
+    signed_entry,
+)
 from .signing import Credentials, record, record_alone, sign_in
 
 if TYPE_CHECKING:
@@ -60,12 +67,13 @@ def correct(
     at: str | None,
     clock: Clock,
     db: Database,
+    late_reason: str | None = None,
 ) -> Correction:
     """Correct fields of entry `seq` of a case, checked in the README's order of checks."""
     with db.read() as uow:
         expected = uow.repo.case_version(case_id)
     signed = sign_in(signer, clock(), db)
-    now = clock()
+    now = command_time(clock, db, signed.registry)
     try:
         with db.write() as uow:
             found = load_case(uow.repo, case_id, lock=True)
@@ -96,7 +104,10 @@ def correct(
                     f"specimen ID {changes['specimen_id']} is already used by another case: "
                     "scan the label again"
                 )
-            clinical = iso(clinical_time(at, case, now))
+            when = clinical_time(at, case, now)
+            late = lateness.minutes_late(when, now, protocol)
+            late_reason = lateness.checked_reason(late, late_reason, protocol)
+            clinical = iso(when)
             plan = [(target.seq, changes, reason)]
             for later, values in derived:
                 why = f"re-derived after the correction of entry {seq}"
@@ -122,6 +133,8 @@ def correct(
                     reason=why,
                     corrects=corrected,
                     registry=position,
+                    minutes_late=late,
+                    late_reason=late_reason,
                 )
                 entry = signed_entry(entry, signed.signer(Meaning.CORRECTED))
                 head = uow.repo.append(entry)

@@ -48,6 +48,8 @@ CSV_COLUMNS = (
     "prev_hash",
     "hash",
     "pseudonymized",
+    "minutes_late",
+    "late_reason",
     "body",
 )
 
@@ -131,8 +133,14 @@ def write_json(
         for item in entries(uow, case_id, key, progress):
             out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))
             count += 1
+        # Refused attempts (refusal.py): each case's chain, as stored.
+        refused = [
+            {"case_id": c, "seq": n, "hash": h, "body": b}
+            for c, n, b, h in uow.repo.refusal_rows(case_id)
+        ]
+        out.write('\n],\n"refusals": ' + json.dumps(refused, ensure_ascii=False))
         marks = uow.repo.checkpoints() if case_id is None else []
-        out.write('\n],\n"checkpoints": ' + json.dumps(marks, ensure_ascii=False) + "\n}\n")
+        out.write(',\n"checkpoints": ' + json.dumps(marks, ensure_ascii=False) + "\n}\n")
     return count
 
 
@@ -166,11 +174,25 @@ def write_csv(
                     body["prev_hash"],
                     item["hash"],
                     ";".join(item.get("pseudonymized", [])),
+                    body.get("minutes_late") or "",
+                    body.get("late_reason") or "",
                     item["body"],
                 ]
             )
             count += 1
+        for row_case, seq, body_text, found in uow.repo.refusal_rows(case_id):
+            writer.writerow(_refusal_cells(row_case, seq, body_text, found))
     return count
+
+
+def _refusal_cells(case_id: int, seq: int, body_text: str, found: str) -> list[Any]:
+    """A refused attempt as a CSV row: its action is `refused:` and the step; `seq` is
+    `R` and its number in the case's refusals log; the reason is the rule's message."""
+    body = json.loads(body_text)
+    signer = body["signer"]
+    return [case_id, f"R{seq}", body["at"], f"refused:{body['action']}", body["state"],
+            body["state"], signer["id"], signer["role"], f"{body['rule']}: {body['message']}",
+            "", body["prev_hash"], found, "", "", "", body_text]  # fmt: skip
 
 
 def write_fhir(

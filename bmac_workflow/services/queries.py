@@ -9,6 +9,7 @@ from .. import keys, rules
 from ..errors import NotFound
 from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry, Signature
+from ..refusal import Refusal
 from ..states import FOLLOW_UP, workflow
 from ..timeutil import from_iso, iso
 
@@ -50,6 +51,7 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
         "follow_up_complete": None,
         "next_visit": None,
         "end_reason": case.end_reason,
+        "late_entries": list(case.late_entries),
     }
     if case.state in flow.window_states and case.harvested_at:
         # Counted from the harvest's clinical time, with the limit of the case's own protocol.
@@ -95,26 +97,65 @@ def list_cases(
 
 
 def timeline(case_id: int, db: Database) -> list[dict[str, Any]]:
-    """Every entry of a case, oldest first, with who corrected what and why."""
+    """Every entry of a case, oldest first, with who corrected what and why; each refused
+    attempt (`kind` "refusal") after the entry it followed."""
     with db.read() as uow:
         if uow.repo.case_version(case_id) is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         entries = uow.repo.entries(case_id)
+        refused = uow.repo.refusal_rows(case_id)
     corrections: dict[int, list[Entry]] = {}
     for entry, _ in entries:
         if entry.action == "correct" and entry.corrects is not None:
             corrections.setdefault(entry.corrects, []).append(entry)
-    return [
-        _timeline_row(entry, entry_hash, corrections.get(entry.seq, []))
-        for entry, entry_hash in entries
-    ]
+    after: dict[int, list[dict[str, Any]]] = {}
+    for _, _, body, refusal_hash in refused:
+        refusal = Refusal.from_body(body)
+        after.setdefault(refusal.after, []).append(_refusal_row(refusal, refusal_hash))
+    rows = []
+    for entry, entry_hash in entries:
+        rows.append(_timeline_row(entry, entry_hash, corrections.get(entry.seq, [])))
+        rows += after.pop(entry.seq, [])
+    return rows + [row for _, found in sorted(after.items()) for row in found]
+
+
+def _refusal_row(refusal: Refusal, refusal_hash: str) -> dict[str, Any]:
+    """A refused attempt as a timeline row: it left the case where it was."""
+    signer = refusal.signer
+    return {
+        "kind": "refusal",
+        "seq": None,
+        "refusal": refusal.seq,
+        "at": refusal.at,
+        "recorded_at": refusal.recorded_at,
+        "operator": signer.id,
+        "operator_name": signer.name,
+        "role": signer.role,
+        "meaning": signer.meaning,
+        "key": _fingerprint(signer),
+        "verifier": None,
+        "action": refusal.action,
+        "from_state": refusal.state,
+        "to_state": refusal.state,
+        "data": refusal.data,
+        "original_data": None,
+        "reason": refusal.message,
+        "rule": refusal.rule,
+        "late": None,
+        "corrects": None,
+        "corrected_by": [],
+        "prev_hash": refusal.prev_hash,
+        "hash": refusal_hash,
+    }
 
 
 def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> dict[str, Any]:
     current = dict(entry.data)
     for correction in corrected_by:
         current.update(correction.data["changes"])
+    late = entry.minutes_late
     return {
+        "kind": "entry",
         "seq": entry.seq,
         "at": entry.at,
         "recorded_at": entry.recorded_at,
@@ -138,6 +179,7 @@ def _timeline_row(entry: Entry, entry_hash: str, corrected_by: list[Entry]) -> d
         "data": current,
         "original_data": entry.data if corrected_by else None,
         "reason": entry.reason,
+        "late": None if late is None else {"minutes": late, "reason": entry.late_reason},
         "corrects": entry.corrects,
         "corrected_by": [
             {

@@ -12,10 +12,13 @@ from .. import rules
 from ..errors import Conflict, InvalidData, RecordAltered
 from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry, apply, digest, evolve
+from ..settings import in_force
 from ..states import FOLLOW_UP
 from ..timeutil import from_iso, local, parse_at
 
 if TYPE_CHECKING:
+    from ..registry import Registry
+    from ..store.database import Database
     from ..store.repository import Repository
     from ..store.unit_of_work import UnitOfWork
     from .registry import Signer
@@ -57,16 +60,36 @@ def load_case(
     return case, protocol
 
 
+def command_time(clock: Clock, db: Database, registry: Registry) -> datetime:
+    """The time a writing command records: on PostgreSQL the database server's, refused (exit
+    5, nothing written) when this workstation's clock differs from it by more than the site
+    setting `max_clock_skew_minutes`; on SQLite, where there is no server, the workstation's."""
+    workstation = clock()
+    server = db.server_time()
+    if server is None:
+        return workstation
+    bound = in_force(registry.settings)["max_clock_skew_minutes"]
+    skew = rules.minutes_between(server, workstation)
+    if abs(skew) > bound:
+        raise InvalidData(
+            f"this workstation's clock is {abs(skew):.1f} min "
+            f"{'ahead of' if skew > 0 else 'behind'} the database server's (the site allows "
+            f"{bound} min): set the clock right and log again; nothing was written"
+        )
+    return server
+
+
 def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> datetime:
-    """The clinical time of an entry: now, or `--at` if it is neither future nor out of order."""
-    if at is None:
-        return now
-    value = parse_at(at)
+    """The clinical time of an entry: now, or `--at` if it is not in the future; never before
+    the case's previous entry (with `--at` or without: a clock set back is refused too)."""
+    value = now if at is None else parse_at(at)
     if value > now:
         raise InvalidData(f"--at {at} is in the future: an entry records what already happened")
     if case is not None and value < from_iso(case.last_at):
+        given = f"--at {at}" if at is not None else f"this workstation's time ({local(now)})"
         raise InvalidData(
-            f"--at {at} is before the case's previous entry ({case.last_at}): entries stay in order"
+            f"{given} is before the case's previous entry ({local(case.last_at)}): entries stay "
+            "in order; check the time (and the clock)"
         )
     return value
 

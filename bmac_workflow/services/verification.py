@@ -1,13 +1,11 @@
 """`audit verify`: the registry, then every case re-run from its log alone (its chain, who signed
 each entry with which key and role, every guard and rule, its signatures), then the case rows,
 the worklist, the operators' cache, the protocols and the checkpoints against what the log and
-the registry say. A large record is checked by several worker processes.
-
-Entries an auditor's signed checkpoint reviewed (and whose head hash it holds still matches) are
-folded, not re-run, unless `full`: their signatures, signers and rules were checked by the audit
-the checkpoint records.
-The checks are pure (checks.py, rerun.py, registry_checks.py, checkpoint.py); this module reads
-the record through the repository and runs the worker pool (services/verification_pool.py).
+the registry say, and the whole refusals log (refusal.py). Several worker processes check a large
+record. Entries an auditor's signed checkpoint reviewed (whose head hash it holds still matches)
+are folded, not re-run, unless `full`: the audit the checkpoint records checked them. The checks
+are pure (checks.py, rerun.py, registry_checks.py, checkpoint.py); this module reads the record
+through the repository and runs the worker pool (services/verification_pool.py).
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from ..registry import Registry
 from ..registry_checks import check_registry
 from ..rerun import Scope, rerun
 from ..store.audit_rows import grouped
+from .refusals import refusal_problems
 
 if TYPE_CHECKING:
     from ..store.database import Database
@@ -91,6 +90,7 @@ def verify_record(
     pool = start_workers(db, ranges, full) if ranges else None
     with db.read() as uow:
         context, problems = context_of(uow, full)
+        problems += refusal_problems(uow, context.registry, case_id)
         if case_id is None:
             problems += record_problems(uow, context.registry)
             # The record must still hold what the last signed checkpoint covered (a forger who

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Engine
 
 from .engine import make_engine
@@ -70,6 +72,13 @@ class Database:
     def write(self) -> UnitOfWork:
         """A unit of work that writes: on SQLite it holds the write lock from its start."""
         return UnitOfWork(self.engine, write=True)
+
+    def server_time(self) -> datetime | None:
+        """The PostgreSQL server's clock (UTC); None on SQLite, which has no server."""
+        if self.dialect != "postgresql":
+            return None
+        with self.glance() as uow:
+            return uow.repo.server_time()
 
     def dispose(self) -> None:
         """Close every connection this database holds (when the command ends)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints, the
 # signed operator registry, the protocols activated.
-LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols")
+LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols", "refusals")
 # Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
 STATE_TABLES = ("cases", "operators")
 # Rows of current state that come and go: a case's visits not yet recorded.

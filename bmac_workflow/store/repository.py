@@ -8,6 +8,7 @@ the tables once (statements.py) and runs in the unit of work's transaction.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..rules import DueRow
 from .audit_rows import AuditRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
+from .refusal_rows import RefusalRows
 from .registry_rows import RegistryRows
 from .statements import Statement
 from .tables import cases, due_visits, entries, protocols
@@ -67,8 +69,13 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows):
+class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows):
     """Reads and writes the record on one unit of work's connection."""
+
+    def server_time(self) -> datetime:
+        """The database server's wall clock (PostgreSQL's clock_timestamp()), UTC."""
+        found: datetime = self._execute(select(func.clock_timestamp())).scalar_one()
+        return found.astimezone(UTC)
 
     # -- protocols -------------------------------------------------------------------------
     def protocol_id(self, protocol: Protocol, now: str) -> int:

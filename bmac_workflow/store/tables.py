@@ -143,6 +143,19 @@ entries = Table(
     UniqueConstraint("case_id", "seq"),
 )
 
+# A step the workflow refused on a guard (refusal.py): its canonical JSON body and the SHA-256
+# of it, chained per case. It never moves the case. Append-only (triggers).
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    _hash("hash"),
+    UniqueConstraint("case_id", "seq"),
+)
+
 # A digest over every case's chain head and entry count, taken by an auditor. Append-only.
 checkpoints = Table(
     "checkpoints",

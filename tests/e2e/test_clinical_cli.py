@@ -12,7 +12,7 @@ from click.testing import Result
 
 from bmac_workflow import protocol as protocol_module
 from bmac_workflow.timeutil import iso, utcnow
-from tests.conftest import Bmac, Clinic
+from tests.conftest import Bmac, Clinic, late_reason_for
 from tests.walk import happy_steps, step_args
 
 
@@ -31,8 +31,10 @@ def fails(result: Result, code: int, *words: str) -> str:
     return lines[0]
 
 
-def at(value: datetime) -> tuple[str, str]:
-    return ("--at", iso(value))
+def at(value: datetime) -> tuple[str, ...]:
+    """`--at` with the time, and `--late-reason` when the time is late enough to need one."""
+    reason = late_reason_for(value)
+    return ("--at", iso(value)) + (("--late-reason", reason) if reason else ())
 
 
 def open_case(bmac: Bmac, patient: str = "P-0042", knee: str = "left", *extra: str) -> str:
@@ -166,7 +168,9 @@ def test_a_specimen_id_that_does_not_match_the_collection_is_refused(bmac: Bmac)
     case = ready_to_inject(bmac, utcnow() - timedelta(minutes=40))
     before = timeline(bmac, case)
     fails(bmac(*injection(case, specimen_id="SP-OTHER"), who="surgeon"), 5, "does not match")
-    assert timeline(bmac, case) == before
+    after = timeline(bmac, case)
+    assert [r for r in after if r["kind"] == "entry"] == before
+    assert [r["rule"] for r in after if r["kind"] == "refusal"] == ["specimen identity"]
     assert status(bmac, case)["state"] == "injection"
 
 
@@ -198,7 +202,9 @@ def test_an_injection_121_minutes_after_the_harvest_is_refused_and_writes_nothin
     before = timeline(bmac, case)
     late = at(harvest + timedelta(minutes=121))
     fails(bmac(*injection(case), *late, who="surgeon"), 6, "window", "--override-reason")
-    assert timeline(bmac, case) == before
+    after = timeline(bmac, case)
+    assert [r for r in after if r["kind"] == "entry"] == before
+    assert [r["rule"] for r in after if r["kind"] == "refusal"] == ["harvest-to-injection window"]
     assert status(bmac, case)["state"] == "injection"
 
 
@@ -361,7 +367,7 @@ SHIPPED = protocol_module.default_text()
 
 
 def protocol_file(tmp_path: Path, version: str, window: int) -> Path:
-    text = SHIPPED.replace('version = "bmac-knee-2026.3"', f'version = "{version}"')
+    text = SHIPPED.replace('version = "bmac-knee-2026.4"', f'version = "{version}"')
     text = text.replace("window_minutes = 120", f"window_minutes = {window}")
     assert f'"{version}"' in text and f"= {window}\n" in text
     path = tmp_path / f"{version}.toml"

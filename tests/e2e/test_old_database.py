@@ -129,9 +129,15 @@ def test_a_new_protocol_key_takes_its_default_in_the_old_protocol_and_is_shown(
     try:
         status = bmac(old_url, "case", "status", "3")
         assert status.exit_code == 0, status.stderr
-        assert "defaults for: injection.late_entry_minutes" in status.stdout
+        assert (
+            "defaults for: recording.late_after_minutes, injection.late_entry_minutes"
+            in status.stdout
+        )
         as_json = json.loads(bmac(old_url, "case", "status", "3", "--json").stdout)
-        assert as_json["protocol_defaults"] == ["injection.late_entry_minutes"]
+        assert as_json["protocol_defaults"] == [
+            "recording.late_after_minutes",  # a key its protocol predates, as this one
+            "injection.late_entry_minutes",
+        ]
         assert bmac(old_url, "audit", "verify").exit_code == 0
     finally:
         repository.stored_protocol.cache_clear()

@@ -76,8 +76,12 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    from bmac_workflow.store.database import Database
+
     clock = Clock(utcnow())
     monkeypatch.setattr(App, "now", lambda self: clock.now)
+    # On PostgreSQL the server's clock is the record's: it moves with the test's too.
+    monkeypatch.setattr(Database, "server_time", lambda self: clock.now)
     yield clock
 
 

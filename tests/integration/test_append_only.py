@@ -13,6 +13,8 @@ from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bmac_workflow.record import GENESIS, Signature
+from bmac_workflow.refusal import Refusal
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
 
@@ -22,9 +24,13 @@ TABLES = sorted(LOG_TABLES)
 @pytest.fixture
 def filled(clinic: Clinic) -> Iterator[Clinic]:
     """A clinic with at least one row in every log table."""
-    clinic.open()
+    case_id = clinic.open()
     with clinic.uow() as uow:
         uow.repo.add_checkpoint(iso(utcnow()), "auditor", {"1": 1}, "0" * 64)
+        signer = Signature("surgeon", "Surgeon Name", "surgeon", "attempted")
+        refusal = Refusal(case_id, 1, "inject", "injection", 1, "knee identity", "wrong knee",
+                          iso(utcnow()), iso(utcnow()), signer, {}, GENESIS, 1)  # fmt: skip
+        uow.repo.append_refusal(refusal)
         uow.commit()
     for table in TABLES:
         assert clinic.count(table) > 0

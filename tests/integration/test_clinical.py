@@ -74,11 +74,14 @@ def snapshot(clinic: Clinic) -> tuple[dict[str, int], list[Any]]:
 
 
 def refused(clinic: Clinic, error: type[BmacError], *args: Any, **kw: Any) -> str:
-    """Fire and expect a refusal that writes nothing; return its message."""
-    before = snapshot(clinic)
+    """Fire and expect a refusal that writes nothing (but, for a guard of the injection, the one
+    refusal kept in the refusals log); return its message."""
+    before, refusals = snapshot(clinic), clinic.count("refusals")
     with pytest.raises(error) as raised:
         clinic.fire(*args, **kw)
+    kept = clinic.count("refusals") - refusals
     assert snapshot(clinic) == before
+    assert kept == (1 if args[1] == "inject" and args[3] == "surgeon" else 0)
     return raised.value.message
 
 

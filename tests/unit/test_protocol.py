@@ -24,7 +24,7 @@ def edited(old: str, new: str) -> str:
 
 def test_the_shipped_protocol_holds_the_spec_defaults() -> None:
     protocol = load(None)
-    assert protocol.version == "bmac-knee-2026.3"
+    assert protocol.version == "bmac-knee-2026.4"
     assert protocol.kl_grades == {2, 3}
     assert protocol.icrs_grades == {3, 4}
     assert protocol.kl_arthroplasty == 4

@@ -83,6 +83,7 @@ def test_every_step_signs_with_a_meaning_from_part_11() -> None:
         "corrected",
         "cancelled",
         "reviewed",
+        "attempted",
         "approved",
     }
     assert meanings["cancel"] == "cancelled"

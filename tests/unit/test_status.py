@@ -104,7 +104,7 @@ def test_outside_the_window_status_shows_no_window(state: str) -> None:
 
 def test_the_window_is_the_one_of_the_case_s_own_protocol() -> None:
     text = default_text().replace("window_minutes = 120", "window_minutes = 90")
-    shorter = parse(text.replace('version = "bmac-knee-2026.3"', 'version = "short-window"'))
+    shorter = parse(text.replace('version = "bmac-knee-2026.4"', 'version = "short-window"'))
     shown = status(case_in("concentration"), minutes_after_harvest=30, protocol=shorter)
     assert (shown["window_minutes"], shown["window_minutes_left"]) == (90, 60)
     assert shown["window_closes_at"] == iso(HARVEST + timedelta(minutes=90))
@@ -112,9 +112,9 @@ def test_the_window_is_the_one_of_the_case_s_own_protocol() -> None:
 
 def test_the_protocol_keys_a_case_runs_on_by_default_are_named_but_never_the_ranges() -> None:
     text = default_text()
-    text = text.replace("window_minutes = 120\n", "").replace('"bmac-knee-2026.3"', '"no-window"')
+    text = text.replace("window_minutes = 120\n", "").replace('"bmac-knee-2026.4"', '"no-window"')
     shown = status(case_in("filtering"), protocol=parse(text))
-    assert shown["protocol_defaults"] == ["injection.window_minutes"]
+    assert shown["protocol_defaults"] == ["injection.window_minutes"]  # the file states the rest
     assert status(case_in("filtering"))["protocol_defaults"] == []
 
 
