@@ -29,6 +29,13 @@ SETTINGS = {
     for s in (
         Setting("max_failed_pins", "wrong PINs in a row before an operator is locked", 5, 3, 10),
         Setting("lock_minutes", "minutes an operator stays locked after them", 15, 1, 60),
+        Setting(
+            "session_idle_minutes",
+            "minutes a reading session (`bmac login`, the web board) lasts without use",
+            15,
+            1,
+            60,
+        ),
     )
 }
 # The longest any lock can last, whatever a setting or a row of the database says.

@@ -16,15 +16,16 @@ import re
 from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints, the
-# signed operator registry, the protocols activated.
-LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols")
-# Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
-STATE_TABLES = ("cases", "operators")
+# signed operator registry, the protocols activated, the access log.
+LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols", "access_log")
+# Tables whose rows hold current state (a cache of the log, the operators' PIN counters, the
+# reading sessions).
+STATE_TABLES = ("cases", "operators", "sessions")
 # Rows of current state that come and go: a case's visits not yet recorded.
 WORKLIST_TABLES = ("due_visits",)
 APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
 # What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
-SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}
+SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key"), "sessions": ("secret_hash",)}
 # Read by every command to check the schema revision; written only by `bmac db upgrade`.
 VERSION_TABLE = "alembic_version"
 
