@@ -259,6 +259,9 @@ def clinic(database: Database, db_url: str) -> Clinic:
             utcnow,
             database,
         ).operator
+    # This machine's reading session (`bmac login`): `bmac` run as nobody reads as the auditor,
+    # in process or in a child process (the session folder is the test's own).
+    login(db_url)
     return result
 
 
@@ -290,5 +293,4 @@ class Bmac:
 
 @pytest.fixture
 def bmac(clinic: Clinic) -> Bmac:
-    login(clinic.url)
     return Bmac(clinic.url)

@@ -17,7 +17,7 @@ from ..sessions import CLI, TOKEN, TOKEN_HOURS, WEB, Session, SessionKey, new_ke
 from ..sessions import secret_matches as _matches
 from ..settings import in_force
 from ..timeutil import iso
-from .signing import Credentials, record_alone, sign_in
+from .signing import Credentials, check_pin, record_alone, sign_in
 
 if TYPE_CHECKING:
     from ..store.database import Database
@@ -100,9 +100,7 @@ def viewer(reader: Reader, now: datetime, db: Database) -> Viewer:
         return _in_session(reader, reader.key, now, db)
     credentials = reader.credentials
     if credentials is not None and credentials.operator_id:
-        signed = sign_in(credentials, now, db)
-        record_alone(signed, now, db)
-        return Viewer(signed.holder.id)
+        return Viewer(check_pin(credentials, now, db).id)
     raise NotPermitted(f"reading needs a sign-in: {_WAY_FORWARD[reader.channel]}")
 
 
