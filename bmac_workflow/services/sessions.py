@@ -108,7 +108,7 @@ def _in_session(reader: Reader, key: SessionKey, now: datetime, db: Database) ->
     way = _WAY_FORWARD[reader.channel]
     with db.read() as uow:
         found = uow.repo.session(key.session_id)
-        operator = None if found is None else uow.repo.operator(found.operator_id)
+        standing = None if found is None else uow.repo.standing(found.operator_id)
     if found is None or not _matches(key.secret, found.secret_hash):
         raise NotPermitted(f"there is no such reading session: {way}")
     if found.kind not in _TAKES.get(reader.channel, ()):
@@ -116,8 +116,16 @@ def _in_session(reader: Reader, key: SessionKey, now: datetime, db: Database) ->
     why = found.ended_why(now)
     if why is not None:
         raise NotPermitted(f"your reading session has ended ({why}): {way}")
-    if operator is None or not operator.active or operator.locked_at(now):
+    locked = standing is not None and _locked(standing[1], now)
+    if standing is None or not standing[0] or locked:
         raise NotPermitted(
             f"operator {found.operator_id} is deactivated or locked: their sessions no longer hold"
         )
     return Viewer(found.operator_id, found.session_id)
+
+
+def _locked(locked_until: str | None, now: datetime) -> bool:
+    """The lock rule of operators.py (a lock beyond the longest setting is not honoured)."""
+    from ..operators import Operator
+
+    return Operator("", "", "", True, locked_until=locked_until).locked_at(now)

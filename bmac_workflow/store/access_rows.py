@@ -47,8 +47,18 @@ class AccessRows(Rows):
     """Sessions and the access log on the unit of work's connection."""
 
     # -- sessions --------------------------------------------------------------------------
+    def _read_write(self) -> None:
+        """On PostgreSQL, ask for READ WRITE first: the auditor's role reads by default only,
+        yet its reads are logged (it may INSERT into the access log, nothing else of the
+        record)."""
+        conn = self._connection
+        if conn.dialect.name == "postgresql" and not conn.in_transaction():
+            conn.begin()
+            conn.exec_driver_sql("SET TRANSACTION READ WRITE")
+
     def add_session(self, found: Session, created_at: str) -> None:
         """Store a new session (its secret's hash only)."""
+        self._read_write()
         self._execute(
             insert(sessions).values(
                 id=found.session_id,
@@ -80,10 +90,12 @@ class AccessRows(Rows):
 
     def touch_session(self, session_id: str, now: str) -> None:
         """The session was used at `now`: its idle time starts again."""
+        self._read_write()
         self._run(_TOUCH, {"sid": session_id, "now": now})
 
     def end_session(self, session_id: str, now: str) -> None:
         """End a session (logout)."""
+        self._read_write()
         self._execute(
             update(sessions)
             .where(sessions.c.id == session_id, sessions.c.ended_at.is_(None))
@@ -93,6 +105,7 @@ class AccessRows(Rows):
     # -- the access log --------------------------------------------------------------------
     def append_access(self, entry: Access) -> Access:
         """Append `entry` after the chain's head as it is now (its seq and link set here)."""
+        self._read_write()
         conn = self._conn()
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
@@ -164,3 +177,14 @@ class AccessRows(Rows):
             .order_by(cases.c.id)
         )
         return [(str(r[0]), int(r[1]), str(r[2])) for r in self._execute(query)]
+
+    def standing(self, operator_id: str) -> tuple[bool, str | None] | None:
+        """Whether an operator is active and until when they are locked (None: no such
+        operator); only these columns, which the auditor's role may read too."""
+        from .tables import operators
+
+        query = select(operators.c.active, operators.c.locked_until).where(
+            operators.c.id == operator_id
+        )
+        row = self._execute(query).fetchone()
+        return None if row is None else (bool(row[0]), row[1])

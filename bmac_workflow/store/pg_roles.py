@@ -25,7 +25,13 @@ STATE_TABLES = ("cases", "operators", "sessions")
 WORKLIST_TABLES = ("due_visits",)
 APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
 # What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
-SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key"), "sessions": ("secret_hash",)}
+SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}
+# What a reader leaves behind, the auditor too: the access log, and their session's last use.
+READER_WRITES = (
+    "GRANT INSERT ON {access_log} TO {auditor}",
+    "GRANT USAGE ON SEQUENCE {access_log_id_seq} TO {auditor}",
+    "GRANT UPDATE ON {sessions} TO {auditor}",
+)
 # Read by every command to check the schema revision; written only by `bmac db upgrade`.
 VERSION_TABLE = "alembic_version"
 
@@ -99,6 +105,18 @@ def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]
                 f"ON {table(name)} TO {_q(auditor)}",
             )
         ),
+        # Reading is logged (the access log) and a session's idle time starts again: a unit of
+        # work that does so asks for READ WRITE (store/access_rows.py).
+        *(
+            s.format(
+                access_log=table("access_log"),
+                access_log_id_seq=table("access_log_id_seq"),
+                sessions=table("sessions"),
+                auditor=_q(auditor),
+            )
+            for s in READER_WRITES
+        ),
+        f"GRANT INSERT ON {table('sessions')} TO {_q(auditor)}",
         f"ALTER ROLE {_q(auditor)} SET default_transaction_read_only = on",
     ]
 

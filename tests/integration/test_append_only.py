@@ -13,6 +13,7 @@ from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bmac_workflow.access import Access
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
 
@@ -25,6 +26,7 @@ def filled(clinic: Clinic) -> Iterator[Clinic]:
     clinic.open()
     with clinic.uow() as uow:
         uow.repo.add_checkpoint(iso(utcnow()), "auditor", {"1": 1}, "0" * 64)
+        uow.repo.append_access(Access(0, iso(utcnow()), "auditor", "cli", "case status", (1,)))
         uow.commit()
     for table in TABLES:
         assert clinic.count(table) > 0
