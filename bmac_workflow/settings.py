@@ -36,6 +36,13 @@ SETTINGS = {
             1,
             10,
         ),
+        Setting(
+            "session_idle_minutes",
+            "minutes a reading session (`bmac login`, the web board) lasts without use",
+            15,
+            1,
+            60,
+        ),
     )
 }
 # The longest any lock can last, whatever a setting or a row of the database says.

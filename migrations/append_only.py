@@ -19,6 +19,7 @@ LOG_TABLES: dict[str, tuple[str, ...]] = {
     "checkpoints": (),
     "registry": ("seq",),
     "refusals": ("case_id", "seq"),
+    "access_log": ("seq",),
     # Not a log, but as fixed once written: a case's limits must never change under it.
     "protocols": ("sha256",),
 }

@@ -60,6 +60,28 @@ def _fast_argon2() -> Iterator[None]:
     keys.COST = original
 
 
+@pytest.fixture(autouse=True)
+def _session_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps `bmac login`'s session files in a folder of its own."""
+    folder = tmp_path / "sessions"
+    monkeypatch.setenv("BMAC_SESSION_DIR", str(folder))
+    return folder
+
+
+def login(url: str, who: str = "auditor") -> None:
+    """Sign `who` in for reading on this machine, as `bmac login` does (the session file)."""
+    from bmac_workflow.cli import session_file
+    from bmac_workflow.services.sessions import login as open_session
+    from bmac_workflow.sessions import CLI
+
+    db = Database.open(url)
+    try:
+        opened = open_session(credentials(who), CLI, utcnow(), db)
+    finally:
+        db.dispose()
+    session_file.write(url, opened.operator_id, opened.key)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'bmac.sqlite3'}"
@@ -256,12 +278,17 @@ def clinic(database: Database, db_url: str) -> Clinic:
             utcnow,
             database,
         ).operator
+    # This machine's reading session (`bmac login`): `bmac` run as nobody reads as the auditor,
+    # in process or in a child process (the session folder is the test's own).
+    login(db_url)
     return result
 
 
 @dataclass
 class Bmac:
-    """Runs `bmac` in-process against one database, as one operator at a time."""
+    """Runs `bmac` in-process against one database, as one operator at a time (by PIN, as
+    scripts do); a reading command run as nobody reads in the auditor's session (`bmac login`,
+    made by the fixture)."""
 
     url: str
     runner: CliRunner = field(default_factory=CliRunner)

@@ -55,6 +55,13 @@ SUBCOMMANDS = {
         "settings",
         "Show and change the site settings (sign-in limits).",
     ),
+    "login": ("bmac_workflow.cli.session", "login", "Sign in for reading (a session, or --token)."),
+    "logout": ("bmac_workflow.cli.session", "logout", "End this machine's reading session."),
+    "serve": (
+        "bmac_workflow.cli.serve",
+        "serve",
+        "Serve the read-only web board and JSON API (extra: bmac-workflow[web]).",
+    ),
     "report": (
         "bmac_workflow.cli.report",
         "report",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..protocol import Protocol
+    from ..services.sessions import Reader
     from ..services.signing import Credentials
     from ..store.database import Database
 
@@ -79,6 +80,19 @@ class App:
 
         found = self._credentials(self.operator, "BMAC_PIN", "")
         return replace(found, new_pin=self.new_pin(self.operator or ""))
+
+    def reader(self) -> Reader:
+        """How a reading command signs in: with BMAC_PIN when it and an operator are set (as
+        scripts do), else with the session `bmac login` left for this database; else it will
+        be refused (exit 6) with the way forward. A reading command never prompts."""
+        from ..services.sessions import Reader
+        from ..services.signing import Credentials
+        from . import session_file
+
+        pin = os.environ.get("BMAC_PIN") or None
+        if pin is not None and self.operator:
+            return Reader("cli", credentials=Credentials(self.operator, lambda: pin))
+        return Reader("cli", key=session_file.read(self.url))
 
     def new_pin(self, operator_id: str) -> Callable[[], str]:
         """How to get a new PIN for `operator_id`: BMAC_NEW_PIN, or asked twice without echo

@@ -68,12 +68,13 @@ def verify(
       bmac audit verify --root 1a2b:3c4d:5e6f:7081:92a3:b4c5:d6e7:f809
       bmac audit verify --against "$(bmac audit checkpoint)"
     """
-    from ..services.audit import audit_verify
+    from ..services.reads import verify as run
     from .progress import progress_bar
 
-    done = audit_verify(
-        app.database(), case_id, against, lambda total: progress_bar(total, "verifying"), full, root
-    )
+    def bar(total: int) -> Any:
+        return progress_bar(total, "verifying")
+
+    done = run(app.reader(), app.now(), app.database(), case_id, against, bar, full, root)
     problems, total = done.problems, done.entries
     for problem in problems:
         click.echo(problem_line(problem))
@@ -138,9 +139,9 @@ def replay(app: App, case_id: int, at: str | None, as_json: bool) -> None:
       bmac audit replay 1
       bmac audit replay 1 --at 2026-11-25T10:00
     """
-    from ..services.audit import replay_steps
+    from ..services.reads import replay as run
 
-    steps, final = replay_steps(case_id, at, app.now(), app.database())
+    steps, final = run(app.reader(), case_id, at, app.now(), app.database())
     if as_json:
         emit_json({"case_id": case_id, "at": at, "steps": steps, "final": final})
         return
@@ -198,22 +199,59 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
       BMAC_PSEUDONYM_KEY=keep-this-key-safe bmac audit export 1 --format csv --pseudonymize
       bmac audit export 1 --format fhir > case-1.fhir.json
     """
-    from ..services.export import check_key, entry_count, write_csv, write_fhir, write_json
+    from ..services.export import check_key
+    from ..services.reads import export as run
     from .progress import progress_bar
+
+    def bar(total: int) -> Any:
+        return progress_bar(total, "exporting")
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
-    db = app.database()
-    if fmt == "fhir":
-        cases = write_fhir(out, db, case_id, secret, app.now())
-        if sys.stderr.isatty():
-            click.echo(f"{cases} case(s) exported as a FHIR R5 Bundle", err=True)
-        return
-    with progress_bar(entry_count(case_id, db), "exporting") as advance:
-        if fmt == "json":
-            count = write_json(out, db, case_id, secret, app.now(), advance)
-        else:
-            count = write_csv(out, db, case_id, secret, advance)
+    count = run(app.reader(), out, fmt, case_id, secret, app.now(), app.database(), bar)
     out.flush()
+    if fmt == "fhir":
+        if sys.stderr.isatty():
+            click.echo(f"{count} case(s) exported as a FHIR R5 Bundle", err=True)
+        return
     if sys.stderr.isatty():
         click.echo(f"{count} entries exported", err=True)
+
+
+@audit.command("access")
+@click.option("--patient", metavar="REF", help="Only reads that showed this patient.")
+@click.option("--case", "case_id", type=int, metavar="N", help="Only reads that showed this case.")
+@click.option("--operator", "reader_id", metavar="ID", help="Only this operator's reads.")
+@click.option("--since", metavar="TIME", help="Only reads from this time on (ISO 8601).")
+@json_option
+@click.pass_obj
+def access(
+    app: App,
+    patient: str | None,
+    case_id: int | None,
+    reader_id: str | None,
+    since: str | None,
+    as_json: bool,
+) -> None:
+    """Who read which cases: every read of the record, oldest first (the access log).
+
+    \b
+    Example:
+      bmac audit access --patient P-0042
+      bmac audit access --operator nurse.kim --since 2026-11-30 --json
+    """
+    from ..access import AccessFilter
+    from ..services.access import access_entries
+
+    found = AccessFilter(patient, case_id, reader_id, since)
+    rows = access_entries(app.reader(), found, app.now(), app.database())
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        cases = ", ".join(map(str, row["cases"][:10])) + (" ..." if len(row["cases"]) > 10 else "")
+        click.echo(
+            f"{row['seq']:>5}  {when(row['at'])}  {row['operator']:<16} {row['channel']:<4} "
+            f"{row['what']:<16} {('cases ' + cases) if cases else row.get('result') or '-'}"
+        )
+    click.echo(f"{len(rows)} read(s)", err=True)

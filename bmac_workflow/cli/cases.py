@@ -76,9 +76,9 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     Example:
       bmac case status 1 --json
     """
-    from ..services.queries import status as run
+    from ..services.reads import case_status
 
-    result = run(case_id, app.now(), app.database())
+    result = case_status(app.reader(), case_id, app.now(), app.database())
     if as_json:
         emit_json(result)
         return
@@ -102,9 +102,9 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
     Example:
       bmac case list --state follow_up --limit 20
     """
-    from ..services.queries import list_cases
+    from ..services.reads import case_list
 
-    rows, total = list_cases(state, limit, page, app.now(), app.database())
+    rows, total = case_list(app.reader(), state, limit, page, app.now(), app.database())
     if as_json:
         emit_json(rows)
         return
@@ -137,9 +137,9 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     Example:
       bmac case timeline 1 --json
     """
-    from ..services.queries import timeline as run
+    from ..services.reads import case_timeline
 
-    rows = run(case_id, app.database())
+    rows = case_timeline(app.reader(), case_id, app.now(), app.database())
     if as_json:
         emit_json(rows)
         return

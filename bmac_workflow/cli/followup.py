@@ -51,9 +51,9 @@ def due(app: App, within: str, as_json: bool) -> None:
     Example:
       bmac followup due --within 7d --json
     """
-    from ..services.queries import due as run
+    from ..services.reads import followups_due
 
-    rows = run(parse_span(within), app.now(), app.database())
+    rows = followups_due(app.reader(), parse_span(within), app.now(), app.database())
     if as_json:
         emit_json(rows)
         return

@@ -49,9 +49,9 @@ def outcomes(app: App, case_id: int | None, png: str | None, as_json: bool) -> N
       bmac report outcomes 1 --json
       bmac report outcomes --png outcomes.png
     """
-    from ..services.reports import outcomes as run
+    from ..services.reads import outcomes as run
 
-    cases, result = run(case_id, app.database())
+    cases, result = run(app.reader(), case_id, app.now(), app.database())
     if png:
         _require_matplotlib()
     if as_json:

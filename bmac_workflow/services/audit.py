@@ -55,6 +55,11 @@ def audit_verify(
     with progress(total) if progress else nullcontext() as advance:
         found = verify_record(db, case_id, progress=advance, full=full)
     problems = found.problems
+    if case_id is None:
+        from .access import access_problems
+
+        with db.read() as uow:
+            problems += access_problems(uow)
     if against is not None:
         problems += verify_against(against, db)
     fingerprint = keys.fingerprint(found.root_key) if found.root_key else None

@@ -204,8 +204,28 @@ def write_fhir(
         ids = [case_id] if case_id is not None else uow.repo.case_ids()
     bundles = [case_bundle(cid, db, key) for cid in ids]
     bundle = bundles[0] if case_id is not None else merge(bundles, iso(now))
+    bundle["entry"] += audit_events(db, case_id, key)
     out.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     return len(bundles)
+
+
+def audit_events(db: Database, case_id: int | None, key: str | None) -> list[dict[str, Any]]:
+    """The access log's reads (of `case_id`, or all) as Bundle entries of AuditEvents."""
+    from ..access import Access
+    from ..fhir_access import audit_event
+
+    with db.read() as uow:
+        rows = uow.repo.access_rows()
+    found = []
+    for row in rows:
+        entry = Access.from_body(row.body)
+        if case_id is not None and case_id not in entry.cases:
+            continue
+        if key is not None:
+            entry = replace(entry, patients=tuple(pseudonym(key, p) for p in entry.patients))
+        event = audit_event(entry, row.hash)
+        found.append({"fullUrl": f"urn:uuid:{event['id']}", "resource": event})
+    return found
 
 
 def case_bundle(case_id: int, db: Database, key: str | None = None) -> dict[str, Any]:

@@ -229,3 +229,30 @@ def record_alone(signed: SignedIn, now: datetime, db: Database) -> None:
             uow.commit()
     except BmacError:
         pass  # deactivated or reset meanwhile: the next sign-in will find out
+
+
+def check_pin(credentials: Credentials, now: datetime, db: Database) -> Holder:
+    """Sign in to read: the operator's PIN checked (one argon2 run), a wrong one recorded like
+    any failed sign-in; unlike `sign_in`, nothing of the operator changes (no first key, no new
+    PIN: the PIN rules bite at their next signature), but a PIN an admin reset must be changed
+    first (by signing in to write)."""
+    operator_id = credentials.operator_id or ""
+    pin = credentials.pin()
+    if pin is None:
+        raise NotPermitted(f"reading as {operator_id} needs their PIN: set BMAC_PIN")
+    with db.read() as uow:
+        registry = load_registry(uow)
+        operator, holder = _known(uow, operator_id, registry)
+    rules = limits(registry)
+    if operator.locked_at(now) or _unsealed(operator, holder, pin, now) is None:
+        _record_failure(operator_id, rules, now, db)
+    if holder.must_change_pin:
+        raise NotPermitted(
+            f"operator {operator_id} must choose a new PIN before reading: sign in to a writing "
+            "command in a terminal, or set BMAC_NEW_PIN"
+        )
+    if operator.failed_pins or operator.locked_until:
+        with db.write() as uow:
+            uow.repo.update_operator(operator_id, failed_pins=0, locked_until=None)
+            uow.commit()
+    return holder

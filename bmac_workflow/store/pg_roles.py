@@ -16,15 +16,30 @@ import re
 from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints, the
-# signed operator registry, the protocols activated.
-LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols", "refusals")
-# Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
-STATE_TABLES = ("cases", "operators")
+# signed operator registry, the protocols activated, the refused attempts, the access log.
+LOG_TABLES = (
+    "entries",
+    "operator_events",
+    "checkpoints",
+    "registry",
+    "protocols",
+    "refusals",
+    "access_log",
+)
+# Tables whose rows hold current state (a cache of the log, the operators' PIN counters, the
+# reading sessions).
+STATE_TABLES = ("cases", "operators", "sessions")
 # Rows of current state that come and go: a case's visits not yet recorded.
 WORKLIST_TABLES = ("due_visits",)
 APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
 # What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
 SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}
+# What a reader leaves behind, the auditor too: the access log, and their session's last use.
+READER_WRITES = (
+    "GRANT INSERT ON {access_log} TO {auditor}",
+    "GRANT USAGE ON SEQUENCE {access_log_id_seq} TO {auditor}",
+    "GRANT UPDATE ON {sessions} TO {auditor}",
+)
 # Read by every command to check the schema revision; written only by `bmac db upgrade`.
 VERSION_TABLE = "alembic_version"
 
@@ -98,6 +113,18 @@ def grant_statements(app_role: str, auditor_role: str, schema: str) -> list[str]
                 f"ON {table(name)} TO {_q(auditor)}",
             )
         ),
+        # Reading is logged (the access log) and a session's idle time starts again: a unit of
+        # work that does so asks for READ WRITE (store/access_rows.py).
+        *(
+            s.format(
+                access_log=table("access_log"),
+                access_log_id_seq=table("access_log_id_seq"),
+                sessions=table("sessions"),
+                auditor=_q(auditor),
+            )
+            for s in READER_WRITES
+        ),
+        f"GRANT INSERT ON {table('sessions')} TO {_q(auditor)}",
         f"ALTER ROLE {_q(auditor)} SET default_transaction_read_only = on",
     ]
 

@@ -19,6 +19,7 @@ from ..errors import InvalidData
 from ..protocol import Protocol, parse
 from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
+from .access_rows import AccessRows
 from .audit_rows import AuditRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
@@ -69,7 +70,7 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows):
+class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows):
     """Reads and writes the record on one unit of work's connection."""
 
     def server_time(self) -> datetime:

@@ -172,3 +172,36 @@ checkpoints = Table(
     Column("body", Text, nullable=True),
     Column("signature", String(128), nullable=True),
 )
+
+# A reading session (sessions.py): whose, what kind (cli, web, token), the SHA-256 of its secret
+# (never the secret), its idle minutes, when it was last used, when it ends at the latest (a
+# token) and when it was ended (logout). Current state, not a log.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("operator_id", ForeignKey("operators.id"), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),
+    _hash("secret_hash"),
+    Column("idle_minutes", Integer, nullable=False),
+    _time("created_at"),
+    _time("last_seen_at"),
+    _time("expires_at", nullable=True),
+    _time("ended_at", nullable=True),
+)
+
+# Who read which cases (access.py): one hash chain over the clinic; the operator and what was
+# read are columns too, for `audit access --operator` and the last `audit verify`. Append-only.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    _time("at"),
+    Column("operator_id", String(64), nullable=False, index=True),
+    Column("what", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    _hash("hash"),
+    Index("ix_access_log_what_seq", "what", "seq"),
+    Index("ix_access_log_at", "at"),
+)

@@ -92,9 +92,11 @@ def test_reading_commands_run_no_argon2(clinic: Clinic, bmac: Bmac, argon2: dict
         ("case", "list"),
         ("audit", "verify", "--full"),
     ):
-        result = bmac(*args, who="nurse")  # an operator and PIN given, and still no sign-in
+        result = bmac(*args)  # in the reading session `bmac login` opened: no PIN to check
         assert result.exit_code == 0, (args, result.stderr)
     assert argon2 == {"checks": 0, "seals": 0}
+    assert bmac("case", "list", who="nurse").exit_code == 0  # a script's BMAC_PIN: one run
+    assert argon2 == {"checks": 1, "seals": 0}
 
 
 def test_a_legacy_operators_first_sign_in_checks_the_pin_once_and_seals_their_new_key(

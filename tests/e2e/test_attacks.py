@@ -445,3 +445,26 @@ def test_a_registry_forged_from_scratch_is_told_by_the_root_key_written_down(
         f"record, seq -, the registry's root key is {written}, not {forger}: the operator "
         "registry is not the clinic's"
     ]
+
+
+@pytest.mark.parametrize("how", ["changed", "rehashed", "deleted"])
+def test_an_access_log_entry_changed_or_deleted_is_caught(
+    clinic: Clinic, bmac: Bmac, how: str
+) -> None:
+    """A forger hides who read a patient: the triggers refuse it (test_append_only.py covers
+    every log table); with them dropped, the chain still tells (exit 8)."""
+    forgeable(clinic)
+    for case in ("1", "2", "1"):
+        assert bmac("case", "status", case).exit_code == 0
+    body = scalar(clinic, "SELECT body FROM access_log WHERE seq = 2")
+    hidden = body.replace('"operator":"auditor"', '"operator":"nobody"')
+    if how == "changed":
+        sql(clinic, "UPDATE access_log SET body = :b WHERE seq = 2", b=hidden)
+    elif how == "rehashed":
+        forged = "UPDATE access_log SET body = :b, hash = :h, operator_id = 'nobody' WHERE seq = 2"
+        sql(clinic, forged, b=hidden, h=digest(hidden))
+    else:
+        sql(clinic, "DELETE FROM access_log WHERE seq = 2")
+    result = bmac("audit", "verify")
+    assert result.exit_code == 8, result.stdout
+    assert "access log entry" in result.stdout

@@ -309,7 +309,7 @@ def test_an_export_of_a_database_from_before_keys_verifies_its_old_entries_by_th
         *step_args("centrifuge", 3), who="nurse", pin="1111", env={"BMAC_NEW_PIN": CHOSEN_PIN}
     )
     assert stepped.exit_code == 0, stepped.stderr
-    export = old("audit", "export", "--format", "json")
+    export = old("audit", "export", "--format", "json", who="nurse", pin=CHOSEN_PIN)
     assert export.exit_code == 0, export.stderr
     path = saved(tmp_path, export.stdout)
     for how in PATHS:

@@ -115,6 +115,17 @@ def test_the_auditor_role_reads_and_verifies_but_writes_nothing(
     before = clinic.counts()
 
     as_auditor = Bmac(as_role(clinic.url, auditor))
+    # The auditor's role cannot read sealed keys, so no PIN is checked through it: the reading
+    # session is opened through the application's role (`bmac login` at a workstation) and
+    # used through the auditor's; its reads are logged, the one thing that role may write.
+    from bmac_workflow.cli import session_file
+    from bmac_workflow.services.sessions import login
+    from bmac_workflow.sessions import CLI
+    from bmac_workflow.timeutil import utcnow
+    from tests.conftest import credentials
+
+    opened = login(credentials("auditor"), CLI, utcnow(), clinic.db)
+    session_file.write(as_role(clinic.url, auditor), "auditor", opened.key)
     verified = as_auditor("audit", "verify", "--full")
     assert verified.exit_code == 0, verified.stderr
     status = as_auditor("case", "status", str(case_id), "--json")

@@ -40,9 +40,10 @@ def test_a_real_process_opens_a_case_and_reads_it_back(db_url: str) -> None:
     opened = run("case", "open", "--patient", "P-7", "--knee", "right", env=nurse)
     assert opened.returncode == 0, opened.stderr
     case_id = opened.stdout.strip()
-    status = json.loads(run("case", "status", case_id, "--json", env=env).stdout)
+    # Reading signs in too: with the PIN here (as scripts do), or a session (`bmac login`).
+    status = json.loads(run("case", "status", case_id, "--json", env=nurse).stdout)
     assert status["state"] == "imaging_assessment" and status["knee"] == "right"
-    refused = run("case", "status", "77", env=env)
+    refused = run("case", "status", "77", env=nurse)
     assert refused.returncode == 3
     assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
     for pin in (PINS["admin"], KIM):

@@ -21,7 +21,12 @@ BOX = ("┃", "│", "━", "─")
 
 
 def environment(url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BMAC_") and k != "NO_COLOR"}
+    keep = {"BMAC_SESSION_DIR"}  # the test's reading session (`bmac login`)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (k in keep or not k.startswith("BMAC_")) and k != "NO_COLOR"
+    }
     return {**env, "BMAC_DATABASE_URL": url, "TERM": "xterm-256color", "COLUMNS": "160", **extra}
 
 

@@ -13,6 +13,7 @@ from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bmac_workflow.access import Access
 from bmac_workflow.record import GENESIS, Signature
 from bmac_workflow.refusal import Refusal
 from bmac_workflow.timeutil import iso, utcnow
@@ -31,6 +32,7 @@ def filled(clinic: Clinic) -> Iterator[Clinic]:
         refusal = Refusal(case_id, 1, "inject", "injection", 1, "knee identity", "wrong knee",
                           iso(utcnow()), iso(utcnow()), signer, {}, GENESIS, 1)  # fmt: skip
         uow.repo.append_refusal(refusal)
+        uow.repo.append_access(Access(0, iso(utcnow()), "auditor", "cli", "case status", (1,)))
         uow.commit()
     for table in TABLES:
         assert clinic.count(table) > 0

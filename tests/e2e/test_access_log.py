@@ -1,0 +1,66 @@
+"""Acceptance: after views of three cases over the CLI and the web, `bmac audit access --json`
+lists exactly those views with operator and channel; the FHIR export carries them as
+AuditEvents that validate."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from fhir.resources.bundle import Bundle
+
+from bmac_workflow.timeutil import utcnow
+from bmac_workflow.web.app import create_app
+from tests.conftest import PINS, Bmac, Clinic
+
+
+def test_audit_access_lists_exactly_the_views_made(clinic: Clinic, bmac: Bmac) -> None:
+    for patient in ("P-0001", "P-0002", "P-0003"):
+        clinic.open(patient)
+    assert bmac("case", "status", "1", who="nurse").exit_code == 0
+    assert bmac("case", "timeline", "2").exit_code == 0  # the auditor's session
+    web = TestClient(create_app(clinic.db, utcnow))
+    signed_in = {"operator": "surgeon", "pin": PINS["surgeon"]}
+    assert web.post("/login", data=signed_in, follow_redirects=False).status_code == 303
+    assert web.get("/cases/3").status_code == 200
+    assert web.get("/api/cases/2").status_code == 200
+
+    listed = json.loads(bmac("audit", "access", "--json").stdout)
+    assert [
+        (e["operator"], e["channel"], e["what"], e["cases"], e["patients"]) for e in listed
+    ] == [
+        ("nurse", "cli", "case status", [1], ["P-0001"]),
+        ("auditor", "cli", "case timeline", [2], ["P-0002"]),
+        ("surgeon", "web", "case page", [3], ["P-0003"]),
+        ("surgeon", "api", "case status", [2], ["P-0002"]),
+    ]
+    # The listing was a read too; the filters.
+    by_patient = json.loads(bmac("audit", "access", "--patient", "P-0002", "--json").stdout)
+    assert [e["seq"] for e in by_patient] == [2, 4, 5]
+    by_case = json.loads(bmac("audit", "access", "--case", "3", "--json").stdout)
+    assert by_case[0]["what"] == "case page"
+    assert {e["what"] for e in by_case[1:]} == {"audit access"}  # listings that showed case 3
+    by_surgeon = json.loads(bmac("audit", "access", "--operator", "surgeon", "--json").stdout)
+    assert [e["seq"] for e in by_surgeon] == [3, 4]
+    later = json.loads(bmac("audit", "access", "--since", "2999-01-01", "--json").stdout)
+    assert later == []
+    assert bmac("audit", "verify").exit_code == 0
+
+
+def test_the_fhir_export_carries_every_read_as_an_audit_event(clinic: Clinic, bmac: Bmac) -> None:
+    clinic.open("P-0001")
+    clinic.open("P-0002")
+    assert bmac("case", "status", "1").exit_code == 0
+    assert bmac("case", "status", "2").exit_code == 0
+    whole = json.loads(bmac("audit", "export", "--format", "fhir").stdout)
+    Bundle.model_validate(whole)
+    events = [
+        e["resource"] for e in whole["entry"] if e["resource"]["resourceType"] == "AuditEvent"
+    ]
+    assert [e["code"]["text"] for e in events] == ["case status", "case status"]
+    one = json.loads(bmac("audit", "export", "1", "--format", "fhir").stdout)
+    Bundle.model_validate(one)
+    events = [e["resource"] for e in one["entry"] if e["resource"]["resourceType"] == "AuditEvent"]
+    # The reads of case 1: its status, and the whole export before.
+    assert [e["code"]["text"] for e in events] == ["case status", "audit export"]
+    assert events[0]["entity"][0]["what"]["identifier"]["value"] == "P-0001"
