@@ -1,20 +1,22 @@
 """Checkpoints, pure: what an auditor's signed checkpoint covers, its digest, and its check.
 
 A checkpoint covers every case's entry count and head hash, the registry's length and head, the
-protocols stored, and the last case id given. Its digest (SHA-256 of that, as canonical JSON)
-is printed to be kept away from the database: `audit verify --against DIGEST` later names each
-difference. The auditor signs it (meaning "reviewed") once the audit found nothing: the
-signatures it covers need not be checked again (`audit verify` without `--full`).
+protocols stored, the last case id given, each case's refusals (count and head) and the access
+log's length and head: the last entries of a chain are found removed only against one. Its
+digest (SHA-256 of that, as canonical JSON) is printed to be kept away from the database:
+`audit verify --against DIGEST` later names each difference. The auditor signs it (meaning
+"reviewed") once the audit found nothing: the entries it covers need not be re-run again
+(`audit verify` without `--full`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import keys
-from .record import Meaning, Signature, canonical, digest
+from .record import GENESIS, Meaning, Signature, canonical, digest
 from .registry import Registry
 from .roles import AUDITOR
 
@@ -42,6 +44,16 @@ class Covered:
     protocols: list[str]
     last_case: int
     signer: Signature
+    # Both absent from checkpoints taken before the refusals log and the access log existed.
+    refusals: dict[int, tuple[int, str]] = field(default_factory=dict)
+    access: tuple[int, str] = (0, GENESIS)
+
+
+class Logs(NamedTuple):
+    """The side logs a checkpoint covers: each case's refusals, the access log's head."""
+
+    refusals: dict[str, tuple[int, str]]
+    access: tuple[int, str]
 
 
 def body(
@@ -51,6 +63,7 @@ def body(
     registry: tuple[int, str],
     protocols: list[str],
     last_case: int,
+    logs: Logs,
 ) -> str:
     """The canonical body of a new checkpoint (its SHA-256 is the digest)."""
     return canonical(
@@ -62,6 +75,8 @@ def body(
             "registry": list(registry),
             "protocols": sorted(protocols),
             "last_case": last_case,
+            "refusals": {case: list(head) for case, head in logs.refusals.items()},
+            "access": list(logs.access),
         }
     )
 
@@ -82,6 +97,8 @@ def read(text: str) -> Covered:
         protocols=[str(p) for p in raw["protocols"]],
         last_case=int(raw["last_case"]),
         signer=Signature(**raw["signer"]),
+        refusals={int(c): (int(n), str(h)) for c, (n, h) in raw.get("refusals", {}).items()},
+        access=(int(raw.get("access", [0])[0]), str(raw.get("access", [0, GENESIS])[1])),
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import keys
-from .record import GENESIS, Signature, canonical, digest, restore
+from .record import GENESIS, Signature, canonical, digest, restore, signed_content
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -54,9 +54,7 @@ class Refusal:
 
     def content(self) -> bytes:
         """What the signer signs."""
-        found = self.plain()
-        found.pop("signatures", None)
-        return SIGNED_PREFIX + canonical(found).encode("utf-8")
+        return signed_content(SIGNED_PREFIX, self.plain())
 
     @classmethod
     def from_body(cls, body: str) -> Refusal:

@@ -16,9 +16,10 @@ from ..errors import BmacError, InvalidData, RecordAltered
 from ..record import GENESIS, Meaning, digest
 from ..roles import check_permitted
 from ..timeutil import iso
+from .coverage import against
 from .recording import Clock
 from .signing import Credentials, record, record_alone, sign_in
-from .verification import Progress, against, verify
+from .verification import Progress, verify
 
 if TYPE_CHECKING:
     from ..store.database import Database
@@ -69,6 +70,7 @@ def take_checkpoint(
             rows = uow.repo.registry_rows()
             protocols = sorted(set(uow.repo.protocol_shas().values()))
             last_case = uow.repo.last_case_id()
+            logs = checkpoint.Logs(uow.repo.refusal_heads(), uow.repo.access_head())
         problems = verify(db, progress=progress)
         if problems:
             raise RecordAltered(
@@ -78,7 +80,7 @@ def take_checkpoint(
         registry_head = (rows[-1][0], rows[-1][2]) if rows else (0, GENESIS)
         signer_of = signed.signer(Meaning.REVIEWED)
         text = checkpoint.body(
-            iso(now), signer_of.signature, heads, registry_head, protocols, last_case
+            iso(now), signer_of.signature, heads, registry_head, protocols, last_case, logs
         )
         value = digest(text)
         with db.write() as uow:

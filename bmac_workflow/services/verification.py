@@ -30,6 +30,7 @@ from ..registry import Registry
 from ..registry_checks import check_registry
 from ..rerun import Scope, rerun
 from ..store.audit_rows import grouped
+from .coverage import against
 from .refusals import refusal_problems
 
 if TYPE_CHECKING:
@@ -271,30 +272,3 @@ def _within(case: int, case_id: int | None, low: int | None, high: int | None) -
     if case_id is not None:
         return case == case_id
     return (low is None or case >= low) and (high is None or case <= high)
-
-
-def against(uow: UnitOfWork, covered: checkpoint.Covered, *, entries: bool = True) -> list[Problem]:
-    """What differs between the record and what a signed checkpoint covers: entries gone or
-    rewritten (unless `entries` is false: verify compares them case by case as it checks
-    them), cases given an id the checkpoint had seen, the registry, the protocols."""
-    problems = []
-    if entries:
-        wanted = sorted((case, count) for case, (count, _) in covered.heads.items())
-        problems += covered_entries(covered.heads, uow.repo.head_hashes(wanted))
-    for case in uow.repo.case_ids():
-        if case <= covered.last_case and case not in covered.heads:
-            problems.append(
-                Problem(case, None, "the case was not in the record at the checkpoint (its id "
-                        "given again, or inserted)")
-            )  # fmt: skip
-    rows = {seq: stored for seq, _, stored in uow.repo.registry_rows()}
-    length, head = covered.registry
-    if length and rows.get(length) != head:
-        problems.append(Problem(RECORD, length, "the registry the checkpoint covers was rewritten"))
-    stored = set(uow.repo.protocol_shas().values())
-    for sha in covered.protocols:
-        if sha not in stored:
-            problems.append(
-                Problem(RECORD, None, f"protocol {sha[:12]}... the checkpoint covers is gone")
-            )
-    return problems

@@ -126,6 +126,16 @@ class AccessRows(Rows):
         )
         return entry
 
+    def access_head(self) -> tuple[int, str]:
+        """The access log's length and the hash of its last entry (what a checkpoint covers)."""
+        head = self._run(_HEAD, {}).fetchone()
+        return (int(head[0]), str(head[1])) if head else (0, GENESIS)
+
+    def access_hash(self, seq: int) -> str | None:
+        """The stored hash of access entry `seq`, if there is one."""
+        found = self._execute(select(access_log.c.hash).where(access_log.c.seq == seq)).scalar()
+        return None if found is None else str(found)
+
     def access_rows(
         self, operator: str | None = None, since: str | None = None
     ) -> list[StoredAccess]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict
@@ -47,3 +47,17 @@ class RefusalRows(Rows):
             query = query.where(refusals.c.case_id == case_id)
         rows = self._execute(query.order_by(refusals.c.case_id, refusals.c.seq))
         return [(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def refusal_heads(self) -> dict[str, tuple[int, str]]:
+        """Every case's refusal count and latest hash (what a checkpoint covers)."""
+        last = (
+            select(refusals.c.case_id, func.max(refusals.c.seq).label("seq"))
+            .group_by(refusals.c.case_id)
+            .subquery()
+        )
+        rows = self._execute(
+            select(refusals.c.case_id, refusals.c.seq, refusals.c.hash).join(
+                last, and_(refusals.c.case_id == last.c.case_id, refusals.c.seq == last.c.seq)
+            )
+        )
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}

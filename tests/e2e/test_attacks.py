@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from bmac_workflow import keys
 from bmac_workflow.protocol import default_text
-from bmac_workflow.record import Entry, Meaning, Signature, digest
+from bmac_workflow.record import GENESIS, Entry, Meaning, Signature, digest
 from bmac_workflow.registry import ADD, RegistryEntry
 from bmac_workflow.services.checkpoints import grouped
 from bmac_workflow.timeutil import iso, utcnow
@@ -381,7 +381,7 @@ def test_a_checkpoint_row_forged_in_an_auditors_name_is_caught(clinic: Clinic, b
     with clinic.uow(write=False) as uow:
         heads = uow.repo.current_heads()
     body = checkpoint.body(iso(utcnow()), auditor, heads, (registry_length(clinic), "x" * 64),
-                           [], 1)  # fmt: skip
+                           [], 1, checkpoint.Logs({}, (0, GENESIS)))  # fmt: skip
     signature = keys.sign(mine, checkpoint.signed_content(body))
     with clinic.uow() as uow:
         uow.repo.add_checkpoint(iso(utcnow()), "auditor", {"1": 1}, digest(body), body, signature)
@@ -468,3 +468,36 @@ def test_an_access_log_entry_changed_or_deleted_is_caught(
     result = bmac("audit", "verify")
     assert result.exit_code == 8, result.stdout
     assert "access log entry" in result.stdout
+
+
+def test_the_last_refusal_of_a_case_removed_is_caught_against_the_checkpoint(
+    clinic: Clinic, bmac: Bmac
+) -> None:
+    # Nothing after a case's last refusal links to it: only a checkpoint holds its head.
+    from tests.e2e.test_time_cli import _refusal_case
+
+    case_id = _refusal_case(clinic)
+    assert bmac("audit", "checkpoint", who="auditor").exit_code == 0
+    sql(clinic, "DELETE FROM refusals WHERE case_id = :c AND seq = 2", c=case_id)
+    assert altered(bmac) == [
+        f"case {case_id}, seq -, the refusals the checkpoint covers (up to refusal 2) were "
+        "removed or rewritten"
+    ]
+
+
+def test_the_access_log_rewritten_from_an_entry_on_is_caught_against_the_checkpoint(
+    clinic: Clinic, bmac: Bmac
+) -> None:
+    # A forger who rewrites every access entry from the one they hide on leaves a chain that
+    # links: the head a checkpoint signed tells.
+    forgeable(clinic)
+    for case in ("1", "2"):
+        assert bmac("case", "status", case).exit_code == 0
+    assert bmac("audit", "checkpoint", who="auditor").exit_code == 0
+    covered = scalar(clinic, "SELECT max(seq) FROM access_log")
+    sql(clinic, "DELETE FROM access_log WHERE seq >= 2")
+    lines = altered(bmac)
+    assert (
+        f"record, seq -, the access log the checkpoint covers (up to entry {covered}) was "
+        "removed or rewritten"
+    ) in lines
