@@ -106,7 +106,10 @@ class App:
 
     def verifier(self, operator_id: str) -> Credentials:
         """The second person of a step, whose PIN is BMAC_VERIFIER_PIN or asked."""
-        return self._credentials(operator_id, "BMAC_VERIFIER_PIN", "verifier ")
+        from dataclasses import replace
+
+        found = self._credentials(operator_id, "BMAC_VERIFIER_PIN", "verifier ")
+        return replace(found, option="--verifier")
 
     def _credentials(self, operator_id: str | None, pin_env: str, who: str) -> Credentials:
         from ..services.signing import Credentials

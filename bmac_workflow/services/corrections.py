@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .. import rules
+from .. import rules, text_policy
 from ..correction_rules import changes_for, later_entries, refuse_path_change
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
@@ -83,7 +83,7 @@ def correct(
             refuse_path_change(target, settings, case_id, log)
             if not reason.strip():
                 raise InvalidData("--reason is required: say why the entry was wrong")
-            rules.refuse_rrn(reason, "--reason")
+            text_policy.check(reason, "--reason", text_policy.TEXT_FIELD)
             changes = changes_for(target, current, settings, log, protocol)
             derived = later_entries(log, current, target.seq, changes, protocol)
             if target.signer.id != operator.id and operator.role != SURGEON:

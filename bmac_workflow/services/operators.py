@@ -65,8 +65,7 @@ def add_operator(
                 "the first operator of a new database must be an admin (--role admin)"
             )
         with db.read() as uow:
-            if uow.repo.operator(operator_id) is not None:
-                raise InvalidData(f"operator {operator_id} exists already: choose another id")
+            _refuse_existing(uow, operator_id)
         pin = new_pin()
         check_new_pin(pin, operator_id)
         seed, public_key = keys.new_key()
@@ -79,8 +78,7 @@ def add_operator(
                 raise NotPermitted(
                     "operators exist already: an admin must sign in to add one (--operator ID)"
                 )
-            if uow.repo.operator(operator_id) is not None:
-                raise InvalidData(f"operator {operator_id} exists already: choose another id")
+            _refuse_existing(uow, operator_id)
             if signed is not None:
                 record(signed, now, uow)
                 signer = signed.signer(Meaning.APPROVED)
@@ -103,6 +101,14 @@ def add_operator(
         if signed is not None:
             record_alone(signed, now, db)
         raise
+
+
+def _refuse_existing(uow: UnitOfWork, operator_id: str) -> None:
+    """An id already taken, but for case, is taken (exit 5)."""
+    existing = uow.repo.operator_id_like(operator_id)
+    if existing is not None:
+        same = "" if existing == operator_id else f" (as {existing}: ids ignore case)"
+        raise InvalidData(f"operator {operator_id} exists already{same}: choose another id")
 
 
 def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -> None:

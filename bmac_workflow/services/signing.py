@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import keys
+from .. import keys, text_policy
 from ..errors import BmacError, NotPermitted
 from ..operators import Operator, SignInLimits, attempt, check_new_pin, pin_matches, refusal
 from ..record import Meaning, Signature
@@ -38,6 +38,8 @@ class Credentials:
     operator_id: str | None
     pin: Callable[[], str | None]
     new_pin: Callable[[], str] | None = None
+    # Where the id was given, for the message when there is no such operator.
+    option: str = "--operator or BMAC_OPERATOR"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
         )
     with db.read() as uow:
         registry = load_registry(uow)
-        operator, holder = _known(uow, operator_id, registry)
+        operator, holder = _known(uow, operator_id, registry, credentials.option)
     rules = limits(registry)
     seed = _unsealed(operator, holder, pin, now) if not operator.locked_at(now) else None
     if seed is None:
@@ -104,14 +106,18 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     return SignedIn(operator, holder, registry, seed, changes, outcome.events, tuple(acts))
 
 
-def _known(uow: UnitOfWork, operator_id: str, registry: Registry) -> tuple[Operator, Holder]:
+def _known(
+    uow: UnitOfWork, operator_id: str, registry: Registry, option: str
+) -> tuple[Operator, Holder]:
     """The operator's row and the registry's record of them, which must agree."""
     operator = uow.repo.operator(operator_id)
     holder = registry.now(operator_id)
     if operator is None or holder is None:
+        like = uow.repo.operator_id_like(operator_id) if operator is None else None
+        hint = f"it is spelled {like}" if like else "`bmac operator list` shows who exists"
         raise NotPermitted(
-            f"sign-in failed: there is no operator {operator_id!r}; check --operator or "
-            "BMAC_OPERATOR (`bmac operator list` shows who exists)"
+            f"sign-in failed: there is no operator {text_policy.shown(operator_id)}; check "
+            f"{option} ({hint})"
         )
     if not holder.active:
         raise NotPermitted(
