@@ -37,12 +37,18 @@ class App:
 
         return self.db_url or default_url()
 
-    def database(self, check_schema: bool = True) -> Database:
-        """The database, once; a brand-new one is created, one at another revision refused."""
+    def database(
+        self, check_schema: bool = True, read_only: bool = False, create: bool = False
+    ) -> Database:
+        """The database, once; one at another revision refused. Only `create` (db upgrade, the
+        first operator) makes a new one; `read_only` (every reading command) opens it so that
+        nothing is written, not even a journal switch."""
         if self._database is None:
             from ..store.database import Database
 
-            self._database = Database.open(self.url, check_schema=check_schema)
+            self._database = Database.open(
+                self.url, check_schema=check_schema, create=create, read_only=read_only
+            )
             settle_heap()
         return self._database  # type: ignore[no-any-return]
 

@@ -72,7 +72,12 @@ def verify(
     from .progress import progress_bar
 
     done = audit_verify(
-        app.database(), case_id, against, lambda total: progress_bar(total, "verifying"), full, root
+        app.database(read_only=True),
+        case_id,
+        against,
+        lambda total: progress_bar(total, "verifying"),
+        full,
+        root,
     )
     problems, total = done.problems, done.entries
     for problem in problems:
@@ -140,7 +145,7 @@ def replay(app: App, case_id: int, at: str | None, as_json: bool) -> None:
     """
     from ..services.audit import replay_steps
 
-    steps, final = replay_steps(case_id, at, app.now(), app.database())
+    steps, final = replay_steps(case_id, at, app.now(), app.database(read_only=True))
     if as_json:
         emit_json({"case_id": case_id, "at": at, "steps": steps, "final": final})
         return
@@ -203,7 +208,7 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
-    db = app.database()
+    db = app.database(read_only=True)
     if fmt == "fhir":
         cases = write_fhir(out, db, case_id, secret, app.now())
         if sys.stderr.isatty():

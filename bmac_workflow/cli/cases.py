@@ -68,7 +68,7 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.queries import status as run
 
-    result = run(case_id, app.now(), app.database())
+    result = run(case_id, app.now(), app.database(read_only=True))
     if as_json:
         emit_json(result)
         return
@@ -82,7 +82,9 @@ def status(app: App, case_id: int, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Cases a page."
 )
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Which page.")
+@click.option(
+    "--page", type=click.IntRange(1, 10**9), default=1, show_default=True, help="Which page."
+)
 @json_option
 @click.pass_obj
 def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> None:
@@ -94,7 +96,7 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
     """
     from ..services.queries import list_cases
 
-    rows, total = list_cases(state, limit, page, app.now(), app.database())
+    rows, total = list_cases(state, limit, page, app.now(), app.database(read_only=True))
     if as_json:
         emit_json(rows)
         return
@@ -129,7 +131,7 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.queries import timeline as run
 
-    rows = run(case_id, app.database())
+    rows = run(case_id, app.database(read_only=True))
     if as_json:
         emit_json(rows)
         return
@@ -152,7 +154,10 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
 
 @case.command("correct")
 @case_argument()
-@click.option("--entry", "seq", type=int, required=True, metavar="SEQ", help="Entry to correct.")
+@click.option(
+    "--entry", "seq", type=click.IntRange(1, 10**9), required=True, metavar="SEQ",
+    help="Entry to correct.",
+)  # fmt: skip
 @click.option(
     "--set",
     "settings",

@@ -44,7 +44,14 @@ def parse_settings(settings: list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
-            raise InvalidData(f"--set {item!r}: write field=value, e.g. --set aspirate_ml=62")
+            raise InvalidData(
+                f"--set {text_policy.shown(item)}: write field=value, e.g. --set aspirate_ml=62"
+            )
+        if name in result:
+            raise InvalidData(
+                f"--set {name} is given twice ({result[name]!r} and {value.strip()!r}): give "
+                "each field once"
+            )
         result[name] = value.strip()
     if not result:
         raise InvalidData("give at least one --set field=value to correct")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from .engine import make_engine
+from .engine import make_engine, read_only_url
 from .migrate import ensure_current
 from .unit_of_work import UnitOfWork
 
@@ -16,12 +16,16 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, check_schema: bool = True) -> Database:
-        """The database at `url`; a brand-new one is created, one at another revision refused."""
-        engine = make_engine(url)
+    def open(
+        cls, url: str, check_schema: bool = True, create: bool = True, read_only: bool = False
+    ) -> Database:
+        """The database at `url`; a brand-new one is created (unless `create` is false: then a
+        missing or empty one is refused with what to run), one at another revision refused.
+        `read_only` opens it so that nothing can be written (a reading command)."""
+        engine = make_engine(read_only_url(url) if read_only else url, create=create)
         if check_schema:
             try:
-                ensure_current(engine)
+                ensure_current(engine, create)
             except BaseException:
                 engine.dispose()
                 raise
@@ -40,7 +44,7 @@ class Database:
             path = parsed.database
             if not path or path == ":memory:" or not Path(path).expanduser().is_file():
                 return None
-            return cls(make_engine(url, connect_args={"timeout": timeout}))
+            return cls(make_engine(read_only_url(url), connect_args={"timeout": timeout}))
         return cls(make_engine(url, connect_args={"connect_timeout": timeout}))
 
     @property
