@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .. import keys
+from .. import keys, text_policy
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..operators import Operator, check_new_operator, check_new_pin
 from ..protocol import load
@@ -121,7 +121,7 @@ def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -
 def _target(uow: UnitOfWork, operator_id: str) -> Operator:
     target = uow.repo.operator(operator_id)
     if target is None:
-        raise NotFound(f"no operator {operator_id!r}: see `bmac operator list`")
+        raise NotFound(f"no operator {text_policy.shown(operator_id)}: see `bmac operator list`")
     return target
 
 

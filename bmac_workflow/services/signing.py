@@ -74,8 +74,8 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     pin = credentials.pin()
     if pin is None:
         raise NotPermitted(
-            f"this command needs the PIN of operator {operator_id}: run it in a terminal to be "
-            "asked, or set BMAC_PIN"
+            f"this command needs the PIN of operator {text_policy.shown(operator_id)}: run it in "
+            "a terminal to be asked, or set BMAC_PIN"
         )
     with db.read() as uow:
         registry = load_registry(uow)
