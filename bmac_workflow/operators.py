@@ -111,6 +111,12 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
         return False
 
 
+def well_formed_id(operator_id: str) -> bool:
+    """Whether `operator_id` could be an operator's id (one that cannot is nobody's: it is not
+    looked up, so that no database sees a NUL byte or 10,000 characters)."""
+    return _OPERATOR_ID.fullmatch(operator_id) is not None
+
+
 def check_new_operator(operator_id: str, name: str, role: str) -> None:
     """Refuse a malformed operator id, empty name or unknown role."""
     if not _OPERATOR_ID.fullmatch(operator_id):

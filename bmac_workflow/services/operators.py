@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import keys, text_policy
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
-from ..operators import Operator, check_new_operator, check_new_pin
+from ..operators import Operator, check_new_operator, check_new_pin, well_formed_id
 from ..protocol import load
 from ..record import Meaning, Signature
 from ..registry import ADD, DEACTIVATE, PROTOCOL, RESET_PIN, ROLE, UNLOCK
@@ -119,7 +119,7 @@ def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -
 
 
 def _target(uow: UnitOfWork, operator_id: str) -> Operator:
-    target = uow.repo.operator(operator_id)
+    target = uow.repo.operator(operator_id) if well_formed_id(operator_id) else None
     if target is None:
         raise NotFound(f"no operator {text_policy.shown(operator_id)}: see `bmac operator list`")
     return target

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import keys, text_policy
 from ..errors import BmacError, NotPermitted
-from ..operators import Operator, SignInLimits, attempt, check_new_pin, pin_matches, refusal
+from ..operators import (
+    Operator,
+    SignInLimits,
+    attempt,
+    check_new_pin,
+    pin_matches,
+    refusal,
+    well_formed_id,
+)
 from ..record import Meaning, Signature
 from ..registry import KEY, PIN_CHANGED, Holder, Registry
 from ..timeutil import iso
@@ -110,10 +118,11 @@ def _known(
     uow: UnitOfWork, operator_id: str, registry: Registry, option: str
 ) -> tuple[Operator, Holder]:
     """The operator's row and the registry's record of them, which must agree."""
-    operator = uow.repo.operator(operator_id)
+    known = well_formed_id(operator_id)
+    operator = uow.repo.operator(operator_id) if known else None
     holder = registry.now(operator_id)
     if operator is None or holder is None:
-        like = uow.repo.operator_id_like(operator_id) if operator is None else None
+        like = uow.repo.operator_id_like(operator_id) if known and operator is None else None
         hint = f"it is spelled {like}" if like else "`bmac operator list` shows who exists"
         raise NotPermitted(
             f"sign-in failed: there is no operator {text_policy.shown(operator_id)}; check "
