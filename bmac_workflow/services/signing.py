@@ -82,7 +82,7 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     pin = credentials.pin()
     if pin is None:
         raise NotPermitted(
-            f"this command needs the PIN of operator {text_policy.shown(operator_id)}: run it in "
+            f"this command needs the PIN of operator {_named(operator_id)}: run it in "
             "a terminal to be asked, or set BMAC_PIN"
         )
     with db.read() as uow:
@@ -112,6 +112,11 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     if (outcome.failed_pins, outcome.locked_until) != (operator.failed_pins, operator.locked_until):
         changes.update(failed_pins=0, locked_until=None)
     return SignedIn(operator, holder, registry, seed, changes, outcome.events, tuple(acts))
+
+
+def _named(operator_id: str) -> str:
+    """An operator id as a message names it: as typed, or escaped and cut if it is none."""
+    return operator_id if well_formed_id(operator_id) else text_policy.shown(operator_id)
 
 
 def _known(
