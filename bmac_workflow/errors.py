@@ -13,6 +13,12 @@ class BmacError(Exception):
         self.message = message
 
 
+class Usage(BmacError):
+    """A command line bmac cannot use (an option's value of the wrong form), as click's own."""
+
+    exit_code = 2
+
+
 class NotFound(BmacError):
     """A case or operator that does not exist."""
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import rules
+from . import rules, text_policy
 from .errors import InvalidData
 from .guards import Request
 from .roles import VERIFY_INJECTION
@@ -115,7 +115,8 @@ def _reason(attempt: Attempt, required: str | None) -> str | None:
         raise InvalidData("--reason is empty: say in words why the case ends")
     if reason is None and required:
         raise InvalidData(required)
-    rules.refuse_rrn(reason, "--reason")
+    if reason is not None:
+        text_policy.check(reason, "--reason", text_policy.TEXT_FIELD)
     return reason
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
+from . import text_policy
 from .errors import InvalidData, NotPermitted
 from .roles import ROLES
 from .settings import MAX_LOCK_MINUTES
@@ -110,14 +111,22 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
         return False
 
 
+def well_formed_id(operator_id: str) -> bool:
+    """Whether `operator_id` could be an operator's id (one that cannot is nobody's: it is not
+    looked up, so that no database sees a NUL byte or 10,000 characters)."""
+    return _OPERATOR_ID.fullmatch(operator_id) is not None
+
+
 def check_new_operator(operator_id: str, name: str, role: str) -> None:
     """Refuse a malformed operator id, empty name or unknown role."""
     if not _OPERATOR_ID.fullmatch(operator_id):
         raise InvalidData(
-            f"operator id {operator_id!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            f"operator id {text_policy.shown(operator_id)} must be 1-64 letters, digits, '.', "
+            "'_' or '-'"
         )
     if not name.strip():
         raise InvalidData("--name must be the operator's printed name")
+    text_policy.check(name, "--name", text_policy.NAME_FIELD)
     if role not in ROLES:
         raise InvalidData(f"--role must be one of {', '.join(ROLES)}")
 

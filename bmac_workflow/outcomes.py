@@ -118,7 +118,7 @@ def _score(
     days = None
     if injected is not None:
         delta = datetime.fromisoformat(at) - datetime.fromisoformat(injected)
-        days = round(delta.total_seconds() / 86400, 1)
+        days = round(delta.total_seconds() / 86400, 1) + 0.0  # never -0.0
     return VisitScore(
         visit,
         at,

@@ -136,10 +136,21 @@ def _modalities(doc: _Reader, key: str) -> frozenset[str]:
     return frozenset(values)
 
 
-def _positive(doc: _Reader, key: str, kind: type | tuple[type, ...]) -> Any:
+# The largest values a new protocol file may give (a stored one is read as it was activated):
+# beyond them no clinic could work to the rule, and a time computed from them overflows.
+MAX_WINDOW_MINUTES = 24 * 60
+MAX_VISIT_DAYS = 20 * 366
+MAX_RANGE = 1e7
+
+
+def _positive(
+    doc: _Reader, key: str, kind: type | tuple[type, ...], most: float | None = None
+) -> Any:
     value = doc.get(key, kind)
     if not _is_number(value) or value <= 0:
         raise _bad(key, "must be a finite number > 0")
+    if most is not None and value > most:
+        raise _bad(key, f"must be at most {most:g}")
     return value
 
 
@@ -164,9 +175,10 @@ def _check_known_keys(doc: dict[str, Any], ranges: dict[str, tuple[float, float]
 def _visits(doc: _Reader) -> tuple[dict[str, int], str]:
     visits = doc.get("follow_up.visits", dict)
     if not visits or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in visits.values()
+        isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_VISIT_DAYS
+        for d in visits.values()
     ):
-        raise _bad("follow_up.visits", "must map visit names to days > 0")
+        raise _bad("follow_up.visits", f"must map visit names to days 1-{MAX_VISIT_DAYS}")
     unknown = [name for name in visits if name not in VISIT_NAMES]
     if unknown:
         raise _bad("follow_up.visits", f"names unknown visit {unknown[0]!r}: use {VISIT_NAMES}")
@@ -195,6 +207,8 @@ def _ranges(doc: dict[str, Any]) -> dict[str, tuple[float, float]]:
             raise _bad(key, "must be [low, high]")
         if pair[0] < 0:
             raise _bad(key, "must not go below 0")
+        if pair[1] > MAX_RANGE:
+            raise _bad(key, f"must not go above {MAX_RANGE:g}")
         ranges[name] = (float(pair[0]), float(pair[1]))
     return ranges
 
@@ -240,7 +254,14 @@ def parse(content: str, stored: bool = False) -> Protocol:
         kl_arthroplasty=kl_arthroplasty,
         kl_modalities=_modalities(doc, "insurance.kl_modalities"),
         icrs_modalities=_modalities(doc, "insurance.icrs_modalities"),
-        window_minutes=float(_positive(doc, "injection.window_minutes", (int, float))),
+        window_minutes=float(
+            _positive(
+                doc,
+                "injection.window_minutes",
+                (int, float),
+                None if stored else MAX_WINDOW_MINUTES,
+            )
+        ),
         visits=visits,
         final_visit=final_visit,
         ranges=ranges,
@@ -271,7 +292,9 @@ def load(path: str | None) -> Protocol:
     if not path:
         return parse(default_text())
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a file saved by an editor that starts it with a byte order mark reads the
+        # same as one without.
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InvalidData(f"cannot read protocol file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

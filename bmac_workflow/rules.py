@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import text_policy
 from .errors import InvalidData
 from .protocol import MODALITIES, Protocol
 from .states import FOLLOW_UP
@@ -18,16 +18,11 @@ if TYPE_CHECKING:
 MODALITY_NAMES = {"xray": "X-ray", "mri": "MRI", "arthroscopy": "arthroscopy"}
 REFER_FOR_ARTHROPLASTY = "refer for arthroplasty"
 
-# A Korean resident registration number: 6 digits (birth date), a dash, 7 digits. PIPA Art. 24-2
-# forbids processing it without a statutory basis, so nothing shaped like one may be stored.
-# A patient reference is refused on the shape alone, dash or not. Free text (reasons, lots,
-# adverse events) is refused only when the first six digits read as a date (YYMMDD), so that a
-# kit lot such as 202311-0000001 still goes through.
-_DASH = r"\s?[-‐‑–—]\s?"
-_RRN_SHAPE = re.compile(rf"(?<!\d)\d{{6}}(?:{_DASH})?\d{{7}}(?!\d)")
-_RRN_IN_TEXT = re.compile(
-    rf"(?<!\d)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_DASH}\d{{7}}(?!\d)"
-)
+# A Korean resident registration number (PIPA Art. 24-2 forbids processing it without a statutory
+# basis, so nothing shaped like one may be stored): text_policy.py matches it however it is
+# written. A patient reference is refused on the shape alone; other text when the first six
+# digits read as a birth date and the seventh as a sex digit, so that a kit lot such as
+# 202311-0000001 still goes through.
 
 
 @dataclass(frozen=True)
@@ -41,8 +36,9 @@ class Assessment:
 
 
 def looks_like_rrn(text: str) -> bool:
-    """True when free text holds a resident registration number (YYMMDD-NNNNNNN)."""
-    return _RRN_IN_TEXT.search(text) is not None
+    """True when free text holds a resident registration number (YYMMDD-NNNNNNN), in any
+    writing (text_policy.holds_rrn)."""
+    return text_policy.holds_rrn(text)
 
 
 def refuse_rrn(value: Any, what: str) -> None:
@@ -60,12 +56,12 @@ def check_patient_ref(ref: str) -> str:
     ref = ref.strip()
     if not ref:
         raise InvalidData("--patient must be the clinic's pseudonymous patient number")
-    if _RRN_SHAPE.search(ref) or looks_like_rrn(ref):
+    if text_policy.shaped_like_rrn(ref):
         raise InvalidData(
             "--patient looks like a resident registration number, which may not be stored: "
             "use the clinic's pseudonymous patient number"
         )
-    return ref
+    return text_policy.check(ref, "--patient", text_policy.ID_FIELD)
 
 
 def assess(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidData
+from .text_policy import shown
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,13 @@ def check(name: str, value: str) -> int:
     """A setting's new value from text, within its bounds (exit 5 otherwise)."""
     setting = SETTINGS.get(name)
     if setting is None:
-        raise InvalidData(f"no setting {name!r}: the settings are {', '.join(SETTINGS)}")
+        raise InvalidData(f"no setting {shown(name)}: the settings are {', '.join(SETTINGS)}")
     try:
+        if "_" in value:
+            raise ValueError("1_0 is not how a person writes 10")
         number = int(value.strip())
     except ValueError:
-        raise InvalidData(f"{name} must be a whole number, not {value[:40]!r}") from None
+        raise InvalidData(f"{name} must be a whole number, not {shown(value)}") from None
     if not setting.low <= number <= setting.high:
         raise InvalidData(f"{name} must be {setting.low} to {setting.high} ({setting.what})")
     return number

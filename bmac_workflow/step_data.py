@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -30,9 +30,9 @@ from pydantic import (
     model_validator,
 )
 
+from . import text_policy
 from .errors import InvalidData
 from .protocol import MODALITIES
-from .rules import looks_like_rrn
 
 if TYPE_CHECKING:
     from .protocol import Protocol
@@ -81,8 +81,11 @@ def _not_bool(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_not_bool)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
-Label = Annotated[str, Field(min_length=1, max_length=64)]
+# Text a person types, and its field's kind and maximum length (text_policy.py): free text (a
+# reason, an adverse event), a name, or a label (an id, a lot, a device).
+Text = Annotated[str, Field(min_length=1), text_policy.TEXT_FIELD]
+Name = Annotated[str, Field(min_length=1), text_policy.NAME_FIELD]
+Label = Annotated[str, Field(min_length=1), text_policy.ID_FIELD]
 
 
 class StepData(BaseModel):
@@ -120,17 +123,41 @@ class StepData(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _no_registration_number(self) -> StepData:
-        # The fields' values as stored (extra="forbid": nothing else is there); iterating the
-        # model itself builds a filtered copy, half of a step's validation.
+    def _text_policy(self) -> StepData:
+        # Each typed text against its field's policy: length, characters, no registration
+        # number. The fields' values as stored (extra="forbid": nothing else is there);
+        # iterating the model itself builds a filtered copy, half of a step's validation.
+        policies = text_fields(type(self))
         for name, value in self.__dict__.items():
+            policy = policies.get(name)
             texts = value if isinstance(value, list) else [value]
-            if any(isinstance(t, str) and looks_like_rrn(t) for t in texts):
-                raise ValueError(
-                    f"{option_of(type(self), name)} looks like it holds a resident registration "
-                    "number, which may not be stored: leave it out"
-                )
+            for text in texts:
+                if isinstance(text, str) and policy is not None:
+                    text_policy.check(text, option_of(type(self), name), policy)
         return self
+
+
+def _policy_in(annotation: Any) -> text_policy.Field | None:
+    for meta in getattr(annotation, "__metadata__", ()):
+        if isinstance(meta, text_policy.Field):
+            return meta
+    for arg in get_args(annotation):
+        found = _policy_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@cache
+def text_fields(model: type[StepData]) -> dict[str, text_policy.Field]:
+    """The text fields of `model` and the policy of each (list fields: of each item)."""
+    found = {}
+    for name, info in model.model_fields.items():
+        policy = next((m for m in info.metadata if isinstance(m, text_policy.Field)), None)
+        policy = policy or _policy_in(info.annotation)
+        if policy is not None:
+            found[name] = policy
+    return found
 
 
 def option_meta(model: type[StepData], name: str) -> Option:
@@ -250,8 +277,8 @@ class CollectionData(StepData):
     side: Annotated[Knee, Option("Iliac crest side.")]
     anaesthesia: Annotated[Literal["local"], Option()] = "local"
     aspirate_ml: Annotated[float, Option("Aspirate volume, mL."), Range(1.0, 240.0)] = Field(gt=0)
-    anticoagulant: Annotated[Text, Option("e.g. heparin, ACD-A.", metavar="TEXT")]
-    kit_lot: Annotated[Text, Option("Harvest kit lot.", metavar="TEXT")]
+    anticoagulant: Annotated[Name, Option("e.g. heparin, ACD-A.", metavar="TEXT")]
+    kit_lot: Annotated[Label, Option("Harvest kit lot.", metavar="TEXT")]
     specimen_id: Annotated[Label, Option("Label on the specimen.", metavar="ID")]
 
     example = {
@@ -266,7 +293,7 @@ class CollectionData(StepData):
 class FilteringData(StepData):
     """The filtering of the aspirate."""
 
-    filter_lot: Annotated[Text, Option("Filter kit lot.", metavar="TEXT")]
+    filter_lot: Annotated[Label, Option("Filter kit lot.", metavar="TEXT")]
     filtered_ml: Annotated[
         float, Option("Filtered volume, mL (<= aspirate)."), Range(0.5, 240.0)
     ] = Field(gt=0)
@@ -282,7 +309,7 @@ class FilteringData(StepData):
 class CentrifugationData(StepData):
     """The centrifugation: device, force or speed, duration and number of spins."""
 
-    device_id: Annotated[Text, Option("Centrifuge device ID.", flag="--device", metavar="TEXT")]
+    device_id: Annotated[Label, Option("Centrifuge device ID.", flag="--device", metavar="TEXT")]
     g_force: Annotated[
         Count | None, Option("Relative centrifugal force, x g."), Range(100, 5000)
     ] = Field(default=None, gt=0)
@@ -450,5 +477,12 @@ def describe(model: type[StepData], exc: ValidationError) -> str:
     if not loc:
         return message
     value = error.get("input")
-    shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+    if isinstance(value, str):
+        shown = f" (got {text_policy.shown(value)})"
+    elif value is not None and not isinstance(value, dict):
+        typed = repr(value)
+        cut = typed if len(typed) <= text_policy.ECHO_LIMIT else typed[:77] + "..."
+        shown = f" (got {cut})"
+    else:
+        shown = ""
     return f"{option_of(model, loc[0])}: {message}{shown}"

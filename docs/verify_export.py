@@ -33,11 +33,15 @@ and, for a JSON export (it carries the operator registry):
      [[case, count, head hash], ...] sorted by case recomputes from the exported entries;
   9. with --against DIGEST (the digest you wrote down): that digest is one of those checkpoints
      (and no case it does not cover has an id up to the last case it covers).
-An entry marked `pseudonymized` had its patient reference replaced by a keyed hash: its body
-gives neither its hash nor its signatures, so check 1 and its signature check are skipped (its
-hash is taken as given, the next entry's prev_hash still links to it); everything else is
-checked. A CSV export carries no registry: its signatures are checked against the keys the
-entries name, but not whose keys those were.
+A pseudonymized export (format `bmac-export-pseudonymized/1`, or a CSV export whose rows are
+marked `pseudonymized`) is a chain of its own: the patient reference is a keyed pseudonym, the
+signatures are left out and every hash is recomputed, so that nothing in it derives from a
+patient reference. It is checked as such: checks 1-3 on every entry, every entry marked, no
+entry signed, every patient reference a pseudonym (`psn-...`); it proves the export is whole
+and unaltered since it was written, not who signed the record (verify the record itself for
+that). An entry marked `pseudonymized` inside a plain export is an error. A CSV export carries
+no registry: its signatures are checked against the keys the entries name, but not whose keys
+those were.
 
 --pure checks the signatures with this file's own Ed25519 (RFC 8032, section 5.1.7) even when
 PyNaCl is installed. Prints every problem as `case, seq, what` and exits 1 if there is any, 0
@@ -57,7 +61,8 @@ from collections.abc import Callable
 from typing import Any
 
 GENESIS = "0" * 64
-FORMATS = ("bmac-export/1", "bmac-export/2")
+PSEUDONYMIZED = "bmac-export-pseudonymized/1"
+FORMATS = ("bmac-export/1", "bmac-export/2", PSEUDONYMIZED)
 ENTRY_PREFIX = b"bmac-entry/1\n"
 REGISTRY_PREFIX = b"bmac-registry/1\n"
 CHECKPOINT_PREFIX = b"bmac-checkpoint/1\n"
@@ -429,7 +434,8 @@ class Result:
 
     def __init__(self) -> None:
         self.before_keys = 0  # entries signed before keys
-        self.unchecked = 0  # signatures of pseudonymized bodies, not checked
+        self.pseudonymized = 0  # entries of a pseudonymized export (a chain of its own)
+        self.pseudonymized_export = False
         # Per case: the seq and hash of its last entry signed before keys (the migration's seal).
         self.legacy: dict[int, tuple[int, str]] = {}
 
@@ -439,6 +445,7 @@ def check_entries(
     registry: Registry | None,
     signatures: Signatures,
     result: Result,
+    pseudonymized_export: bool = False,
 ) -> tuple[list[str], dict[tuple[int, int], str]]:
     """Every problem in the entries, and each entry's stated hash by (case, seq)."""
     problems: list[str] = []
@@ -464,19 +471,20 @@ def check_entries(
                 problems.append(f"{where}, body is not JSON")
                 previous, expected = stated, expected + 1
                 continue
-            pseudonymized = bool(item.get("pseudonymized"))
-            if not pseudonymized:
-                if canonical(entry) != body:
-                    problems.append(f"{where}, body is not in canonical form")
-                if sha256(body) != stated:
-                    problems.append(f"{where}, hash does not match the body")
+            if canonical(entry) != body:
+                problems.append(f"{where}, body is not in canonical form")
+            if sha256(body) != stated:
+                problems.append(f"{where}, hash does not match the body")
             if entry.get("case_id") != case_id or entry.get("seq") != seq:
                 problems.append(
                     f"{where}, body says case {entry.get('case_id')} seq {entry.get('seq')}"
                 )
             if entry.get("prev_hash") != previous:
                 problems.append(f"{where}, prev_hash does not link")
-            if entry.get("signatures") is None:
+            marked = bool(item.get("pseudonymized"))
+            if marked or pseudonymized_export:
+                problems += [f"{where}, {why}" for why in _pseudonymized(entry, marked, result)]
+            elif entry.get("signatures") is None:
                 result.before_keys += 1
                 result.legacy[case_id] = (seq, stated)
                 if signed_yet:
@@ -489,9 +497,7 @@ def check_entries(
             else:
                 signed_yet = True
                 try:
-                    whys, position = _entry_signatures(
-                        entry, pseudonymized, position, registry, signatures, result
-                    )
+                    whys, position = _entry_signatures(entry, position, registry, signatures)
                 except (TypeError, KeyError, AttributeError, ValueError):
                     whys = ["signatures are not readable"]
                 problems += [f"{where}, {why}" for why in whys]
@@ -499,13 +505,28 @@ def check_entries(
     return problems, hashes
 
 
+def _pseudonymized(entry: dict[str, Any], marked: bool, result: Result) -> list[str]:
+    """What is wrong with an entry of a pseudonymized export, or one marked so elsewhere."""
+    if not result.pseudonymized_export:
+        return ["entry is marked pseudonymized inside a plain export (altered?)"]
+    result.pseudonymized += 1
+    whys = []
+    if not marked:
+        whys.append("entry of a pseudonymized export is not marked pseudonymized")
+    if "signatures" in entry:
+        whys.append("entry of a pseudonymized export carries signatures")
+    data = entry.get("data")
+    ref = data.get("patient_ref") if isinstance(data, dict) else None
+    if ref is not None and not str(ref).startswith("psn-"):
+        whys.append("patient reference is not a pseudonym")
+    return whys
+
+
 def _entry_signatures(
     entry: dict[str, Any],
-    pseudonymized: bool,
     seen: int,
     registry: Registry | None,
     signatures: Signatures,
-    result: Result,
 ) -> tuple[list[str], int]:
     """What is wrong with the entry's signatures and signers' keys; its registry position."""
     whys = []
@@ -514,7 +535,7 @@ def _entry_signatures(
         not isinstance(position, int) or not seen <= position <= registry.length
     ):
         return ["entry names no registry position it could have been signed at"], seen
-    content = b"" if pseudonymized else signed_content(ENTRY_PREFIX, entry)
+    content = signed_content(ENTRY_PREFIX, entry)
     for part in ("signer", "verifier"):
         signer = entry.get(part)
         if signer is None:
@@ -528,9 +549,7 @@ def _entry_signatures(
             elif holder["role"] != signer.get("role"):
                 said = signer.get("role")
                 whys.append(f"{signer['id']} signed as {said} but was {holder['role']} then")
-        if pseudonymized:
-            result.unchecked += 1
-        elif not signatures.holds(signer.get("key"), content, entry["signatures"].get(part)):
+        if not signatures.holds(signer.get("key"), content, entry["signatures"].get(part)):
             whys.append(f"the {part}'s signature ({signer['id']}) does not verify")
     return whys, position if isinstance(position, int) else seen
 
@@ -644,7 +663,8 @@ def load(path: str) -> dict[str, Any]:
             for r in rows
             if not r["seq"].startswith("R")  # a refused attempt (refusals log), not an entry
         ]
-        return {"format": "csv", "entries": entries, "checkpoints": []}
+        marked = any(e["pseudonymized"] for e in entries)
+        return {"format": PSEUDONYMIZED if marked else "csv", "entries": entries, "checkpoints": []}
     with open(path, encoding="utf-8") as handle:
         document: dict[str, Any] = json.load(handle)
     if document.get("format") not in FORMATS:
@@ -664,7 +684,12 @@ def check(
     if "registry" in document:
         registry, problems = check_registry(document["registry"], signatures)
     result = Result()
-    found, hashes = check_entries(document["entries"], registry, signatures, result)
+    result.pseudonymized_export = document.get("format") == PSEUDONYMIZED
+    if result.pseudonymized_export and (document.get("registry") or document.get("checkpoints")):
+        problems.append("export, -, a pseudonymized export carries no registry or checkpoints")
+    found, hashes = check_entries(
+        document["entries"], registry, signatures, result, result.pseudonymized_export
+    )
     problems += found
     if registry is not None and document.get("case") is None:
         problems += check_seal(registry, result)
@@ -716,15 +741,17 @@ def main(argv: list[str]) -> int:
             f"NOT VERIFIED: {len(problems)} problem(s) in {len(entries)} entries", file=sys.stderr
         )
         return 1
-    skipped = sum(1 for e in entries if e.get("pseudonymized"))
-    note = f" ({skipped} pseudonymized bodies taken on their stated hash)" if skipped else ""
-    print(
-        f"verified: {len(entries)} entries in {len({e['case_id'] for e in entries})} case(s), "
-        f"{len(checkpoints)} checkpoint(s){note}"
-    )
+    cases = len({e["case_id"] for e in entries})
+    if result.pseudonymized_export:
+        print(
+            f"verified as a pseudonymized export: {len(entries)} entries in {cases} case(s) "
+            "form chains of their own (hashes and links recomputed, no signatures: nothing "
+            "derives from a patient reference)"
+        )
+        print("  it shows the export is whole; verify the record itself for who signed what")
+        return 0
+    print(f"verified: {len(entries)} entries in {cases} case(s), {len(checkpoints)} checkpoint(s)")
     print(f"signatures: {signatures.checked} verified (Ed25519, {signatures.name})")
-    if result.unchecked:
-        print(f"  {result.unchecked} signature(s) of pseudonymized bodies not checked")
     if result.before_keys:
         print(f"  {result.before_keys} entries signed before keys (checked by hash only)")
         if registry is not None and document.get("case") is not None:

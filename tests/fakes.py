@@ -240,6 +240,9 @@ class FakeRepository:
     def operator(self, operator_id: str, lock: bool = False) -> Operator | None:
         return self.tables.operators.get(operator_id)
 
+    def operator_id_like(self, operator_id: str) -> str | None:
+        return next((i for i in self.tables.operators if i.lower() == operator_id.lower()), None)
+
     def operators(self) -> list[Operator]:
         return [self.tables.operators[i] for i in sorted(self.tables.operators)]
 

@@ -122,12 +122,38 @@ class BmacGroup(click.Group):
 
 def _describe_unexpected(exc: Exception) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if _disk_full(exc):
+        return (
+            "the disk that holds the database is full: nothing was written; free some space "
+            "(or ask whoever runs the server) and run the command again"
+        )
     if type(exc).__module__.startswith("sqlalchemy"):
         return (
             f"the database failed: {first}; check --db / BMAC_DATABASE_URL and that the "
             "server is running (set BMAC_DEBUG=1 for details)"
         )
     return f"unexpected failure ({type(exc).__name__}: {first}); set BMAC_DEBUG=1 for details"
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100), or ENOSPC, however wrapped."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        inner = getattr(seen, "orig", None)
+        for found in (seen, inner):
+            if getattr(found, "sqlstate", None) == "53100":
+                return True
+            if getattr(found, "sqlite_errorname", None) == "SQLITE_FULL":
+                return True
+            if isinstance(found, OSError) and found.errno == errno.ENOSPC:
+                return True
+        text = str(seen).lower()
+        if "database or disk is full" in text or "no space left on device" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _fail(message: str, code: int) -> None:

@@ -38,14 +38,32 @@ class App:
 
         return self.db_url or default_url()
 
-    def database(self, check_schema: bool = True) -> Database:
-        """The database, once; a brand-new one is created, one at another revision refused."""
+    def database(
+        self, check_schema: bool = True, read_only: bool = False, create: bool = False
+    ) -> Database:
+        """The database, once; one at another revision refused. Only `create` (db upgrade, the
+        first operator) makes a new one; `read_only` (every reading command) opens it so that
+        nothing is written, not even a journal switch."""
         if self._database is None:
             from ..store.database import Database
 
-            self._database = Database.open(self.url, check_schema=check_schema)
+            self._database = Database.open(
+                self.url, check_schema=check_schema, create=create, read_only=read_only
+            )
             settle_heap()
         return self._database  # type: ignore[no-any-return]
+
+    def for_reading(self) -> Database:
+        """The database a reading command opens: never created nor migrated, and written only
+        to log the read (the access log). A SQLite file that cannot be written (a backup on
+        read-only media) is opened read-only and read without a log entry, as it says."""
+        if self._database is None and not _writable(self.url):
+            found = self.database(read_only=True)
+            click.echo(
+                "note: this database cannot be written: the read is in no access log", err=True
+            )
+            return found
+        return self.database()
 
     def close(self) -> None:
         """Close the database connections the command opened (when the command ends)."""
@@ -120,7 +138,10 @@ class App:
 
     def verifier(self, operator_id: str) -> Credentials:
         """The second person of a step, whose PIN is BMAC_VERIFIER_PIN or asked."""
-        return self._credentials(operator_id, "BMAC_VERIFIER_PIN", "verifier ")
+        from dataclasses import replace
+
+        found = self._credentials(operator_id, "BMAC_VERIFIER_PIN", "verifier ")
+        return replace(found, option="--verifier")
 
     def _credentials(self, operator_id: str | None, pin_env: str, who: str) -> Credentials:
         from ..services.signing import Credentials
@@ -152,3 +173,19 @@ def settle_heap() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+
+
+def _writable(url: str) -> bool:
+    """False for a SQLite file (or its folder) this user cannot write; True otherwise (a
+    PostgreSQL server decides for itself)."""
+    from sqlalchemy.engine import make_url
+
+    from ..store.engine import sqlite_path
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    path = sqlite_path(parsed)
+    if path is None or not path.exists():
+        return True  # in memory, or missing: opening it says what to do
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

@@ -74,7 +74,7 @@ def verify(
     def bar(total: int) -> Any:
         return progress_bar(total, "verifying")
 
-    done = run(app.reader(), app.now(), app.database(), case_id, against, bar, full, root)
+    done = run(app.reader(), app.now(), app.for_reading(), case_id, against, bar, full, root)
     problems, total = done.problems, done.entries
     for problem in problems:
         click.echo(problem_line(problem))
@@ -141,7 +141,7 @@ def replay(app: App, case_id: int, at: str | None, as_json: bool) -> None:
     """
     from ..services.reads import replay as run
 
-    steps, final = run(app.reader(), case_id, at, app.now(), app.database())
+    steps, final = run(app.reader(), case_id, at, app.now(), app.for_reading())
     if as_json:
         emit_json({"case_id": case_id, "at": at, "steps": steps, "final": final})
         return
@@ -208,7 +208,7 @@ def export(app: App, case_id: int | None, fmt: str, pseudonymize: bool, key: str
 
     secret = check_key(key) if pseudonymize else None
     out = sys.stdout
-    count = run(app.reader(), out, fmt, case_id, secret, app.now(), app.database(), bar)
+    count = run(app.reader(), out, fmt, case_id, secret, app.now(), app.for_reading(), bar)
     out.flush()
     if fmt == "fhir":
         if sys.stderr.isatty():

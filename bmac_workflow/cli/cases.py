@@ -78,7 +78,7 @@ def status(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.reads import case_status
 
-    result = case_status(app.reader(), case_id, app.now(), app.database())
+    result = case_status(app.reader(), case_id, app.now(), app.for_reading())
     if as_json:
         emit_json(result)
         return
@@ -92,7 +92,9 @@ def status(app: App, case_id: int, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Cases a page."
 )
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Which page.")
+@click.option(
+    "--page", type=click.IntRange(1, 10**9), default=1, show_default=True, help="Which page."
+)
 @json_option
 @click.pass_obj
 def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> None:
@@ -104,7 +106,7 @@ def list_(app: App, state: str | None, limit: int, page: int, as_json: bool) -> 
     """
     from ..services.reads import case_list
 
-    rows, total = case_list(app.reader(), state, limit, page, app.now(), app.database())
+    rows, total = case_list(app.reader(), state, limit, page, app.now(), app.for_reading())
     if as_json:
         emit_json(rows)
         return
@@ -139,7 +141,7 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
     """
     from ..services.reads import case_timeline
 
-    rows = case_timeline(app.reader(), case_id, app.now(), app.database())
+    rows = case_timeline(app.reader(), case_id, app.now(), app.for_reading())
     if as_json:
         emit_json(rows)
         return
@@ -162,7 +164,10 @@ def timeline(app: App, case_id: int, as_json: bool) -> None:
 
 @case.command("correct")
 @case_argument()
-@click.option("--entry", "seq", type=int, required=True, metavar="SEQ", help="Entry to correct.")
+@click.option(
+    "--entry", "seq", type=click.IntRange(1, 10**9), required=True, metavar="SEQ",
+    help="Entry to correct.",
+)  # fmt: skip
 @click.option(
     "--set",
     "settings",

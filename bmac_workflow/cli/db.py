@@ -29,7 +29,7 @@ def upgrade(app: App) -> None:
     from ..services.schema import HEAD
     from ..services.schema import upgrade as run
 
-    before = run(app.database(check_schema=False))
+    before = run(app.database(check_schema=False, create=True))
     if before == HEAD:
         click.echo(f"database already at revision {HEAD}")
     else:
@@ -45,11 +45,13 @@ def current(app: App) -> None:
     Example:
       bmac db current
     """
-    from ..services.schema import HEAD
+    from ..services.schema import HEAD, known
     from ..services.schema import current as run
 
-    revision = run(app.database(check_schema=False))
+    revision = run(app.database(check_schema=False, read_only=True))
     state = "(head)" if revision == HEAD else f"(this bmac needs {HEAD}: run `bmac db upgrade`)"
+    if revision is not None and revision != HEAD and not known(revision):
+        state = f"(newer than this bmac, which knows up to {HEAD}: use a newer bmac)"
     click.echo(f"{revision or 'empty'} {state}")
 
 

@@ -36,6 +36,13 @@ def demo(keep: str | None) -> None:
     Example:
       bmac demo
     """
+    if keep and (Path(keep) / "demo.sqlite3").exists():
+        from ..errors import InvalidData
+
+        raise InvalidData(
+            f"--keep {keep} holds a demo database already (demo.sqlite3): choose a new folder, "
+            "or remove that one first"
+        )
     with tempfile.TemporaryDirectory(prefix="bmac-demo-") as tmp:
         folder = Path(keep) if keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,13 +15,22 @@ from .step_commands import DeclaredGroup
 _SPAN = re.compile(r"(\d+)\s*([dwh])")
 
 
+MAX_SPAN = timedelta(days=100 * 365)
+
+
 def parse_span(text: str) -> timedelta:
     """`7d`, `2w` or `12h` as a timedelta."""
     match = _SPAN.fullmatch(text.strip().lower())
     if not match:
         raise click.BadParameter("use a number and d, w or h, e.g. 7d", param_hint="--within")
     n, unit = int(match.group(1)), match.group(2)
-    return {"d": timedelta(days=n), "w": timedelta(weeks=n), "h": timedelta(hours=n)}[unit]
+    span = {"d": timedelta(days=1), "w": timedelta(weeks=1), "h": timedelta(hours=1)}[unit]
+    if n > MAX_SPAN / span:
+        raise click.BadParameter(
+            f"{text.strip()} is more than {MAX_SPAN.days // 365} years ahead: give a shorter span",
+            param_hint="--within",
+        )
+    return n * span
 
 
 @click.group(cls=DeclaredGroup)
@@ -53,7 +62,7 @@ def due(app: App, within: str, as_json: bool) -> None:
     """
     from ..services.reads import followups_due
 
-    rows = followups_due(app.reader(), parse_span(within), app.now(), app.database())
+    rows = followups_due(app.reader(), parse_span(within), app.now(), app.for_reading())
     if as_json:
         emit_json(rows)
         return

@@ -52,7 +52,7 @@ def add(app: App, operator_id: str, name: str, role: str) -> None:
         app.new_pin(operator_id),
         app.credentials(),
         app.now,
-        app.database(),
+        app.database(create=True),
     )
     who = added.operator
     click.echo(f"operator {who.id} added: {who.name}, {who.role}")
@@ -75,7 +75,7 @@ def list_(app: App, as_json: bool) -> None:
     """
     from ..services.operators import list_operators
 
-    rows = list_operators(app.now(), app.database())
+    rows = list_operators(app.now(), app.database(read_only=True))
     if as_json:
         emit_json(rows)
         return

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..text_policy import for_terminal
 from ..timeutil import local
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def state_style(state: str | None) -> str:
 def _cell(column: str, value: object) -> Any:
     from rich.text import Text
 
-    text = "-" if value is None else str(value)
+    text = "-" if value is None else for_terminal(str(value))
     if column.lower() in STATE_COLUMNS:
         return Text(text, style=state_style(text))
     return Text(text)
@@ -87,7 +88,9 @@ def _cell(column: str, value: object) -> Any:
 
 def plain_lines(rows: Sequence[Sequence[object]]) -> list[str]:
     """Rows as lines of space-padded columns: the pipe-friendly form of a table."""
-    cells = [["-" if v is None else " ".join(str(v).split()) for v in row] for row in rows]
+    cells = [
+        ["-" if v is None else for_terminal(" ".join(str(v).split())) for v in row] for row in rows
+    ]
     if not cells:
         return []
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
@@ -132,9 +135,10 @@ def fields(pairs: Iterable[tuple[str, object]], title: str | None = None) -> Non
             click.echo(title)
         width = max((len(k) for k, _ in pairs), default=0) + 1
         for key, value in pairs:
-            click.echo(f"{key + ':':<{width}}  {value}".rstrip())
+            click.echo(f"{key + ':':<{width}}  {for_terminal(str(value))}".rstrip())
         return
     from rich.table import Table
+    from rich.text import Text
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -142,7 +146,7 @@ def fields(pairs: Iterable[tuple[str, object]], title: str | None = None) -> Non
     for key, value in pairs:
         grid.add_row(key, _cell(key, value))
     if title:
-        console().print(title, style="bold")
+        console().print(Text(for_terminal(title)), style="bold")
     console().print(grid)
 
 
@@ -153,7 +157,8 @@ def emit_json(value: Any) -> None:
 
 def status_title(status: dict[str, Any]) -> str:
     """The first line of a status: which case, which patient, which knee."""
-    return f"case {status['case_id']}  patient {status['patient_ref']}  {status['knee']} knee"
+    patient = for_terminal(status["patient_ref"])
+    return f"case {status['case_id']}  patient {patient}  {status['knee']} knee"
 
 
 def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
@@ -205,10 +210,11 @@ def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
 
 def signed_by(row: dict[str, Any]) -> str:
     """Who signed a timeline entry: printed name, id, role and meaning (and the verifier)."""
-    who = f"{row['operator_name']} ({row['operator']}, {row['role']}, {row['meaning']})"
+    name = for_terminal(row["operator_name"])
+    who = f"{name} ({row['operator']}, {row['role']}, {row['meaning']})"
     if row["verifier"]:
         v = row["verifier"]
-        who += f"; verified by {v['operator_name']} ({v['operator']}, {v['role']})"
+        who += f"; verified by {for_terminal(v['operator_name'])} ({v['operator']}, {v['role']})"
     return who
 
 
@@ -242,24 +248,27 @@ def timeline_line(row: dict[str, Any]) -> str:
         if row["from_state"]
         else f"-> {row['to_state']}"
     )
-    data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
+    # Stored text reaches the terminal escaped: a reason cannot clear the screen (text_policy).
+    data = for_terminal(", ".join(f"{k}={v}" for k, v in row["data"].items()))
     who = signed_by(row)
     text = f"{entry_mark(row):>3}  {when(row['at'])}  {row['action']:<16} {move}  {who}"
     text += f"\n     {signed_when(row)}"
     if data:
         text += f"\n     {data}"
+    reason = for_terminal(row["reason"] or "")
     if row.get("kind") == "refusal":
-        text += f"\n     REFUSED ({row['rule']}), the case did not move: {row['reason']}"
-    elif row["reason"]:
-        text += f"\n     reason: {row['reason']}"
-    if row.get("late"):
-        text += f"\n     LATE: logged {row['late']['minutes']:g} min after; {row['late']['reason']}"
+        text += f"\n     REFUSED ({row['rule']}), the case did not move: {reason}"
+    elif reason:
+        text += f"\n     reason: {reason}"
+    if late := row.get("late"):
+        text += f"\n     LATE: logged {late['minutes']:g} min after; {for_terminal(late['reason'])}"
     for c in row["corrected_by"]:
         # The original value stays in sight next to who changed it and why.
-        was = ", ".join(f"{k} was {row['original_data'].get(k)}" for k in c["changes"])
-        text += (
-            f"\n     corrected by {c['operator_name']} in entry {c['seq']} ({was}): {c['reason']}"
+        was = for_terminal(
+            ", ".join(f"{k} was {row['original_data'].get(k)}" for k in c["changes"])
         )
+        by, why = for_terminal(c["operator_name"]), for_terminal(c["reason"])
+        text += f"\n     corrected by {by} in entry {c['seq']} ({was}): {why}"
     return text
 
 

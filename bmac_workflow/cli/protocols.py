@@ -53,7 +53,7 @@ def list_(app: App, as_json: bool) -> None:
     """
     from ..services.protocols import listing
 
-    rows = listing(app.database())
+    rows = listing(app.database(read_only=True))
     if as_json:
         emit_json(rows)
         return
@@ -86,7 +86,7 @@ def show(app: App, version: str | None, as_file: bool, as_json: bool) -> None:
     """
     from ..services.protocols import show as run
 
-    shown = run(version, app.database())
+    shown = run(version, app.database(read_only=True))
     if as_file:
         click.echo(shown["content"], nl=False)
         return
@@ -125,7 +125,7 @@ def settings_show(app: App, as_json: bool) -> None:
     """
     from ..services.site_settings import show as run
 
-    rows = run(app.database())
+    rows = run(app.database(read_only=True))
     if as_json:
         emit_json(rows)
         return

@@ -51,15 +51,17 @@ def outcomes(app: App, case_id: int | None, png: str | None, as_json: bool) -> N
     """
     from ..services.reads import outcomes as run
 
-    cases, result = run(app.reader(), case_id, app.now(), app.database())
     if png:
+        _check_png_path(png)
         _require_matplotlib()
+    cases, result = run(app.reader(), case_id, app.now(), app.for_reading())
+    if png:  # written first: a file that cannot be written fails before any report is printed
+        _write_png(png, figure(cases, result["cohort"]))
     if as_json:
         emit_json(result)
     else:
         _print(cases, result["cohort"], single=case_id is not None)
     if png:
-        figure(cases, result["cohort"]).savefig(png, dpi=120)
         click.echo(f"wrote {png}", err=True)
 
 
@@ -102,6 +104,44 @@ def _print(cases: list[CaseOutcome], cohort: list[dict[str, Any]], single: bool)
         title="Cohort (mean with 95% t interval)",
         right=("n", "mean VAS", "n KOOS", "mean KOOS"),
     )  # fmt: skip
+
+
+def _check_png_path(png: str) -> None:
+    """Refuse (exit 5) a --png path that cannot be a new PNG: another extension, no folder."""
+    from pathlib import Path
+
+    from ..errors import InvalidData
+
+    path = Path(png)
+    if path.suffix.lower() != ".png" and not path.is_char_device():
+        raise InvalidData(f"--png {png}: the file name must end in .png (e.g. outcomes.png)")
+    if not path.parent.is_dir():
+        raise InvalidData(f"--png {png}: there is no folder {path.parent}; create it first")
+
+
+def _write_png(png: str, fig: Figure) -> None:
+    """Draw to memory, then write every byte with one system call per chunk, so that a full
+    disk (or /dev/full) is an error, never a "wrote" over an empty file."""
+    import io
+    import os
+
+    from ..errors import InvalidData
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    data = memoryview(buffer.getvalue())
+    try:
+        fd = os.open(png, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InvalidData(
+            f"--png {png} could not be written ({exc.strerror}): no report was printed; "
+            "choose another file or free some space"
+        ) from None
 
 
 def _require_matplotlib() -> None:

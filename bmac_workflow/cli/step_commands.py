@@ -130,7 +130,9 @@ def _option(model: type[StepData], name: str) -> click.Option:
         kwargs["type"] = click.Choice([str(v) for v in typing.get_args(annotation)])
         kwargs.pop("metavar")
     elif annotation in (int, float):
-        kwargs["type"] = annotation
+        from .options import StrictNumber
+
+        kwargs["type"] = StrictNumber(annotation)
     return click.Option(
         [flag, name],
         required=field.is_required(),

@@ -63,15 +63,27 @@ def backup(target: Path, signer: Credentials, clock: Clock, db: Database) -> Bac
     if not target.parent.is_dir():
         raise InvalidData(f"{target.parent} is not a directory: create it first")
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    sqlite_copy.copy_to(db.engine, partial)
     try:
+        # Ours alone (0600), made here: a file of that name we did not make is left as it is.
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise InvalidData(
+            f"{partial} exists: another backup may be writing it, or one was interrupted; "
+            "remove it yourself once you know it is not in use, or choose a new path"
+        ) from None
+    try:
+        sqlite_copy.copy_to(db.engine, partial)
         result = _check_copy(partial)
-    except BaseException:
+        sqlite_copy.fsync(partial)
+        # A link never replaces: a file put at the target while the copy was made stays.
+        os.link(partial, target)
+    except FileExistsError:
+        raise InvalidData(
+            f"{target} appeared while the copy was made: a backup never overwrites; nothing "
+            "was written there, choose a new path"
+        ) from None
+    finally:
         partial.unlink(missing_ok=True)
-        raise
-    sqlite_copy.fsync(partial)
-    os.replace(partial, target)
     return Backup(target, *result)
 
 
@@ -82,14 +94,13 @@ def _check_copy(path: Path) -> tuple[int, int, str, list[Problem]]:
     integrity = sqlite_copy.integrity(path)
     if integrity != "ok":
         raise BmacError(f"the copy failed SQLite's integrity check ({integrity}); try again")
-    copy = Database.open(f"sqlite:///{path}")
+    # Read-only: the copy stays one self-contained file, byte for byte as written.
+    copy = Database.open(f"sqlite:///{path}", read_only=True)
     try:
         problems = verify(copy)
         with copy.read() as uow:
             heads = uow.repo.current_heads()
     finally:
         copy.dispose()
-    # Opening it through bmac switched it to WAL: make it one self-contained file again.
-    sqlite_copy.self_contained(path)
     entries = sum(count for count, _ in heads.values())
     return len(heads), entries, heads_digest(heads), problems

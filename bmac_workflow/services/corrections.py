@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .. import lateness, rules
+from .. import lateness, rules, text_policy
 from ..correction_rules import changes_for, later_entries, refuse_path_change
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
@@ -51,7 +51,14 @@ def parse_settings(settings: list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
-            raise InvalidData(f"--set {item!r}: write field=value, e.g. --set aspirate_ml=62")
+            raise InvalidData(
+                f"--set {text_policy.shown(item)}: write field=value, e.g. --set aspirate_ml=62"
+            )
+        if name in result:
+            raise InvalidData(
+                f"--set {name} is given twice ({result[name]!r} and {value.strip()!r}): give "
+                "each field once"
+            )
         result[name] = value.strip()
     if not result:
         raise InvalidData("give at least one --set field=value to correct")
@@ -91,7 +98,7 @@ def correct(
             refuse_path_change(target, settings, case_id, log)
             if not reason.strip():
                 raise InvalidData("--reason is required: say why the entry was wrong")
-            rules.refuse_rrn(reason, "--reason")
+            text_policy.check(reason, "--reason", text_policy.TEXT_FIELD)
             changes = changes_for(target, current, settings, log, protocol)
             derived = later_entries(log, current, target.seq, changes, protocol)
             if target.signer.id != operator.id and operator.role != SURGEON:

@@ -4,17 +4,17 @@ Each exported entry carries its stored canonical body and hash, unchanged (its s
 the signers' public keys are in the body). A JSON export also carries the whole operator
 registry as stored (seq, body, hash): whose key each public key was at the time of each entry,
 and the registry's own signatures, so that docs/verify_export.py checks every signature with
-nothing but the export. `--pseudonymize` replaces the patient reference in the opening entries
-with a keyed hash (HMAC-SHA-256, the key never written to the export); those bodies then give
-neither their hash nor their signature, so they are marked, and a verifier checks everything
-else and takes their hashes as given (the next entry links to it).
+nothing but the export. `--pseudonymize` writes a chain of its own instead (pseudonymize.py):
+the patient reference a keyed pseudonym, no signatures, every hash recomputed, no registry and no
+checkpoints (their digests come from the original hashes), marked as such in its header
+(`bmac-export-pseudonymized/1`) and on every entry; nothing in it is derivable from a patient
+reference. CSV cells are written so that no spreadsheet reads them as formulas.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -23,7 +23,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidData, NotFound
 from ..fhir import bundle_for_case, merge
-from ..record import canonical
+from ..pseudonymize import FORMAT as PSEUDONYMIZED_FORMAT
+from ..pseudonymize import REWRITTEN, pseudonym, rewrite_case
+from ..record import Entry
+from ..text_policy import for_csv
 from ..timeutil import iso
 
 if TYPE_CHECKING:
@@ -54,10 +57,7 @@ CSV_COLUMNS = (
 )
 
 
-def pseudonym(key: str, patient_ref: str) -> str:
-    """The keyed pseudonym of a patient reference: same patient, same pseudonym, per key."""
-    mac = hmac.new(key.encode("utf-8"), patient_ref.encode("utf-8"), hashlib.sha256)
-    return "psn-" + mac.hexdigest()[:20]
+__all__ = ["pseudonym"]
 
 
 def check_key(key: str | None) -> str:
@@ -86,23 +86,26 @@ def entry_count(case_id: int | None, db: Database) -> int:
 def entries(
     uow: UnitOfWork, case_id: int | None, key: str | None, progress: Progress | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every entry (of one case, or all), oldest first per case, as exported."""
-    for row_case, seq, body_text, entry_hash in uow.repo.entry_rows(case_id):
-        item: dict[str, Any] = {
-            "case_id": row_case,
-            "seq": seq,
-            "hash": entry_hash,
-            "body": body_text,
-        }
-        if key is not None:
-            body = json.loads(body_text)
-            if "patient_ref" in body.get("data", {}):
-                body["data"]["patient_ref"] = pseudonym(key, body["data"]["patient_ref"])
-                item["body"] = canonical(body)
-                item["pseudonymized"] = ["data.patient_ref"]
-        if progress is not None:
-            progress(1)
-        yield item
+    """Every entry (of one case, or all), oldest first per case, as exported; with `key`, each
+    case's entries rewritten as a pseudonymised chain of their own."""
+    rows = uow.repo.entry_rows(case_id)
+    if key is None:
+        for row_case, seq, body_text, entry_hash in rows:
+            if progress is not None:
+                progress(1)
+            yield {"case_id": row_case, "seq": seq, "hash": entry_hash, "body": body_text}
+        return
+    for _, of_case in itertools.groupby(rows, key=lambda row: row[0]):
+        for rewritten in rewrite_case((row[2] for row in of_case), key):
+            if progress is not None:
+                progress(1)
+            yield {
+                "case_id": rewritten.case_id,
+                "seq": rewritten.seq,
+                "hash": rewritten.hash,
+                "body": rewritten.body,
+                "pseudonymized": list(REWRITTEN),
+            }
 
 
 def write_json(
@@ -119,16 +122,19 @@ def write_json(
     with db.read() as uow:
         check_case(uow, case_id)
         header = {
-            "format": FORMAT,
+            "format": FORMAT if key is None else PSEUDONYMIZED_FORMAT,
             "exported_at": iso(now),
             "case": case_id,
             "pseudonymized": key is not None,
         }
-        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ',\n"registry": [\n')
-        for index, (seq, body_text, entry_hash) in enumerate(uow.repo.registry_rows()):
-            row = {"seq": seq, "hash": entry_hash, "body": body_text}
-            out.write((",\n" if index else "") + json.dumps(row, ensure_ascii=False))
-        out.write('\n],\n"entries": [\n')
+        out.write(json.dumps(header, ensure_ascii=False)[:-1])
+        if key is None:
+            out.write(',\n"registry": [\n')
+            for index, (seq, body_text, entry_hash) in enumerate(uow.repo.registry_rows()):
+                row = {"seq": seq, "hash": entry_hash, "body": body_text}
+                out.write((",\n" if index else "") + json.dumps(row, ensure_ascii=False))
+            out.write("\n]")
+        out.write(',\n"entries": [\n')
         count = 0
         for item in entries(uow, case_id, key, progress):
             out.write((",\n" if count else "") + json.dumps(item, ensure_ascii=False))
@@ -139,7 +145,7 @@ def write_json(
             for c, n, b, h in uow.repo.refusal_rows(case_id)
         ]
         out.write('\n],\n"refusals": ' + json.dumps(refused, ensure_ascii=False))
-        marks = uow.repo.checkpoints() if case_id is None else []
+        marks = uow.repo.checkpoints() if case_id is None and key is None else []
         out.write(',\n"checkpoints": ' + json.dumps(marks, ensure_ascii=False) + "\n}\n")
     return count
 
@@ -160,7 +166,8 @@ def write_csv(
         for item in entries(uow, case_id, key, progress):
             body = json.loads(item["body"])
             writer.writerow(
-                [
+                for_csv(cell)
+                for cell in [
                     item["case_id"],
                     item["seq"],
                     body["at"],
@@ -238,6 +245,9 @@ def case_bundle(case_id: int, db: Database, key: str | None = None) -> dict[str,
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         rows = uow.repo.entries(case_id)
     case = found[0]
-    if key is not None:
-        case = replace(case, patient_ref=pseudonym(key, case.patient_ref))
-    return bundle_for_case(case, [e for e, _ in rows], [h for _, h in rows])
+    if key is None:
+        return bundle_for_case(case, [e for e, _ in rows], [h for _, h in rows])
+    # The pseudonymised chain's entries and hashes: no signature, no original hash.
+    chain = list(rewrite_case((e.body() for e, _ in rows), key))
+    case = replace(case, patient_ref=pseudonym(key, case.patient_ref))
+    return bundle_for_case(case, [Entry.from_body(r.body) for r in chain], [r.hash for r in chain])

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .. import keys
+from .. import keys, text_policy
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
-from ..operators import Operator, check_new_operator, check_new_pin
+from ..operators import Operator, check_new_operator, check_new_pin, well_formed_id
 from ..protocol import load
 from ..record import Meaning, Signature
 from ..registry import ADD, DEACTIVATE, PROTOCOL, RESET_PIN, ROLE, UNLOCK
@@ -65,8 +65,7 @@ def add_operator(
                 "the first operator of a new database must be an admin (--role admin)"
             )
         with db.read() as uow:
-            if uow.repo.operator(operator_id) is not None:
-                raise InvalidData(f"operator {operator_id} exists already: choose another id")
+            _refuse_existing(uow, operator_id)
         pin = new_pin()
         check_new_pin(pin, operator_id)
         seed, public_key = keys.new_key()
@@ -79,8 +78,7 @@ def add_operator(
                 raise NotPermitted(
                     "operators exist already: an admin must sign in to add one (--operator ID)"
                 )
-            if uow.repo.operator(operator_id) is not None:
-                raise InvalidData(f"operator {operator_id} exists already: choose another id")
+            _refuse_existing(uow, operator_id)
             if signed is not None:
                 record(signed, now, uow)
                 signer = signed.signer(Meaning.APPROVED)
@@ -105,6 +103,14 @@ def add_operator(
         raise
 
 
+def _refuse_existing(uow: UnitOfWork, operator_id: str) -> None:
+    """An id already taken, but for case, is taken (exit 5)."""
+    existing = uow.repo.operator_id_like(operator_id)
+    if existing is not None:
+        same = "" if existing == operator_id else f" (as {existing}: ids ignore case)"
+        raise InvalidData(f"operator {operator_id} exists already{same}: choose another id")
+
+
 def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -> None:
     protocol = load(None)
     uow.repo.protocol_id(protocol, iso(now))
@@ -113,9 +119,9 @@ def _activate_shipped_protocol(uow: UnitOfWork, signer: Signer, now: datetime) -
 
 
 def _target(uow: UnitOfWork, operator_id: str) -> Operator:
-    target = uow.repo.operator(operator_id)
+    target = uow.repo.operator(operator_id) if well_formed_id(operator_id) else None
     if target is None:
-        raise NotFound(f"no operator {operator_id!r}: see `bmac operator list`")
+        raise NotFound(f"no operator {text_policy.shown(operator_id)}: see `bmac operator list`")
     return target
 
 

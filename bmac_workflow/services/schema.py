@@ -10,7 +10,7 @@ from ..store.migrate import HEAD
 if TYPE_CHECKING:
     from ..store.database import Database
 
-__all__ = ["HEAD", "current", "grant", "grant_sql", "upgrade"]
+__all__ = ["HEAD", "current", "grant", "grant_sql", "known", "upgrade"]
 
 
 def upgrade(db: Database) -> str | None:
@@ -19,8 +19,16 @@ def upgrade(db: Database) -> str | None:
     from ..store import migrate
 
     before = migrate.current(db.engine)
+    migrate.refuse_newer(before)
     migrate.upgrade(db.engine)
     return before
+
+
+def known(revision: str) -> bool:
+    """Whether this bmac knows `revision` (a newer bmac's is unknown to it)."""
+    from ..store import migrate
+
+    return migrate.known(revision)
 
 
 def current(db: Database) -> str | None:

@@ -16,9 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import keys
+from .. import keys, text_policy
 from ..errors import BmacError, NotPermitted
-from ..operators import Operator, SignInLimits, attempt, check_new_pin, pin_matches, refusal
+from ..operators import (
+    Operator,
+    SignInLimits,
+    attempt,
+    check_new_pin,
+    pin_matches,
+    refusal,
+    well_formed_id,
+)
 from ..record import Meaning, Signature
 from ..registry import KEY, PIN_CHANGED, Holder, Registry
 from ..timeutil import iso
@@ -38,6 +46,8 @@ class Credentials:
     operator_id: str | None
     pin: Callable[[], str | None]
     new_pin: Callable[[], str] | None = None
+    # Where the id was given, for the message when there is no such operator.
+    option: str = "--operator or BMAC_OPERATOR"
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,12 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     pin = credentials.pin()
     if pin is None:
         raise NotPermitted(
-            f"this command needs the PIN of operator {operator_id}: run it in a terminal to be "
-            "asked, or set BMAC_PIN"
+            f"this command needs the PIN of operator {_named(operator_id)}: run it in "
+            "a terminal to be asked, or set BMAC_PIN"
         )
     with db.read() as uow:
         registry = load_registry(uow)
-        operator, holder = _known(uow, operator_id, registry)
+        operator, holder = _known(uow, operator_id, registry, credentials.option)
     rules = limits(registry)
     seed = _unsealed(operator, holder, pin, now) if not operator.locked_at(now) else None
     if seed is None:
@@ -104,14 +114,24 @@ def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:
     return SignedIn(operator, holder, registry, seed, changes, outcome.events, tuple(acts))
 
 
-def _known(uow: UnitOfWork, operator_id: str, registry: Registry) -> tuple[Operator, Holder]:
+def _named(operator_id: str) -> str:
+    """An operator id as a message names it: as typed, or escaped and cut if it is none."""
+    return operator_id if well_formed_id(operator_id) else text_policy.shown(operator_id)
+
+
+def _known(
+    uow: UnitOfWork, operator_id: str, registry: Registry, option: str
+) -> tuple[Operator, Holder]:
     """The operator's row and the registry's record of them, which must agree."""
-    operator = uow.repo.operator(operator_id)
+    known = well_formed_id(operator_id)
+    operator = uow.repo.operator(operator_id) if known else None
     holder = registry.now(operator_id)
     if operator is None or holder is None:
+        like = uow.repo.operator_id_like(operator_id) if known and operator is None else None
+        hint = f"it is spelled {like}" if like else "`bmac operator list` shows who exists"
         raise NotPermitted(
-            f"sign-in failed: there is no operator {operator_id!r}; check --operator or "
-            "BMAC_OPERATOR (`bmac operator list` shows who exists)"
+            f"sign-in failed: there is no operator {text_policy.shown(operator_id)}; check "
+            f"{option} ({hint})"
         )
     if not holder.active:
         raise NotPermitted(
@@ -242,7 +262,7 @@ def check_pin(credentials: Credentials, now: datetime, db: Database) -> Holder:
         raise NotPermitted(f"reading as {operator_id} needs their PIN: set BMAC_PIN")
     with db.read() as uow:
         registry = load_registry(uow)
-        operator, holder = _known(uow, operator_id, registry)
+        operator, holder = _known(uow, operator_id, registry, credentials.option)
     rules = limits(registry)
     if operator.locked_at(now) or _unsealed(operator, holder, pin, now) is None:
         _record_failure(operator_id, rules, now, db)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from .engine import make_engine
+from .engine import make_engine, read_only_url
 from .migrate import ensure_current
 from .unit_of_work import UnitOfWork
 
@@ -14,20 +14,25 @@ from .unit_of_work import UnitOfWork
 class Database:
     """One database URL's engine; `read()` and `write()` give a new unit of work each."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only  # opened so that nothing can be written
 
     @classmethod
-    def open(cls, url: str, check_schema: bool = True) -> Database:
-        """The database at `url`; a brand-new one is created, one at another revision refused."""
-        engine = make_engine(url)
+    def open(
+        cls, url: str, check_schema: bool = True, create: bool = True, read_only: bool = False
+    ) -> Database:
+        """The database at `url`; a brand-new one is created (unless `create` is false: then a
+        missing or empty one is refused with what to run), one at another revision refused.
+        `read_only` opens it so that nothing can be written (a reading command)."""
+        engine = make_engine(read_only_url(url) if read_only else url, create=create)
         if check_schema:
             try:
-                ensure_current(engine)
+                ensure_current(engine, create)
             except BaseException:
                 engine.dispose()
                 raise
-        return cls(engine)
+        return cls(engine, read_only)
 
     @classmethod
     def open_existing(cls, url: str, timeout: int = 2) -> Database | None:
@@ -42,7 +47,7 @@ class Database:
             path = parsed.database
             if not path or path == ":memory:" or not Path(path).expanduser().is_file():
                 return None
-            return cls(make_engine(url, connect_args={"timeout": timeout}))
+            return cls(make_engine(read_only_url(url), connect_args={"timeout": timeout}))
         return cls(make_engine(url, connect_args={"connect_timeout": timeout}))
 
     @property

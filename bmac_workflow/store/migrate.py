@@ -35,6 +35,28 @@ def downgrade(engine: Engine, revision: str) -> None:
     _run(engine, "downgrade", revision)
 
 
+def known(revision: str) -> bool:
+    """Whether this bmac's migrations know `revision` (a newer bmac's do not)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(_config(None))
+    try:
+        return script.get_revision(revision) is not None
+    except (CommandError, KeyError, ValueError):
+        return False
+
+
+def refuse_newer(revision: str | None) -> None:
+    """Refuse (exit 1) a database that a newer bmac migrated: this one cannot read it."""
+    if revision is not None and not known(revision):
+        raise SchemaOutOfDate(
+            f"the database is at revision {revision}, newer than this bmac knows (up to "
+            f"{HEAD}): it was migrated by a newer bmac; use that version (pip install -U "
+            "bmac-workflow), never `bmac db upgrade` with this one"
+        )
+
+
 def _run(engine: Engine, direction: str, revision: str) -> None:
     from alembic import command
 
@@ -66,20 +88,28 @@ def current(engine: Engine) -> str | None:
             return None
 
 
-def ensure_current(engine: Engine) -> None:
-    """Upgrade a brand-new empty database; refuse one at another revision with what to run."""
+def ensure_current(engine: Engine, create: bool = True) -> None:
+    """Upgrade a brand-new empty database (when `create`); refuse one at another revision with
+    what to run, and one newer than this bmac."""
     revision = current(engine)
     if revision == HEAD:
         return
     if revision is None:
         tables = set(inspect(engine).get_table_names())
-        if not tables:
+        if not tables and create:
             upgrade(engine)
             return
+        if not tables:
+            where = engine.url.render_as_string(hide_password=True)
+            raise SchemaOutOfDate(
+                f"{where} holds no bmac database yet: create it with `bmac db upgrade` (a "
+                "reading command never creates or migrates one)"
+            )
         raise SchemaOutOfDate(
             "this database was not created by bmac (it has tables but no alembic_version): "
             "point --db at a bmac database"
         )
+    refuse_newer(revision)
     raise SchemaOutOfDate(
         f"the database is at revision {revision}, this bmac needs {HEAD}: run `bmac db upgrade` "
         "(take a backup first with `bmac db backup PATH`)"

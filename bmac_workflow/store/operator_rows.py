@@ -57,6 +57,13 @@ class OperatorRows(Rows):
         row = self._run(statement, {"operator_id": operator_id}).fetchone()
         return None if row is None else _operator(row)
 
+    def operator_id_like(self, operator_id: str) -> str | None:
+        """The id of an operator whose id is `operator_id` but for case (ids are compared
+        case-insensitively: NURSE.KIM and nurse.kim are one id), if any."""
+        query = select(operators.c.id).where(func.lower(operators.c.id) == operator_id.lower())
+        found = self._execute(query.limit(1)).scalar()
+        return None if found is None else str(found)
+
     def operators(self) -> list[Operator]:
         """Every operator, by id, without their secrets (sealed key, old PIN hash): what a
         listing and the audit read, and all the auditor's database role may read."""

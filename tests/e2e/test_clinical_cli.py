@@ -412,7 +412,7 @@ def test_cases_keep_the_window_of_their_own_protocol_after_another_is_activated(
 def test_a_protocol_file_no_admin_activated_is_refused_and_works_once_activated(
     bmac: Bmac, clinic: Clinic, tmp_path: Path
 ) -> None:
-    mine = protocol_file(tmp_path, "nurse-own", 100000)
+    mine = protocol_file(tmp_path, "nurse-own", 1440)  # the most a file may give
     args = ("case", "open", "--patient", "P-1", "--knee", "left")
     before = clinic.counts()
     refused = bmac("--protocol", str(mine), *args, who="nurse")

@@ -16,16 +16,63 @@ from tests.conftest import Bmac, Clinic
 OLD_DATABASE = Path(__file__).resolve().parents[1] / "fixtures" / "db-at-72fa156.sqlite3"
 
 
-def test_a_brand_new_database_is_created_by_the_first_command(db_url: str) -> None:
+def test_a_reading_command_never_creates_or_migrates_a_database(db_url: str) -> None:
     result = Bmac(db_url)("case", "list", "--json")
-    # Nobody can sign in to read a database with no operator yet, but it is made all the same.
-    assert result.exit_code == 6 and "bmac login" in result.stderr
-    assert result.stdout == ""
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert "`bmac db upgrade`" in result.stderr
+    if db_url.startswith("sqlite"):
+        assert not Path(db_url.removeprefix("sqlite:///")).exists()
+        return
     engine = make_engine(db_url)
     try:
-        assert migrate.current(engine) == migrate.HEAD
+        assert migrate.current(engine) is None  # the schema stays empty
     finally:
         engine.dispose()
+
+
+def test_a_mistyped_sqlite_path_creates_no_folder_and_no_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'typo' / 'clinc.db'}"
+    for args in (["case", "list"], ["audit", "verify"], ["case", "status", "1"]):
+        result = Bmac(url)(*args)
+        assert result.exit_code == 1 and "there is no bmac database at" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_first_operator_creates_a_new_database_readable_by_its_owner_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "clinic.db"
+    added = Bmac(f"sqlite:///{path}")(
+        "operator", "add", "admin", "--name", "Admin", "--role", "admin",
+        env={"BMAC_NEW_PIN": "482916"},
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    for made in tmp_path.iterdir():
+        assert made.stat().st_mode & 0o777 == 0o600, made
+
+
+def test_a_database_newer_than_this_bmac_says_so(db_url: str) -> None:
+    engine = make_engine(db_url, create=True)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    finally:
+        engine.dispose()
+    for args in (["case", "list"], ["db", "upgrade"]):
+        result = Bmac(db_url)(*args)
+        assert result.exit_code == 1
+        assert "newer than this bmac" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "newer than this bmac" in Bmac(db_url)("db", "current").stdout
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/bmac", "not a url", "oracle://x/y"])
+def test_an_unsupported_url_says_which_are_supported(url: str) -> None:
+    result = Bmac(url)("case", "list")
+    assert result.exit_code == 2
+    assert "SQLite" in result.stderr or "sqlite:///PATH" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_a_database_at_another_revision_says_to_run_db_upgrade(db_url: str) -> None:
@@ -33,7 +80,7 @@ def test_a_database_at_another_revision_says_to_run_db_upgrade(db_url: str) -> N
     try:
         migrate.upgrade(engine)
         with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     finally:
         engine.dispose()
     result = Bmac(db_url)("case", "list")

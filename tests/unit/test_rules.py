@@ -119,7 +119,8 @@ def test_an_empty_patient_reference_is_refused() -> None:
     [
         ("lost to follow-up; pt 900101-1234567", True),
         ("kit lot 202311-0000001", False),  # month 23: a lot number, not a birth date
-        ("EAN 8801234567890", False),
+        ("EAN 8809876543210", False),  # 88-09-87: no such day
+        ("EAN 8801234567890", True),  # 1988-01-23, then a sex digit: refused, separator or not
         ("moved abroad", False),
     ],
 )
