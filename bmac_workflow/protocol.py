@@ -37,8 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "injection.window_minutes": 120,
     "follow_up.visits": {"1w": 7, "1m": 30, "3m": 91, "6m": 182, "12m": 365, "24m": 730},
     "follow_up.final_visit": "24m",
+    # House choice: a device not registered with `bmac device add` is accepted (and shown as
+    # unregistered) unless the clinic's protocol says otherwise.
+    "devices.require_registered_devices": False,
 }
-TABLES = ("eligibility", "insurance", "injection", "follow_up", "ranges")
+TABLES = ("eligibility", "insurance", "injection", "follow_up", "devices", "ranges")
 # Protocols before 2026.3 carried the sign-in limits; they are site settings now (settings.py),
 # so that whoever passes a protocol file cannot set them. Stored protocols keep the table.
 RETIRED_TABLES = {"signing": "sign-in limits are site settings now: `bmac settings set`"}

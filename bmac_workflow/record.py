@@ -49,7 +49,7 @@ def digest(body: str) -> str:
 
 # Fields written only once they have a value, so that an entry made before they existed keeps
 # the very text (and hash) it was made with.
-_LATER_FIELDS = ("key", "registry", "signatures")
+_LATER_FIELDS = ("key", "registry", "quality", "signatures")
 # What an entry's signature signs: this prefix, then the entry's content (its canonical JSON
 # without the signatures themselves). The prefix keeps a signature from meaning anything else.
 SIGNED_PREFIX = b"bmac-entry/1\n"
@@ -93,6 +93,9 @@ class Entry:
     corrects: int | None = None
     # The operator registry's length when the entry was signed: whose keys and roles it holds.
     registry: int | None = None
+    # The quality log's length when the entry was signed: which lot holds and devices were in
+    # force (quality.py). None in an entry signed before the quality log existed.
+    quality: int | None = None
     # The signatures over `content()`: {"signer": ..., "verifier": ...}, base64 Ed25519.
     signatures: dict[str, str] | None = None
 
@@ -182,6 +185,7 @@ class CaseSnapshot:
     visits: tuple[str, ...] = ()
     arthroplasty: bool = False
     end_reason: str | None = None
+    adverse_events: int = 0  # reported at the follow-up visits, as corrected
 
     def facts(self) -> dict[str, Any]:
         """The snapshot as JSON data, as the case row stores it."""
@@ -258,7 +262,9 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
     elif action == "record_follow_up":
         visits = snapshot.visits if data["visit"] == "adhoc" else (*snapshot.visits, data["visit"])
         changes.update(
-            visits=visits, arthroplasty=snapshot.arthroplasty or bool(data.get("arthroplasty"))
+            visits=visits,
+            arthroplasty=snapshot.arthroplasty or bool(data.get("arthroplasty")),
+            adverse_events=snapshot.adverse_events + len(data.get("adverse_events") or ()),
         )
     elif action in ("cancel", "close"):
         changes.update(end_reason=entry.reason)

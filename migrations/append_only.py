@@ -18,6 +18,7 @@ LOG_TABLES: dict[str, tuple[str, ...]] = {
     "operator_events": (),
     "checkpoints": (),
     "registry": ("seq",),
+    "quality": ("seq",),
     # Not a log, but as fixed once written: a case's limits must never change under it.
     "protocols": ("sha256",),
 }

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import checkpoint
+from ..cache_checks import check_caches
 from ..checks import (
     RECORD,
     Problem,
@@ -25,8 +26,12 @@ from ..checks import (
     heads_digest,
     read_chain,
     shared_specimens,
+    signed_prefix,
     specimen_given,
+    within,
 )
+from ..quality import Quality
+from ..quality_checks import check_quality
 from ..record import digest
 from ..registry import Registry
 from ..registry_checks import check_registry
@@ -50,6 +55,7 @@ class Context:
     reviewed: dict[int, int]
     protocol_shas: dict[int, str]
     covered: checkpoint.Covered | None = None  # the last signed checkpoint's
+    quality: Quality = field(default_factory=Quality)  # the quality log, verified
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,9 @@ def context_of(uow: UnitOfWork, full: bool) -> tuple[Context, list[Problem]]:
             covered = checkpoint.read(stored.body)
             break
     reviewed = {c: n for c, (n, _) in covered.heads.items()} if covered and not full else {}
-    return Context(registry, reviewed, uow.repo.protocol_shas(), covered), problems
+    quality, found = check_quality(uow.repo.quality_rows(), registry)
+    context = Context(registry, reviewed, uow.repo.protocol_shas(), covered, quality)
+    return context, problems + found
 
 
 def record_problems(uow: UnitOfWork, registry: Registry) -> list[Problem]:
@@ -199,6 +207,8 @@ def check_range(
     repo = uow.repo
     rows_by_id = repo.case_rows_for_audit(case_id, low, high)
     due_by_id = repo.due_rows_by_case(case_id, low, high)
+    materials = repo.materials_by_case(case_id, low, high)
+    deviation_rows = repo.deviations_by_case(case_id, low, high)
     seen: set[int] = set()
     covered = context.covered.heads if context.covered is not None else {}
     found: dict[tuple[int, int], str] = {}
@@ -234,8 +244,11 @@ def check_range(
             problems.append(Problem(cid, 1, "the case was opened under a protocol never activated"))
         protocol = repo.protocol(ids[0] if ids else row.protocol_id)
         scope = Scope(context.reviewed.get(cid, 0), bodies)
-        rerun_problems, replayed = rerun(cid, entries, context.registry, protocol, scope)
-        problems += _signed_prefix(cid, entries) + rerun_problems
+        rerun_problems, replayed = rerun(
+            cid, entries, context.registry, protocol, scope, context.quality
+        )
+        problems += signed_prefix(cid, entries) + rerun_problems
+        problems += check_caches(cid, entries, materials.pop(cid, ()), deviation_rows.pop(cid, ()))
         if replayed is not None:
             worklist = (protocol, due_by_id.pop(cid, set()))
             problems += check_case_row(row, cid, entries, head, worklist, replayed)
@@ -246,31 +259,14 @@ def check_range(
         if progress:
             progress(len(rows))
     if covered:
-        here = {c: h for c, h in covered.items() if _within(c, case_id, low, high)}
+        here = {c: h for c, h in covered.items() if within(c, case_id, low, high)}
         problems += covered_entries(here, found)
     for cid, stored_row in sorted(rows_by_id.items()):
         if cid not in seen and stored_row.version > 0:
             problems.append(Problem(cid, None, "case row has no entries in the log"))
-    for cid in sorted(set(due_by_id) - seen):
-        problems.append(Problem(cid, None, "follow-up worklist lists a case with no log"))
+    for cid in sorted((set(due_by_id) | set(materials) | set(deviation_rows)) - seen):
+        problems.append(Problem(cid, None, "a worklist, trace or deviation row has no log"))
     return checked
-
-
-def _signed_prefix(case_id: int, entries: list) -> list[Problem]:  # type: ignore[type-arg]
-    """Entries signed before keys come first in a case: none after a signed one."""
-    signed_yet = False
-    for entry in entries:
-        if entry.signatures is not None:
-            signed_yet = True
-        elif signed_yet:
-            return [Problem(case_id, entry.seq, "entry is not signed")]
-    return []
-
-
-def _within(case: int, case_id: int | None, low: int | None, high: int | None) -> bool:
-    if case_id is not None:
-        return case == case_id
-    return (low is None or case >= low) and (high is None or case <= high)
 
 
 def against(uow: UnitOfWork, covered: checkpoint.Covered, *, entries: bool = True) -> list[Problem]:

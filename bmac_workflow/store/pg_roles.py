@@ -17,11 +17,11 @@ from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints, the
 # signed operator registry, the protocols activated.
-LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols")
+LOG_TABLES = ("entries", "operator_events", "checkpoints", "registry", "protocols", "quality")
 # Tables whose rows hold current state (a cache of the log, and the operators' PIN counters).
-STATE_TABLES = ("cases", "operators")
+STATE_TABLES = ("cases", "operators", "deviations")
 # Rows of current state that come and go: a case's visits not yet recorded.
-WORKLIST_TABLES = ("due_visits",)
+WORKLIST_TABLES = ("due_visits", "case_materials")
 APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
 # What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
 SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}

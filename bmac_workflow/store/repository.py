@@ -21,6 +21,7 @@ from ..rules import DueRow
 from .audit_rows import AuditRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
+from .quality_rows import QualityRows
 from .registry_rows import RegistryRows
 from .statements import Statement
 from .tables import cases, due_visits, entries, protocols
@@ -67,7 +68,7 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows):
+class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, QualityRows):
     """Reads and writes the record on one unit of work's connection."""
 
     # -- protocols -------------------------------------------------------------------------

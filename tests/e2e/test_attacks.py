@@ -407,7 +407,7 @@ def test_a_whole_case_deleted_is_caught_against_the_checkpoint_and_its_id_never_
     mark = bmac("audit", "checkpoint", who="auditor")
     assert mark.exit_code == 0, mark.stderr
     digest_kept = mark.stdout.strip()
-    for table in ("due_visits", "entries"):
+    for table in ("due_visits", "case_materials", "entries"):
         sql(clinic, f"DELETE FROM {table} WHERE case_id = :c", c=gone)
     sql(clinic, "DELETE FROM cases WHERE id = :c", c=gone)
     assert altered(bmac) == [
