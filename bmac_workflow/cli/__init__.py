@@ -55,6 +55,22 @@ SUBCOMMANDS = {
         "settings",
         "Show and change the site settings (sign-in limits).",
     ),
+    "lot": ("bmac_workflow.cli.quality", "lot", "Hold and release kit lots (qa or surgeon)."),
+    "device": (
+        "bmac_workflow.cli.quality",
+        "device",
+        "Register devices, their calibration and daily QC.",
+    ),
+    "deviation": (
+        "bmac_workflow.cli.deviations",
+        "deviation",
+        "List, show and close deviations (overrides to review).",
+    ),
+    "trace": (
+        "bmac_workflow.cli.deviations",
+        "trace",
+        "Which cases used a kit lot or a device.",
+    ),
     "report": (
         "bmac_workflow.cli.report",
         "report",
