@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "devices.require_registered_devices": False,
 }
 TABLES = ("eligibility", "insurance", "injection", "follow_up", "devices", "ranges")
+# Switches a clinic turns on in its file; off when left out, so never listed as defaulted.
+OPT_IN = ("devices.require_registered_devices",)
 # Protocols before 2026.3 carried the sign-in limits; they are site settings now (settings.py),
 # so that whoever passes a protocol file cannot set them. Stored protocols keep the table.
 RETIRED_TABLES = {"signing": "sign-in limits are site settings now: `bmac settings set`"}
@@ -227,7 +229,7 @@ def parse(content: str, stored: bool = False) -> Protocol:
     visits, final_visit = _visits(doc)
     ranges = _ranges(raw)
     settings = {key: _setting(doc, key) for key in DEFAULTS}
-    defaulted = [key for key in DEFAULTS if not doc.given(key)]
+    defaulted = [key for key in DEFAULTS if not doc.given(key) and key not in OPT_IN]
     return Protocol(
         version=version.strip(),
         sha256=hashlib.sha256(content.encode()).hexdigest(),

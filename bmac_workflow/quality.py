@@ -27,7 +27,6 @@ HOLD, RELEASE = "hold", "release"  # {reason}
 DEVICE_ADD = "device_add"  # {kind, calibration_due}
 CALIBRATE = "calibrate"  # {calibration_due}
 QC = "qc"  # {passed, note}
-DEVICE_KINDS = ("centrifuge", "scale", "other")
 # Each act: what it is about, and the permission (roles.py) it needs.
 ACTS: dict[str, tuple[str, str]] = {
     HOLD: (LOT, "hold_lot"),

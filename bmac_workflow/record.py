@@ -30,7 +30,7 @@ class Meaning:
     OVERRIDDEN = "overridden"
     CORRECTED = "corrected"
     CANCELLED = "cancelled"
-    REVIEWED = "reviewed"  # an auditor's checkpoint
+    REVIEWED = "reviewed"  # an auditor's checkpoint; a deviation closed
     APPROVED = "approved"  # an admin's act of the registry (an operator, a protocol, a setting)
     ALL = (PERFORMED, VERIFIED, ASSESSED, OVERRIDDEN, CORRECTED, CANCELLED, REVIEWED, APPROVED)
 
@@ -93,9 +93,7 @@ class Entry:
     corrects: int | None = None
     # The operator registry's length when the entry was signed: whose keys and roles it holds.
     registry: int | None = None
-    # The quality log's length when the entry was signed: which lot holds and devices were in
-    # force (quality.py). None in an entry signed before the quality log existed.
-    quality: int | None = None
+    quality: int | None = None  # the quality log's length then (quality.py); None: before it
     # The signatures over `content()`: {"signer": ..., "verifier": ...}, base64 Ed25519.
     signatures: dict[str, str] | None = None
 
@@ -197,9 +195,7 @@ class CaseSnapshot:
 
     @classmethod
     def from_facts(cls, data: dict[str, Any]) -> CaseSnapshot:
-        """Read a snapshot back from the case row."""
-        # Lists and reports read one per row: _restore skips the frozen __init__ when the row
-        # has exactly the fields (an older row goes through __init__ and gets the defaults).
+        """Read a snapshot back from the case row (restore: fast for a row of every field)."""
         return restore(cls, {**data, "visits": tuple(data.get("visits", ()))})
 
 
@@ -261,11 +257,9 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
         changes.update(injected_at=entry.at)
     elif action == "record_follow_up":
         visits = snapshot.visits if data["visit"] == "adhoc" else (*snapshot.visits, data["visit"])
-        changes.update(
-            visits=visits,
-            arthroplasty=snapshot.arthroplasty or bool(data.get("arthroplasty")),
-            adverse_events=snapshot.adverse_events + len(data.get("adverse_events") or ()),
-        )
+        replaced, events = bool(data.get("arthroplasty")), len(data.get("adverse_events") or ())
+        changes.update(visits=visits, arthroplasty=snapshot.arthroplasty or replaced)
+        changes.update(adverse_events=snapshot.adverse_events + events)
     elif action in ("cancel", "close"):
         changes.update(end_reason=entry.reason)
     return evolve(snapshot, **changes)

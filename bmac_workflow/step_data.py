@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .protocol import Protocol
 
 Knee = Literal["left", "right"]
+# The kinds of device a clinic registers (`bmac device add --kind`): those the steps name.
+DEVICE_KINDS = ("centrifuge", "scale", "other")
 Modality = Literal["xray", "mri", "arthroscopy"]
 Visit = Literal["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"]
 

@@ -91,7 +91,7 @@ def close(app: App, number: int, root_cause: str, action: str, at: str | None) -
 
     \b
     Example:
-      bmac --operator qa deviation close 1 --root-cause "centrifuge CF-02 calibration lapsed" \\
+      bmac --operator qa deviation close 1 --root-cause "calibration of CF-02 lapsed" \\
         --action "calibrated CF-02; calibration dates on the weekly checklist"
     """
     from ..services.deviations import close as run

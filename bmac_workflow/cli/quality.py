@@ -66,13 +66,13 @@ def device() -> None:
 
     \b
     Example:
-      bmac --operator qa device add CF-02 --kind centrifuge --calibration-due 2027-06-30
+      bmac --operator qa device add SC-01 --kind scale --calibration-due 2027-06-30
     """
 
 
 @device.command("add")
 @click.argument("device_id", metavar="ID")
-@click.option("--kind", required=True, type=click.Choice(["centrifuge", "scale", "other"]))
+@click.option("--kind", required=True, metavar="KIND", help="The device kind (see docs/commands.md).")
 @click.option("--calibration-due", "due", required=True, metavar="DATE", help="YYYY-MM-DD.")
 @click.pass_obj
 def add(app: App, device_id: str, kind: str, due: str) -> None:
@@ -80,7 +80,7 @@ def add(app: App, device_id: str, kind: str, due: str) -> None:
 
     \b
     Example:
-      bmac --operator qa device add CF-02 --kind centrifuge --calibration-due 2027-06-30
+      bmac --operator qa device add SC-01 --kind scale --calibration-due 2027-06-30
     """
     from ..services.quality import add_device
 
@@ -97,7 +97,7 @@ def calibrate(app: App, device_id: str, due: str) -> None:
 
     \b
     Example:
-      bmac --operator qa device calibrate CF-02 --due 2027-12-31
+      bmac --operator qa device calibrate SC-01 --due 2027-12-31
     """
     from ..services.quality import calibrate as run
 
@@ -116,7 +116,7 @@ def qc(app: App, device_id: str, passed: bool, note: str | None, at: str | None)
 
     \b
     Example:
-      bmac --operator qa device qc CF-02 --passed --note "tachometer 1500 g"
+      bmac --operator qa device qc SC-01 --passed --note "reference weight 100 g"
     """
     from ..services.quality import check
 

@@ -14,7 +14,6 @@ from ..quality import (
     ACTS,
     CALIBRATE,
     DEVICE_ADD,
-    DEVICE_KINDS,
     HOLD,
     QC,
     RELEASE,
@@ -134,6 +133,8 @@ def add_device(
     device_id: str, kind: str, due: str, by: Credentials, clock: Clock, db: Database
 ) -> QualityEntry:
     """Register a device with its calibration due date (admin or qa)."""
+    from ..step_data import DEVICE_KINDS
+
     if kind not in DEVICE_KINDS:
         raise InvalidData(f"--kind must be one of {', '.join(DEVICE_KINDS)}")
     device_id = _text(device_id, "ID", "name the device")
