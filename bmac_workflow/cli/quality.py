@@ -72,7 +72,7 @@ def device() -> None:
 
 @device.command("add")
 @click.argument("device_id", metavar="ID")
-@click.option("--kind", required=True, metavar="KIND", help="The device kind (see docs/commands.md).")
+@click.option("--kind", required=True, metavar="KIND", help="Its kind (docs/commands.md).")
 @click.option("--calibration-due", "due", required=True, metavar="DATE", help="YYYY-MM-DD.")
 @click.pass_obj
 def add(app: App, device_id: str, kind: str, due: str) -> None:

@@ -13,6 +13,7 @@ from bmac_workflow.migrations.append_only import LOG_TABLES, protected_batch
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bmac_workflow.services.quality import hold
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
 
@@ -26,6 +27,7 @@ def filled(clinic: Clinic) -> Iterator[Clinic]:
     with clinic.uow() as uow:
         uow.repo.add_checkpoint(iso(utcnow()), "auditor", {"1": 1}, "0" * 64)
         uow.commit()
+    hold("K-1", "recall", clinic.credentials("qa"), utcnow, clinic.db)
     for table in TABLES:
         assert clinic.count(table) > 0
     yield clinic
