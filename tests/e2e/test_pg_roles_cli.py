@@ -138,7 +138,7 @@ def test_the_auditor_role_reads_and_verifies_but_writes_nothing(
             assert refused(engine, f"SELECT {secret} FROM operators") == "42501"
         with engine.connect() as conn:
             keys = conn.execute(text("SELECT id, public_key FROM operators")).all()
-        assert len(keys) == 5 and all(key for _, key in keys)
+        assert len(keys) == 6 and all(key for _, key in keys)  # one per test operator
         with engine.connect() as conn:
             conn.execute(text("SET TRANSACTION READ WRITE"))
             with pytest.raises(DBAPIError) as denied:
