@@ -36,6 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bmac_workflow.cli.progress import progress_bar
+from bmac_workflow.gates import entry_materials
 from bmac_workflow.operators import Operator
 from bmac_workflow.protocol import Protocol, load
 from bmac_workflow.record import (
@@ -61,6 +62,8 @@ from bmac_workflow.timeutil import from_iso, utcnow
 
 # The rows one case contributes: (case, seq, body, hash), and its worklist rows.
 EntryRowValues = tuple[int, int, str, str]
+# How many kit lots (and filter lots) the generated cases share: `bmac trace lot` at scale.
+LOTS = 1_000
 DueRowValues = dict[str, Any]
 
 # Every benchmark operator's PIN (the PIN rules: six characters, no run, no repeat).
@@ -213,8 +216,8 @@ ENTRY_FIELDS = [f.name for f in fields(Entry)]
 # The members of an entry's canonical JSON that `build_case` writes before "signatures", and
 # those the template gives after it.
 HEAD_FIELDS = [
-    "action", "at", "case_id", "corrects", "data", "from_state", "prev_hash", "reason",
-    "recorded_at", "registry", "seq",
+    "action", "at", "case_id", "corrects", "data", "from_state", "prev_hash", "quality",
+    "reason", "recorded_at", "registry", "seq",
 ]  # fmt: skip
 TAIL_FIELDS = ["signer", "to_state", "verifier"]
 RECORDED_AFTER = timedelta(seconds=40)
@@ -350,9 +353,9 @@ def build_case(
     templates: dict[str, Template],
     protocol: Protocol,
     protocol_id: int,
-) -> tuple[tuple[Any, ...], list[EntryRowValues], list[DueRowValues]]:
-    """The case row and entry rows of one planned case, chained, signed and folded like the
-    services do.
+) -> tuple[tuple[Any, ...], list[EntryRowValues], list[DueRowValues], list[tuple[Any, ...]]]:
+    """The case row, entry rows, worklist rows and trace index rows of one planned case,
+    chained, signed and folded like the services do.
 
     An entry's canonical JSON is written here as text: its members before "signatures" (as
     `json.dumps(sort_keys=True)` orders them: action ... seq) from the entry, those after it
@@ -365,6 +368,10 @@ def build_case(
     rng = random.Random(case_id)
     knee = "left" if rng.random() < 0.5 else "right"
     specimen = f"SP-{case_id:07d}"
+    # Each case's kit lots among LOTS of each kind (what `bmac trace lot` looks for), and
+    # the trace index rows of every lot and device its steps name.
+    lots = {"kit_lot": f"K-{rng.randrange(LOTS):04d}", "filter_lot": f"F-{rng.randrange(LOTS):04d}"}
+    materials: list[tuple[Any, ...]] = []
     snapshot: CaseSnapshot | None = None
     previous, rows = GENESIS, []
     from_state = "null"
@@ -377,6 +384,7 @@ def build_case(
             data = {**template.data, **changes}
             if "specimen_id" in data:
                 data["specimen_id"] = specimen
+            data.update({k: v for k, v in lots.items() if k in data})
             if key == "inject":
                 # What the rules derive from the clinical times (the audit derives it again).
                 assert snapshot is not None and snapshot.harvested_at is not None
@@ -390,7 +398,7 @@ def build_case(
         head = (
             f'{{"action":{action},"at":"{clinical}","case_id":{case_id},"corrects":null,'
             f'"data":{canonical(data)},"from_state":{from_state},"prev_hash":"{previous}",'
-            f'"reason":{reason},"recorded_at":"{recorded}","registry":{position},"seq":{seq}'
+            f'"quality":0,"reason":{reason},"recorded_at":"{recorded}","registry":{position},"seq":{seq}'
         )
         content = SIGNED_PREFIX + (head + tail).encode("utf-8")
         signer_key, verifier_key = signing[key]
@@ -410,6 +418,8 @@ def build_case(
             to_state=template.to_state,
         )
         snapshot = apply(snapshot, entry, data)  # type: ignore[arg-type]
+        step = workflow().by_trigger.get(template.action)
+        materials += entry_materials(step, entry, data)
         from_state = f'"{template.to_state}"'
     assert snapshot is not None
     snapshot = replace(snapshot, head_hash=previous)
@@ -429,7 +439,7 @@ def build_case(
         facts_text(snapshot),
     )
     due = [row._asdict() for row in due_rows(snapshot, protocol)]
-    return case_row, rows, due
+    return case_row, rows, due, materials
 
 
 @dataclass(frozen=True)
@@ -526,7 +536,7 @@ def build(
         natural = [n for part in pool.map(_natural, chunks) for n in part]
         extra = adhoc_counts(natural, entries, seed)
         jobs = [(chunk, extra[chunk.start - 1 : chunk.stop - 1]) for chunk in chunks]
-        for case_rows, entry_rows, due_rows in pool.imap(_build_chunk, jobs):
+        for case_rows, entry_rows, due_rows, materials in pool.imap(_build_chunk, jobs):
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO cases (id, patient_ref, knee, state, version, head_hash, "
@@ -541,6 +551,11 @@ def build(
             )
             db.executemany(
                 "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", entry_rows
+            )
+            db.executemany(
+                "INSERT INTO case_materials (case_id, seq, kind, ref, action, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                materials,
             )
             db.execute("COMMIT")
             total += len(entry_rows)
@@ -559,9 +574,10 @@ _JOB: dict[str, Any] = {}
 
 def _build_chunk(
     job_part: tuple[range, list[int]],
-) -> tuple[list[tuple[Any, ...]], list[EntryRowValues], list[DueRowValues]]:
+) -> tuple[list[tuple[Any, ...]], list[EntryRowValues], list[DueRowValues], list[tuple[Any, ...]]]:
     job = _JOB
     chunk, extra = job_part
+    materials: list[tuple[Any, ...]] = []
     case_rows: list[tuple[Any, ...]] = []
     entry_rows: list[EntryRowValues] = []
     due_rows: list[DueRowValues] = []
@@ -574,13 +590,14 @@ def _build_chunk(
             job["protocol"],
             adhoc,
         )
-        case_row, rows, due = build_case(
+        case_row, rows, due, used = build_case(
             case_id, events, job["templates"], job["protocol"], job["protocol_id"]
         )
+        materials += used
         case_rows.append(case_row)
         entry_rows += rows
         due_rows += due
-    return case_rows, entry_rows, due_rows
+    return case_rows, entry_rows, due_rows, materials
 
 
 def _chunks(values: range, size: int) -> Iterator[range]:

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 
 from benchmarks.common import Figure, fresh, skipped
 
-SECTIONS = ("commit", "verify", "startup", "scale", "pg")
+SECTIONS = ("commit", "verify", "startup", "scale", "trace", "pg")
 FIGURES = (
     "step_commit_sqlite",
     "audit_verify_full",
@@ -42,6 +42,7 @@ FIGURES = (
     "case_timeline",
     "followup_due",
     "db_size_per_1k",
+    "trace_lot",
     "pg_8_workers",
 )
 
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             "verify": lambda: run_verify(workdir, sizes, args.profile, report),
             "startup": lambda: run_startup(workdir, sizes, report),
             "scale": lambda: run_scale(workdir, sizes, report),
+            "trace": lambda: run_trace(workdir, sizes, report),
             "pg": lambda: run_pg(args.pg, sizes, report),
         }
         for name in SECTIONS:
@@ -240,6 +242,16 @@ def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
     report(figure)
     for figure in scale.measure(built, sizes.query_runs):
         report(figure)
+
+
+def run_trace(workdir: Path, sizes: Sizes, report: Any) -> None:
+    from benchmarks import generate, trace
+
+    # The scale section's clinic when it ran (100k cases in a full run), else one of that size.
+    path = workdir / "scale.sqlite3"
+    if not path.exists():
+        generate.build(path, sizes.scale_cases, sizes.scale_entries)
+    report(trace.measure(path, 4 * sizes.query_runs))
 
 
 def run_pg(url: str | None, sizes: Sizes, report: Any) -> None:

@@ -253,3 +253,21 @@ def covered_entries(
         elif now != head:
             problems.append(Problem(case, count, "entries the checkpoint covers were rewritten"))
     return problems
+
+
+def signed_prefix(case_id: int, entries: list[Entry]) -> list[Problem]:
+    """Entries signed before keys come first in a case: none after a signed one."""
+    signed_yet = False
+    for entry in entries:
+        if entry.signatures is not None:
+            signed_yet = True
+        elif signed_yet:
+            return [Problem(case_id, entry.seq, "entry is not signed")]
+    return []
+
+
+def within(case: int, case_id: int | None, low: int | None, high: int | None) -> bool:
+    """Whether `case` is the one case checked, or lies in the range [low, high]."""
+    if case_id is not None:
+        return case == case_id
+    return (low is None or case >= low) and (high is None or case <= high)

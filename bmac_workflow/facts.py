@@ -18,6 +18,7 @@ from .roles import VERIFY_INJECTION
 from .timeutil import from_iso
 
 if TYPE_CHECKING:
+    from .gates import Gates
     from .protocol import Protocol
     from .record import CaseSnapshot
 
@@ -41,6 +42,9 @@ class Attempt(NamedTuple):
     verifier: Person | None
     clinical: datetime
     reason: str | None
+    # The lot holds, devices and open deviations in force (None: an entry signed before the
+    # quality log existed, which the audit re-runs without them).
+    gates: Gates | None = None
 
 
 Prepared = tuple[dict[str, Any], Request]

@@ -32,6 +32,11 @@ class Request(NamedTuple):
     visit_already_recorded: bool = False
     follow_up_complete: bool = False
     close_reason: str | None = None
+    # The quality gates (gates.py): a held lot the case used or names, what keeps a device it
+    # names from use, and the case's deviations still open.
+    held_lot: str | None = None
+    device_problem: str | None = None
+    open_deviations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,5 +124,35 @@ FOLLOW_UP_DONE = Guard(
     lambda r: NotAllowed(
         "follow-up is not finished (the 24-month visit is not recorded and there was no "
         "arthroplasty): record the visits, or close early with --reason TEXT"
+    ),
+)
+LOT_NOT_HELD = Guard(
+    "lot not held",
+    lambda r: r.held_lot is None,
+    lambda r: NotPermitted(
+        f"{r.held_lot}: no step of a case that used it, and none that names it, until it is "
+        "released (`bmac lot release LOT --reason TEXT`, qa or surgeon)"
+    ),
+)
+
+
+def _device_refusal(r: Request) -> BmacError:
+    if r.override_reason and r.role != SURGEON:
+        return NotPermitted(f"{r.device_problem}; only a surgeon may override it")
+    return NotPermitted(f"{r.device_problem}; a surgeon may go on with --override-reason TEXT")
+
+
+DEVICE_READY = Guard(
+    "device ready",
+    lambda r: r.device_problem is None or (bool(r.override_reason) and r.role == SURGEON),
+    _device_refusal,
+)
+NO_OPEN_DEVIATION = Guard(
+    "no open deviation",
+    lambda r: not r.open_deviations,
+    lambda r: NotAllowed(
+        f"the case has open deviations ({', '.join(r.open_deviations)}): qa or a surgeon who did "
+        "not make the override closes each with `bmac deviation close N --root-cause TEXT "
+        "--action TEXT`"
     ),
 )

@@ -14,7 +14,7 @@ class Meaning:
     OVERRIDDEN = "overridden"
     CORRECTED = "corrected"
     CANCELLED = "cancelled"
-    REVIEWED = "reviewed"  # an auditor's checkpoint
+    REVIEWED = "reviewed"  # an auditor's checkpoint; a deviation closed
     APPROVED = "approved"  # an admin's act of the registry (an operator, a protocol, a setting)
     ATTEMPTED = "attempted"  # a step the workflow refused, kept in the refusals log
     ALL = (

@@ -39,9 +39,14 @@ DEFAULTS: dict[str, Any] = {
     "follow_up.final_visit": "24m",
     # An entry recorded more than this long after its clinical time needs a reason (lateness.py).
     "recording.late_after_minutes": 15,
+    # House choice: a device not registered with `bmac device add` is accepted (and shown as
+    # unregistered) unless the clinic's protocol says otherwise.
+    "devices.require_registered_devices": False,
 }
-TABLES = ("eligibility", "insurance", "injection", "follow_up", "recording", "ranges")
+TABLES = ("eligibility", "insurance", "injection", "follow_up", "recording", "devices", "ranges")
 LATE_LIMIT_MAX = 1440  # a day: a longer limit would make no entry late
+# Switches a clinic turns on in its file; off when left out, so never listed as defaulted.
+OPT_IN = ("devices.require_registered_devices",)
 # Protocols before 2026.3 carried the sign-in limits; they are site settings now (settings.py),
 # so that whoever passes a protocol file cannot set them. Stored protocols keep the table.
 RETIRED_TABLES = {"signing": "sign-in limits are site settings now: `bmac settings set`"}
@@ -244,7 +249,7 @@ def parse(content: str, stored: bool = False) -> Protocol:
     late = _positive(doc, "recording.late_after_minutes", (int, float))
     if late > LATE_LIMIT_MAX:
         raise _bad("recording.late_after_minutes", f"must be at most {LATE_LIMIT_MAX} (a day)")
-    defaulted = [key for key in DEFAULTS if not doc.given(key)]
+    defaulted = [key for key in DEFAULTS if not doc.given(key) and key not in OPT_IN]
     return Protocol(
         version=version.strip(),
         sha256=hashlib.sha256(content.encode()).hexdigest(),

@@ -42,8 +42,9 @@ def digest(body: str) -> str:
 
 # Fields written only once they have a value, so that an entry made before they existed keeps
 # the very text (and hash) it was made with.
-_LATER_FIELDS = ("key", "registry", "signatures", "minutes_late", "late_reason")
-_LATE_FIELDS = _LATER_FIELDS[3:]  # read back as None from a body written before them
+_LATER_FIELDS = ("key", "registry", "quality", "signatures", "minutes_late", "late_reason")
+# Entry fields a body written before them lacks: read back as None.
+_LATE_FIELDS = ("registry", "quality", "signatures", "minutes_late", "late_reason")
 # What an entry's signature signs: this prefix, then the entry's content (its canonical JSON
 # without the signatures themselves). The prefix keeps a signature from meaning anything else.
 SIGNED_PREFIX = b"bmac-entry/1\n"
@@ -87,6 +88,7 @@ class Entry:
     corrects: int | None = None
     # The operator registry's length when the entry was signed: whose keys and roles it holds.
     registry: int | None = None
+    quality: int | None = None  # the quality log's length then (quality.py); None: before it
     # The signatures over `content()`: {"signer": ..., "verifier": ...}, base64 Ed25519.
     signatures: dict[str, str] | None = None
     # Minutes recorded after its clinical time, when more than allowed, and why (lateness.py).
@@ -168,6 +170,7 @@ class CaseSnapshot:
     arthroplasty: bool = False
     end_reason: str | None = None
     late_entries: tuple[int, ...] = ()  # the seqs of entries recorded late (lateness.py)
+    adverse_events: int = 0  # reported at the follow-up visits, as corrected
 
     def facts(self) -> dict[str, Any]:
         """The snapshot as JSON data, as the case row stores it."""
@@ -248,9 +251,9 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
         changes.update(injected_at=entry.at)
     elif action == "record_follow_up":
         visits = snapshot.visits if data["visit"] == "adhoc" else (*snapshot.visits, data["visit"])
-        changes.update(
-            visits=visits, arthroplasty=snapshot.arthroplasty or bool(data.get("arthroplasty"))
-        )
+        replaced, events = bool(data.get("arthroplasty")), len(data.get("adverse_events") or ())
+        changes.update(visits=visits, arthroplasty=snapshot.arthroplasty or replaced)
+        changes.update(adverse_events=snapshot.adverse_events + events)
     elif action in ("cancel", "close"):
         changes.update(end_reason=entry.reason)
     return evolve(snapshot, **changes)

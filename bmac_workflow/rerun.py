@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import keys, lateness
+from . import deviations, keys, lateness
 from .checks import Problem
 from .errors import BmacError
 from .facts import Attempt, Person
+from .gates import Gates, case_materials, entry_materials, gate
 from .protocol import Protocol
+from .quality import Quality
 from .record import SIGNED_PREFIX, CaseSnapshot, Entry, Meaning, Signature, apply, fold
 from .registry import Holder, Registry
 from .roles import OPEN, SURGEON, VERIFY_INJECTION, allowed_roles
 from .states import INITIAL, workflow
 from .timeutil import from_iso
 
-NO_DATA = ("cancel", "close", "correct")
+NO_DATA = ("cancel", "close", "correct", "close_deviation")
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,39 @@ class Scope:
     bodies: list[str] | None = None
 
 
+@dataclass
+class _Trail:
+    """What the gates of the next entry depend on besides the case: the kit lots the case used
+    so far, its deviations, and the quality log position its last entry named."""
+
+    lots: set[str]
+    deviations: dict[int, deviations.Deviation]
+    position: int = 0
+
+    def gates(self, entry: Entry, quality: Quality) -> Gates | None:
+        if entry.quality is None:
+            return None
+        labels = tuple(d.label() for d in self.deviations.values() if d.open)
+        return Gates(quality, entry.quality, frozenset(self.lots), labels)
+
+
 def rerun(
-    case_id: int, entries: list[Entry], registry: Registry, protocol: Protocol, scope: Scope
+    case_id: int,
+    entries: list[Entry],
+    registry: Registry,
+    protocol: Protocol,
+    scope: Scope,
+    quality: Quality | None = None,
 ) -> tuple[list[Problem], CaseSnapshot | None]:
-    """Every problem in the case's log, and the case it leads to (as `record.replay` folds it)."""
+    """Every problem in the case's log, and the case it leads to (as `record.replay` folds it).
+    The lot holds and device gates are re-run on `quality` (the quality log, verified) as it
+    stood at the position each entry names."""
     problems: list[Problem] = []
     snapshot: CaseSnapshot | None = None
     seen_registry = 0
     by_seq = {entry.seq: entry for entry in entries}
+    quality = quality if quality is not None else Quality()
+    trail = _Trail(set(), {})
     for index, entry in enumerate(entries):
         if entry.seq <= scope.reviewed:
             whys: list[str] = []
@@ -51,17 +78,37 @@ def rerun(
         else:
             body = scope.bodies[index] if scope.bodies is not None else None
             whys, role, seen_registry = _signatures(entry, body, registry, seen_registry)
-            whys += _rules(entry, role, index, snapshot, by_seq, protocol, registry)
+            whys += _position(entry, trail, quality)
+            whys += _rules(
+                entry, role, index, snapshot, by_seq, protocol, registry, (trail, quality)
+            )
         problems += [Problem(case_id, entry.seq, why) for why in whys]
         try:
             if entry.action == "correct":
                 snapshot = fold(entries[: index + 1])
+                trail.lots = {r[3] for r in case_materials(entries[: index + 1]) if r[2] == "lot"}
             else:
                 snapshot = apply(snapshot, entry, entry.data)
+                step = workflow().by_trigger.get(entry.action)
+                found = entry_materials(step, entry, entry.data)
+                trail.lots |= {r[3] for r in found if r[2] == "lot"}
+            deviations.step(trail.deviations, entry)
+            if entry.quality is not None:
+                trail.position = max(trail.position, entry.quality)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"the log does not replay ({type(exc).__name__}: {exc})"
             return [*problems, Problem(case_id, entry.seq, what)], None
     return problems, snapshot
+
+
+def _position(entry: Entry, trail: _Trail, quality: Quality) -> list[str]:
+    """An entry names a quality log position that existed, and no earlier one than the case's
+    entries before it."""
+    if entry.quality is None:
+        return []
+    if not isinstance(entry.quality, int) or not trail.position <= entry.quality <= quality.length:
+        return ["entry names no quality log position it could have been signed at"]
+    return []
 
 
 def _rules(
@@ -72,15 +119,23 @@ def _rules(
     by_seq: dict[int, Entry],
     protocol: Protocol,
     registry: Registry,
+    quality: tuple[_Trail, Quality],
 ) -> list[str]:
     """What the workflow and the rules say of the entry, taken from `snapshot` by `role`."""
+    trail, log = quality
     try:
         timing = _timing(entry, snapshot, protocol)
         if entry.action == "open":
             return timing + _opening(entry, role, index)
         if entry.action == "correct":
             return timing + _correction(entry, role, snapshot, by_seq)
-        return timing + _step(entry, role, snapshot, protocol, registry)
+        if entry.action == deviations.CLOSE_DEVIATION:
+            state = snapshot.state if snapshot else None
+            whys = deviations.closing_problems(entry, role, state, trail.deviations)
+            if entry.signer.meaning != Meaning.REVIEWED:
+                whys.append(f"signed as {entry.signer.meaning}, a closing means reviewed")
+            return timing + whys
+        return timing + _step(entry, role, snapshot, protocol, registry, trail.gates(entry, log))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Data no step could have written (or a case missing what came before): a problem to
         # report, never a crash of the audit.
@@ -188,6 +243,7 @@ def _step(
     snapshot: CaseSnapshot | None,
     protocol: Protocol,
     registry: Registry,
+    gates: Gates | None,
 ) -> list[str]:
     flow = workflow()
     step = flow.by_trigger.get(entry.action)
@@ -205,10 +261,10 @@ def _step(
             verifier = Person(verifier.id, verifier.role, False)
     signer = Person(entry.signer.id, role or entry.signer.role, True)
     attempt = Attempt(
-        snapshot, protocol, entry.data, signer, verifier, from_iso(entry.at), entry.reason
+        snapshot, protocol, entry.data, signer, verifier, from_iso(entry.at), entry.reason, gates
     )
     try:
-        added, request = step.prepare(attempt)
+        added, request = gate(step, attempt, *step.prepare(attempt))
     except BmacError as exc:
         return [f"{entry.action} breaks a rule: {exc.message}"]
     whys = [

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from .states import Workflow
 
 NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
-ROLES = (NURSE, SURGEON, AUDITOR, ADMIN)
+# Quality assurance: holds and releases kit lots, manages devices, closes deviations.
+QA = "qa"
+ROLES = (NURSE, SURGEON, AUDITOR, ADMIN, QA)
 CLINICAL = frozenset({NURSE, SURGEON})
 
 
@@ -44,8 +46,16 @@ AFTER_STEPS = (
         "read",
         frozenset(ROLES),
         "case status|list|timeline, followup due, operator list|roles, protocol list|show, "
-        "settings show, audit verify|replay|export, report outcomes, db current",
+        "settings show, audit verify|replay|export, report outcomes, db current, "
+        "trace lot|device, device list, deviation list|show",
     ),
+    # A patient's own reference in a trace: those who treat or audit, and only when they ask.
+    Action("reveal_patient", frozenset({SURGEON, AUDITOR}), "trace lot|device --reveal"),
+    # A lot held stops every case that used it; quality assurance or a surgeon decides.
+    Action("hold_lot", frozenset({QA, SURGEON}), "lot hold|release"),
+    Action("manage_devices", frozenset({ADMIN, QA}), "device add|calibrate|qc"),
+    # Never by the operator whose override opened it (the services and the audit check).
+    Action("close_deviation", frozenset({QA, SURGEON}), "deviation close (not the overrider)"),
     # The auditor writes nothing but checkpoints; the admin is not listed for them.
     Action("audit_checkpoint", frozenset({AUDITOR}), "audit checkpoint"),
     Action(

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .protocol import Protocol
 
 Knee = Literal["left", "right"]
+# The kinds of device a clinic registers (`bmac device add --kind`): those the steps name.
+DEVICE_KINDS = ("centrifuge", "scale", "other")
 Modality = Literal["xray", "mri", "arthroscopy"]
 Visit = Literal["1w", "1m", "3m", "6m", "12m", "24m", "adhoc"]
 
@@ -49,7 +51,9 @@ class Option:
     `flag` defaults to `--field-name`; `negative` makes a bool a `--x/--no-x` pair; `split`
     reads a list from one value split on it; `repeat` reads a list from a repeated option;
     `verifier` marks the id of the second person, whose own PIN the command asks for;
-    `hidden` is a fixed value nobody types.
+    `hidden` is a fixed value nobody types; `material` marks a kit lot ("lot") or a device
+    ("device") the step used: `bmac trace` finds cases by it, and lot holds and device gates
+    look at it (quality.py).
     """
 
     help: str = ""
@@ -60,6 +64,7 @@ class Option:
     repeat: bool = False
     verifier: bool = False
     hidden: bool = False
+    material: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,13 @@ def _check_range(
 
 
 @cache
+def material_fields(model: type[StepData]) -> dict[str, str]:
+    """The fields of `model` naming a kit lot or a device: field name -> "lot" or "device"."""
+    found = {name: option_meta(model, name).material for name in model.model_fields}
+    return {name: kind for name, kind in found.items() if kind}
+
+
+@cache
 def measured_fields(model: type[StepData]) -> tuple[str, ...]:
     """The fields of `model` that have a protocol range (every step asks: read once)."""
     return tuple(name for name in model.model_fields if range_of(model, name) is not None)
@@ -278,7 +290,7 @@ class CollectionData(StepData):
     anaesthesia: Annotated[Literal["local"], Option()] = "local"
     aspirate_ml: Annotated[float, Option("Aspirate volume, mL."), Range(1.0, 240.0)] = Field(gt=0)
     anticoagulant: Annotated[Name, Option("e.g. heparin, ACD-A.", metavar="TEXT")]
-    kit_lot: Annotated[Label, Option("Harvest kit lot.", metavar="TEXT")]
+    kit_lot: Annotated[Label, Option("Harvest kit lot.", metavar="TEXT", material="lot")]
     specimen_id: Annotated[Label, Option("Label on the specimen.", metavar="ID")]
 
     example = {
@@ -293,7 +305,7 @@ class CollectionData(StepData):
 class FilteringData(StepData):
     """The filtering of the aspirate."""
 
-    filter_lot: Annotated[Label, Option("Filter kit lot.", metavar="TEXT")]
+    filter_lot: Annotated[Label, Option("Filter kit lot.", metavar="TEXT", material="lot")]
     filtered_ml: Annotated[
         float, Option("Filtered volume, mL (<= aspirate)."), Range(0.5, 240.0)
     ] = Field(gt=0)
@@ -309,7 +321,9 @@ class FilteringData(StepData):
 class CentrifugationData(StepData):
     """The centrifugation: device, force or speed, duration and number of spins."""
 
-    device_id: Annotated[Label, Option("Centrifuge device ID.", flag="--device", metavar="TEXT")]
+    device_id: Annotated[
+        Label, Option("Centrifuge device ID.", flag="--device", metavar="TEXT", material="device")
+    ]
     g_force: Annotated[
         Count | None, Option("Relative centrifugal force, x g."), Range(100, 5000)
     ] = Field(default=None, gt=0)
@@ -320,7 +334,12 @@ class CentrifugationData(StepData):
         float, Option("Duration of each spin, min.", flag="--minutes"), Range(1.0, 60.0)
     ] = Field(gt=0)
     spins: Annotated[Count, Option("Number of spins."), Range(1, 3)] = Field(default=1, ge=1)
+    override_reason: Annotated[
+        Text | None,
+        Option("Surgeon's reason to use a device out of calibration or QC.", metavar="TEXT"),
+    ] = None
 
+    computed = frozenset({"device_registered", "device_problem", "overridden"})
     example = {"device_id": "CF-02", "g_force": 1500, "duration_min": 10, "spins": 2}
 
     @model_validator(mode="after")

@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 from . import facts
 from .guards import (
     CANDIDATE_OR_OVERRIDE,
+    DEVICE_READY,
     FOLLOW_UP_DONE,
     KNEE_MATCHES,
+    LOT_NOT_HELD,
+    NO_OPEN_DEVIATION,
     SECOND_PERSON,
     SPECIMEN_MATCHES,
     VISIT_NOT_RECORDED,
@@ -153,6 +156,7 @@ STEPS: tuple[Step, ...] = (
         "step collection",
         "Log the bone marrow harvest from the iliac crest.",
         data="CollectionData",
+        guards=(LOT_NOT_HELD,),
     ),
     Step(
         "filter",
@@ -165,6 +169,7 @@ STEPS: tuple[Step, ...] = (
         data="FilteringData",
         fhir="filtering",
         window_running=True,
+        guards=(LOT_NOT_HELD,),
     ),
     Step(
         "centrifuge",
@@ -177,6 +182,7 @@ STEPS: tuple[Step, ...] = (
         data="CentrifugationData",
         fhir="centrifugation",
         window_running=True,
+        guards=(LOT_NOT_HELD, DEVICE_READY),
     ),
     Step(
         "remove_plasma",
@@ -189,6 +195,7 @@ STEPS: tuple[Step, ...] = (
         data="PlasmaRemovalData",
         fhir="plasma and red-cell layer removal",
         window_running=True,
+        guards=(LOT_NOT_HELD,),
     ),
     Step(
         "concentrate",
@@ -201,6 +208,7 @@ STEPS: tuple[Step, ...] = (
         data="ConcentrationData",
         fhir="concentration",
         window_running=True,
+        guards=(LOT_NOT_HELD,),
     ),
     Step(
         "inject",
@@ -212,7 +220,7 @@ STEPS: tuple[Step, ...] = (
         "Log the injection into the knee (surgeon, verified by a second operator).",
         data="InjectionData",
         window_running=True,
-        guards=(SPECIMEN_MATCHES, KNEE_MATCHES, SECOND_PERSON, WITHIN_WINDOW),
+        guards=(LOT_NOT_HELD, SPECIMEN_MATCHES, KNEE_MATCHES, SECOND_PERSON, WITHIN_WINDOW),
         prepare=facts.injection,
         refusals_logged=True,
     ),
@@ -251,7 +259,7 @@ STEPS: tuple[Step, ...] = (
         "case close",
         "Close a case in follow-up (surgeon).",
         stage=FOLLOW_UP_STAGE,
-        guards=(FOLLOW_UP_DONE,),
+        guards=(NO_OPEN_DEVIATION, FOLLOW_UP_DONE),
         prepare=facts.closing,
         reason="Needed to close before the follow-up is finished.",
         reason_example="lost to follow-up",

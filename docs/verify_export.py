@@ -67,7 +67,7 @@ ENTRY_PREFIX = b"bmac-entry/1\n"
 REGISTRY_PREFIX = b"bmac-registry/1\n"
 CHECKPOINT_PREFIX = b"bmac-checkpoint/1\n"
 CHECKPOINT_FORMAT = "bmac-checkpoint/1"
-ROLES = ("nurse", "surgeon", "auditor", "admin")
+ROLES = ("nurse", "surgeon", "auditor", "admin", "qa")
 # Registry acts (bmac_workflow/registry.py): those an operator signs about themselves, and those
 # the migration of a database older than keys wrote unsigned.
 SELF_SIGNED = ("pin_changed", "key")

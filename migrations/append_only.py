@@ -20,6 +20,7 @@ LOG_TABLES: dict[str, tuple[str, ...]] = {
     "registry": ("seq",),
     "refusals": ("case_id", "seq"),
     "access_log": ("seq",),
+    "quality": ("seq",),
     # Not a log, but as fixed once written: a case's limits must never change under it.
     "protocols": ("sha256",),
 }

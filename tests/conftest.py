@@ -268,7 +268,7 @@ def add_operator_args(op_id: str, name: str, role: str) -> tuple[str, ...]:
 def clinic(database: Database, db_url: str) -> Clinic:
     protocol = load(None)
     result = Clinic(database, db_url, protocol)
-    for op_id in ("admin", "nurse", "nurse2", "surgeon", "auditor"):
+    for op_id in ("admin", "nurse", "nurse2", "surgeon", "auditor", "qa"):
         result.ops[op_id] = operators.add_operator(
             op_id,
             f"{op_id.title()} Name" if op_id != "admin" else "Admin Lee",

@@ -53,6 +53,9 @@ class Tables:
     checkpoints: list[StoredCheckpoint] = field(default_factory=list)
     registry: list[tuple[int, str, str]] = field(default_factory=list)  # seq, body, hash
     refusals: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)  # body, hash
+    quality: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    materials: set[tuple[Any, ...]] = field(default_factory=set)
+    deviations: dict[int, tuple[int, int, str, str, str, int | None]] = field(default_factory=dict)
     last_case_id: int = 0  # ids are never reused (AUTOINCREMENT)
 
     def copy(self) -> Tables:
@@ -313,6 +316,65 @@ class FakeRepository:
         body = entry.body()
         self.tables.registry.append((entry.seq, body, digest(body)))
         return digest(body)
+
+    # -- quality records (store/quality_rows.py) -------------------------------------------
+    def quality_rows(self, about: list[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
+        rows = list(self.tables.quality)
+        return rows if about is None else [r for r in rows if (r[1], r[2]) in set(about)]
+
+    def quality_length(self) -> int:
+        return len(self.tables.quality)
+
+    def case_lots(self, case_id: int) -> set[str]:
+        return {r[3] for r in self.tables.materials if r[0] == case_id and r[2] == "lot"}
+
+    def add_materials(self, rows: Any) -> None:
+        self.tables.materials.update(tuple(r) for r in rows)
+
+    def set_materials(self, case_id: int, rows: Any) -> None:
+        self.tables.materials = {r for r in self.tables.materials if r[0] != case_id}
+        self.add_materials(rows)
+
+    def open_deviation(self, case_id: int, seq: int, kind: str, at: str, by: str) -> int:
+        number = len(self.tables.deviations) + 1
+        self.tables.deviations[number] = (case_id, seq, kind, at, by, None)
+        return number
+
+    def close_deviation(self, case_id: int, seq: int, closed_seq: int) -> None:
+        for number, row in self.tables.deviations.items():
+            if row[:2] == (case_id, seq):
+                self.tables.deviations[number] = (*row[:5], closed_seq)
+
+    def deviations(
+        self, case_id: int | None = None, open_only: bool = False, number: int | None = None
+    ) -> list[Any]:
+        from bmac_workflow.store.quality_rows import DeviationRow
+
+        return [
+            DeviationRow(n, *row)
+            for n, row in sorted(self.tables.deviations.items())
+            if (case_id is None or row[0] == case_id)
+            and (not open_only or row[5] is None)
+            and (number is None or n == number)
+        ]
+
+    def materials_by_case(
+        self, case_id: int | None, low: int | None, high: int | None
+    ) -> dict[int, set[tuple[Any, ...]]]:
+        found: dict[int, set[tuple[Any, ...]]] = {}
+        for row in self.tables.materials:
+            if _in(row[0], case_id, low, high):
+                found.setdefault(row[0], set()).add(row)
+        return found
+
+    def deviations_by_case(
+        self, case_id: int | None, low: int | None, high: int | None
+    ) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        for row in self.deviations():
+            if _in(row.case_id, case_id, low, high):
+                found.setdefault(row.case_id, []).append(row)
+        return found
 
 
 class FakeUnitOfWork:

@@ -22,6 +22,7 @@ PINS = {
     "nurse2": "246801",
     "surgeon": "864202",
     "auditor": "975319",
+    "qa": "739184",
 }
 ROLE_OF = {
     "admin": "admin",
@@ -29,6 +30,7 @@ ROLE_OF = {
     "nurse2": "nurse",
     "surgeon": "surgeon",
     "auditor": "auditor",
+    "qa": "qa",
 }
 VERIFIER = "nurse2"
 

@@ -62,6 +62,22 @@ SUBCOMMANDS = {
         "serve",
         "Serve the read-only web board and JSON API (extra: bmac-workflow[web]).",
     ),
+    "lot": ("bmac_workflow.cli.quality", "lot", "Hold and release kit lots (qa or surgeon)."),
+    "device": (
+        "bmac_workflow.cli.quality",
+        "device",
+        "Register devices, their calibration and daily QC.",
+    ),
+    "deviation": (
+        "bmac_workflow.cli.deviations",
+        "deviation",
+        "List, show and close deviations (overrides to review).",
+    ),
+    "trace": (
+        "bmac_workflow.cli.deviations",
+        "trace",
+        "Which cases used a kit lot or a device.",
+    ),
     "report": (
         "bmac_workflow.cli.report",
         "report",

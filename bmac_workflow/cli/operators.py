@@ -10,7 +10,7 @@ from .app import App
 from .options import json_option
 from .output import emit_json, when
 
-ROLE_CHOICE = click.Choice(["nurse", "surgeon", "auditor", "admin"])
+ROLE_CHOICE = click.Choice(["nurse", "surgeon", "auditor", "admin", "qa"])
 
 
 def _check_new_pin_source(app: App) -> None:

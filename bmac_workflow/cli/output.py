@@ -203,6 +203,7 @@ def status_pairs(status: dict[str, Any]) -> list[tuple[str, str | None]]:
         ("next visit", f"{nv['visit']} due {when(nv['due_at'])}" if nv else None),
         ("reason", status["end_reason"]),
         ("late", _late(status)),
+        ("deviations", _deviations(status.get("deviations") or [])),
         ("protocol", _protocol(status)),
         ("updated", f"{when(status['updated_at'])} ({status['entries']} entries)"),
     ]
@@ -281,3 +282,11 @@ def _protocol(status: dict[str, Any]) -> str:
     defaults = status.get("protocol_defaults") or []
     shown = str(status["protocol_version"])
     return shown + (f" (defaults for: {', '.join(defaults)})" if defaults else "")
+
+
+def _deviations(found: list[dict[str, Any]]) -> str | None:
+    if not found:
+        return None
+    return ", ".join(
+        f"#{d['deviation']} {d['kind']} ({'open' if d['open'] else 'closed'})" for d in found
+    )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import lateness, rules
 from ..errors import BmacError, Conflict, InvalidData, NotFound, NotPermitted
 from ..facts import Attempt, Person
+from ..gates import gate
 from ..protocol import Protocol
 from ..record import GENESIS, CaseSnapshot, Entry, Meaning
 from ..registry import Holder
@@ -22,6 +23,7 @@ from ..states import INITIAL, workflow
 from ..step_data import validate
 from ..timeutil import iso
 from .protocols import Choice, chosen
+from .quality import gates_for
 from .recording import (
     Change,
     Clock,
@@ -186,6 +188,9 @@ def log_signed_step(
         late = lateness.minutes_late(clinical, now, protocol)
         late_reason = lateness.checked_reason(late, asked.late_reason, protocol)
         attempt = _attempt(step, values, case, protocol, signed.holder, clinical, reason)
+        with db.glance() as uow:
+            gates = gates_for(uow, case, step, attempt.data)
+        attempt = attempt._replace(gates=gates)
         data, request = _prepared(step, attempt)
         second: SignedIn | None = None
         try:
@@ -203,6 +208,11 @@ def log_signed_step(
         meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
         try:
             with db.write() as uow:
+                if uow.repo.quality_length() != gates.position:
+                    raise Conflict(
+                        "a lot hold or device record was added while this step was being "
+                        f"logged: nothing was written; log it again (`bmac case status {case_id}`)"
+                    )
                 position = record(signed, now, uow, waited=second is not None)
                 if second is not None and second is not signed:
                     position = max(position, record(second, now, uow))
@@ -222,6 +232,7 @@ def log_signed_step(
                     registry=position or signed.registry.length,
                     minutes_late=late,
                     late_reason=late_reason,
+                    quality=gates.position,
                 )
                 verifier_signs = second.signer(Meaning.VERIFIED) if second else None
                 entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
@@ -256,7 +267,7 @@ def _attempt(
 
 
 def _prepared(step: Step, attempt: Attempt) -> tuple[dict[str, Any], Any]:
-    added, request = step.prepare(attempt)
+    added, request = gate(step, attempt, *step.prepare(attempt))
     return {**attempt.data, **added}, request
 
 

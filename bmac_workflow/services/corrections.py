@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .. import lateness, rules, text_policy
 from ..correction_rules import changes_for, later_entries, refuse_path_change
 from ..errors import BmacError, InvalidData, NotFound, NotPermitted
+from ..gates import case_materials
 from ..record import CaseSnapshot, Entry, Meaning, effective_data, replay
 from ..roles import SURGEON, check_permitted
 from ..timeutil import iso
@@ -25,6 +26,7 @@ from .recording import (
     clinical_time,
     command_time,
     load_case,
+    note_quality,
     signed_entry,
 )
 from .signing import Credentials, record, record_alone, sign_in
@@ -32,7 +34,7 @@ from .signing import Credentials, record, record_alone, sign_in
 if TYPE_CHECKING:
     from ..store.database import Database
 
-NO_DATA = {"cancel", "close", "correct"}
+NO_DATA = {"cancel", "close", "correct", "close_deviation"}
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,10 @@ def correct(
             uow.repo.save_case(after, case)
             # A corrected injection time or visit name moves the worklist: always rewritten.
             uow.repo.set_due_visits(case_id, rules.due_rows(after, protocol))
+            # A corrected kit lot or device moves the trace: rewritten from the log as corrected.
+            uow.repo.set_materials(case_id, case_materials([*log, *added]))
+            for entry in added:
+                note_quality(uow, entry)
             uow.commit()
         return Correction(after, added)
     except BmacError:

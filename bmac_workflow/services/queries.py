@@ -78,7 +78,12 @@ def status(case_id: int, now: datetime, db: Database) -> dict[str, Any]:
         if found is None:
             raise NotFound(f"no case {case_id}: see `bmac case list`")
         case, protocol_id = found
-        return status_of(case, uow.repo.protocol(protocol_id), now)
+        result = status_of(case, uow.repo.protocol(protocol_id), now)
+        result["deviations"] = [
+            {"deviation": r.id, "entry": r.seq, "kind": r.kind, "open": r.closed_seq is None}
+            for r in uow.repo.deviations(case_id)
+        ]
+        return result
 
 
 def list_cases(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .. import rules
+from .. import deviations, rules
 from ..errors import Conflict, InvalidData, RecordAltered
 from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry, apply, digest, evolve
@@ -107,8 +107,27 @@ def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: P
     if FOLLOW_UP in (after.state, case.state if case else None):
         # Only entering, staying in or leaving follow-up changes which visits are due.
         uow.repo.set_due_visits(after.case_id, rules.due_rows(after, protocol))
+    note_quality(uow, entry)
     uow.commit()
     return Change(after, entry)
+
+
+def note_quality(uow: UnitOfWork, entry: Entry) -> None:
+    """Keep the caches of the quality records in line with an appended entry: the kit lots and
+    devices it names (`bmac trace`), the deviation it opens or closes."""
+    from ..gates import entry_materials
+    from ..states import workflow
+
+    if entry.action != "correct":
+        step = workflow().by_trigger.get(entry.action)
+        found = entry_materials(step, entry, entry.data)
+        if found:
+            uow.repo.add_materials(found)
+    kind = deviations.opened_by(entry)
+    if kind is not None:
+        uow.repo.open_deviation(entry.case_id, entry.seq, kind, entry.at, entry.signer.id)
+    elif entry.action == deviations.CLOSE_DEVIATION:
+        uow.repo.close_deviation(entry.case_id, entry.data["deviation"], entry.seq)
 
 
 def changed_under_you(

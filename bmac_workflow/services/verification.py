@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import checkpoint
+from ..cache_checks import check_caches
 from ..checks import (
     RECORD,
     Problem,
@@ -23,8 +24,12 @@ from ..checks import (
     heads_digest,
     read_chain,
     shared_specimens,
+    signed_prefix,
     specimen_given,
+    within,
 )
+from ..quality import Quality
+from ..quality_checks import check_quality
 from ..record import digest
 from ..registry import Registry
 from ..registry_checks import check_registry
@@ -50,6 +55,7 @@ class Context:
     reviewed: dict[int, int]
     protocol_shas: dict[int, str]
     covered: checkpoint.Covered | None = None  # the last signed checkpoint's
+    quality: Quality = field(default_factory=Quality)  # the quality log, verified
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,9 @@ def context_of(uow: UnitOfWork, full: bool) -> tuple[Context, list[Problem]]:
             covered = checkpoint.read(stored.body)
             break
     reviewed = {c: n for c, (n, _) in covered.heads.items()} if covered and not full else {}
-    return Context(registry, reviewed, uow.repo.protocol_shas(), covered), problems
+    quality, found = check_quality(uow.repo.quality_rows(), registry)
+    context = Context(registry, reviewed, uow.repo.protocol_shas(), covered, quality)
+    return context, problems + found
 
 
 def record_problems(uow: UnitOfWork, registry: Registry) -> list[Problem]:
@@ -200,6 +208,8 @@ def check_range(
     repo = uow.repo
     rows_by_id = repo.case_rows_for_audit(case_id, low, high)
     due_by_id = repo.due_rows_by_case(case_id, low, high)
+    materials = repo.materials_by_case(case_id, low, high)
+    deviation_rows = repo.deviations_by_case(case_id, low, high)
     seen: set[int] = set()
     covered = context.covered.heads if context.covered is not None else {}
     found: dict[tuple[int, int], str] = {}
@@ -235,8 +245,11 @@ def check_range(
             problems.append(Problem(cid, 1, "the case was opened under a protocol never activated"))
         protocol = repo.protocol(ids[0] if ids else row.protocol_id)
         scope = Scope(context.reviewed.get(cid, 0), bodies)
-        rerun_problems, replayed = rerun(cid, entries, context.registry, protocol, scope)
-        problems += _signed_prefix(cid, entries) + rerun_problems
+        rerun_problems, replayed = rerun(
+            cid, entries, context.registry, protocol, scope, context.quality
+        )
+        problems += signed_prefix(cid, entries) + rerun_problems
+        problems += check_caches(cid, entries, materials.pop(cid, ()), deviation_rows.pop(cid, ()))
         if replayed is not None:
             worklist = (protocol, due_by_id.pop(cid, set()))
             problems += check_case_row(row, cid, entries, head, worklist, replayed)
@@ -247,13 +260,13 @@ def check_range(
         if progress:
             progress(len(rows))
     if covered:
-        here = {c: h for c, h in covered.items() if _within(c, case_id, low, high)}
+        here = {c: h for c, h in covered.items() if within(c, case_id, low, high)}
         problems += covered_entries(here, found)
     for cid, stored_row in sorted(rows_by_id.items()):
         if cid not in seen and stored_row.version > 0:
             problems.append(Problem(cid, None, "case row has no entries in the log"))
-    for cid in sorted(set(due_by_id) - seen):
-        problems.append(Problem(cid, None, "follow-up worklist lists a case with no log"))
+    for cid in sorted((set(due_by_id) | set(materials) | set(deviation_rows)) - seen):
+        problems.append(Problem(cid, None, "a worklist, trace or deviation row has no log"))
     return checked
 
 

@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 # The append-only tables: the case log, the operators' history, the audit checkpoints, the
-# signed operator registry, the protocols activated, the refused attempts, the access log.
+# signed operator registry, the protocols activated, the refused attempts, the access log, the
+# quality log.
 LOG_TABLES = (
     "entries",
     "operator_events",
@@ -25,12 +26,13 @@ LOG_TABLES = (
     "protocols",
     "refusals",
     "access_log",
+    "quality",
 )
 # Tables whose rows hold current state (a cache of the log, the operators' PIN counters, the
-# reading sessions).
-STATE_TABLES = ("cases", "operators", "sessions")
+# reading sessions, the deviations' numbers and standing).
+STATE_TABLES = ("cases", "operators", "sessions", "deviations")
 # Rows of current state that come and go: a case's visits not yet recorded.
-WORKLIST_TABLES = ("due_visits",)
+WORKLIST_TABLES = ("due_visits", "case_materials")
 APP_TABLES = LOG_TABLES + STATE_TABLES + WORKLIST_TABLES
 # What the auditor may not read: the secrets of `operators` (an offline PIN search needs them).
 SECRET_COLUMNS = {"operators": ("pin_hash", "sealed_key")}

@@ -23,6 +23,7 @@ from .access_rows import AccessRows
 from .audit_rows import AuditRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
+from .quality_rows import QualityRows
 from .refusal_rows import RefusalRows
 from .registry_rows import RegistryRows
 from .statements import Statement
@@ -70,7 +71,9 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows):
+class Repository(
+    CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows, QualityRows
+):
     """Reads and writes the record on one unit of work's connection."""
 
     def server_time(self) -> datetime:

@@ -205,3 +205,52 @@ access_log = Table(
     Index("ix_access_log_what_seq", "what", "seq"),
     Index("ix_access_log_at", "at"),
 )
+
+# The quality log: lot holds and releases, devices added, calibrated and checked, each act
+# signed and hash chained (quality.py). Append-only (triggers). `kind` and `subject` repeat the
+# body's, so that a step reads the acts about its lots and devices by index (the audit checks
+# they agree with the body).
+quality = Table(
+    "quality",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    _hash("hash"),
+    Index("ix_quality_kind_subject", "kind", "subject", "seq"),
+)
+
+# Which kit lots and devices each step of a case used (its data, as corrected): what `bmac
+# trace` reads, by one covering index. A cache of the log, written with each entry and checked
+# by `audit verify`.
+case_materials = Table(
+    "case_materials",
+    metadata,
+    Column("case_id", ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(500), nullable=False),
+    Column("action", String(32), nullable=False),
+    _time("at"),
+    PrimaryKeyConstraint("case_id", "seq", "kind", "ref"),
+    Index("ix_case_materials_trace", "kind", "ref", "case_id", "seq", "action", "at"),
+)
+
+# Each deviation (an override's entry opens it, a closing entry of the case closes it), with
+# its number: a cache of the log for `bmac deviation list`, checked by `audit verify`.
+deviations = Table(
+    "deviations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    _time("opened_at"),
+    Column("opened_by", String(64), nullable=False),
+    Column("closed_seq", Integer, nullable=True),
+    UniqueConstraint("case_id", "seq"),
+    Index("ix_deviations_closed_seq_id", "closed_seq", "id"),
+    sqlite_autoincrement=True,
+)

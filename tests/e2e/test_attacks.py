@@ -407,7 +407,7 @@ def test_a_whole_case_deleted_is_caught_against_the_checkpoint_and_its_id_never_
     mark = bmac("audit", "checkpoint", who="auditor")
     assert mark.exit_code == 0, mark.stderr
     digest_kept = mark.stdout.strip()
-    for table in ("due_visits", "entries"):
+    for table in ("due_visits", "case_materials", "entries"):
         sql(clinic, f"DELETE FROM {table} WHERE case_id = :c", c=gone)
     sql(clinic, "DELETE FROM cases WHERE id = :c", c=gone)
     assert altered(bmac) == [
@@ -501,3 +501,105 @@ def test_the_access_log_rewritten_from_an_entry_on_is_caught_against_the_checkpo
         f"record, seq -, the access log the checkpoint covers (up to entry {covered}) was "
         "removed or rewritten"
     ) in lines
+
+
+# -- quality records: lot holds, devices, deviations (issue 17) -------------------------------
+
+
+QA_PIN = "739184"
+
+
+def quality_clinic(clinic: Clinic, bmac: Bmac) -> tuple[int, int]:
+    """Two cases collected: one on kit lot K-1, one on K-2 (the clinic has a qa operator)."""
+    ids = []
+    for patient, lot in (("P-0001", "K-1"), ("P-0002", "K-2")):
+        case_id = clinic.open(patient)
+        advance_to(clinic, case_id, "marrow_collection")
+        done = bmac(*step_args("collect", case_id, kit_lot=lot), who="nurse")
+        assert done.exit_code == 0, done.stderr
+        ids.append(case_id)
+    return ids[0], ids[1]
+
+
+def test_a_lot_hold_deleted_from_the_quality_log_is_caught(clinic: Clinic, bmac: Bmac) -> None:
+    held, free = quality_clinic(clinic, bmac)
+    assert bmac("lot", "hold", "K-1", "--reason", "recall", who="qa", pin=QA_PIN).exit_code == 0
+    refused(bmac(*step_args("filter", held), who="nurse"), 6, "lot K-1 is held")
+    assert bmac(*step_args("filter", free), who="nurse").exit_code == 0  # signed at position 1
+    forgeable(clinic)
+    sql(clinic, "DELETE FROM quality")
+    assert bmac(*step_args("filter", held), who="nurse").exit_code == 0  # the hold is gone
+    lines = altered(bmac)
+    assert (
+        f"case {free}, seq 4, entry names no quality log position it could have been signed at"
+        in lines
+    )
+
+
+def test_a_hold_filed_under_another_lot_in_its_index_is_caught(clinic: Clinic, bmac: Bmac) -> None:
+    held, _ = quality_clinic(clinic, bmac)
+    assert bmac("lot", "hold", "K-1", "--reason", "recall", who="qa", pin=QA_PIN).exit_code == 0
+    forgeable(clinic)
+    sql(clinic, "UPDATE quality SET subject = 'K-X'")
+    assert bmac(*step_args("filter", held), who="nurse").exit_code == 0
+    lines = altered(bmac)
+    assert (
+        "record, seq 1, quality log: the row is filed under lot 'K-X', the act is about lot 'K-1'"
+        in lines
+    )
+    assert any(
+        line.startswith(f"case {held}, seq 4, filter breaks a rule: lot K-1 is held")
+        for line in lines
+    )
+
+
+def test_a_devices_calibration_date_rewritten_is_caught(clinic: Clinic, bmac: Bmac) -> None:
+    quality_clinic(clinic, bmac)
+    added = bmac(
+        "device", "add", "CF-9", "--kind", "centrifuge", "--calibration-due", "2020-01-01",
+        who="qa", pin=QA_PIN,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    forgeable(clinic)
+    body = scalar(clinic, "SELECT body FROM quality WHERE seq = 1").replace(
+        "2020-01-01", "2099-01-01"
+    )
+    sql(clinic, "UPDATE quality SET body = :b, hash = :h WHERE seq = 1", b=body, h=digest(body))
+    lines = altered(bmac)
+    assert (
+        "record, seq 1, quality log: device_add of CF-9: the signature of qa does not verify"
+        in lines
+    )
+
+
+def test_a_deviation_closed_in_its_cache_does_not_close_the_case_unseen(
+    clinic: Clinic, bmac: Bmac
+) -> None:
+    quality_clinic(clinic, bmac)
+    added = bmac(
+        "device", "add", "CF-9", "--kind", "centrifuge", "--calibration-due", "2020-01-01",
+        who="qa", pin=QA_PIN,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    case_id = clinic.open("P-0003")
+    advance_to(clinic, case_id, "centrifugation")
+    args = step_args("centrifuge", case_id, device_id="CF-9", override_reason="only one")
+    assert bmac(*args, who="surgeon").exit_code == 0
+    advance_to(clinic, case_id, "follow_up")
+    refused(bmac("case", "close", str(case_id), "--reason", "moved", who="surgeon"), 4, "#1")
+    sql(clinic, "UPDATE deviations SET closed_seq = 99")
+    assert bmac("case", "close", str(case_id), "--reason", "moved", who="surgeon").exit_code == 0
+    lines = altered(bmac)
+    assert f"case {case_id}, seq 5, deviations list lacks the device deviation (open)" in lines
+    assert any(
+        line.startswith(f"case {case_id}, seq 9, close breaks a rule: the case has open deviations")
+        for line in lines
+    )
+
+
+def test_a_patient_removed_from_the_trace_index_is_caught(clinic: Clinic, bmac: Bmac) -> None:
+    held, _ = quality_clinic(clinic, bmac)
+    sql(clinic, "DELETE FROM case_materials WHERE case_id = :c", c=held)
+    assert bmac("trace", "lot", "K-1", "--json").stdout.strip() == "[]"
+    lines = altered(bmac)
+    assert f"case {held}, seq 3, the trace index lacks lot 'K-1' of this entry" in lines

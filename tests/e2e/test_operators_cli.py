@@ -677,6 +677,7 @@ def test_a_role_change_is_refused_to_a_non_admin_an_unknown_target_or_no_change(
         "nurse2": "nurse",
         "surgeon": "surgeon",
         "auditor": "auditor",
+        "qa": "qa",
     }
 
 
@@ -856,10 +857,10 @@ def test_the_roles_command_prints_the_matrix_that_is_enforced() -> None:
 
     text_out = CliRunner().invoke(cli, ["operator", "roles"]).stdout
     header, *rows = text_out.splitlines()
-    assert header.split()[:5] == ["action", "nurse", "surgeon", "auditor", "admin"]
+    assert header.split()[:6] == ["action", "nurse", "surgeon", "auditor", "admin", "qa"]
     for action, allowed in roles.permissions().items():
         row = next(r for r in rows if r.split()[:1] == [action])
-        marks = row.split()[1:5]
+        marks = row.split()[1:6]
         assert marks == ["yes" if r in allowed else "-" for r in roles.ROLES], action
     as_json = json.loads(CliRunner().invoke(cli, ["operator", "roles", "--json"]).stdout)
     assert {row["action"]: set(row["roles"]) for row in as_json} == roles.permissions()

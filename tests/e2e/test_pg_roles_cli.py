@@ -149,7 +149,7 @@ def test_the_auditor_role_reads_and_verifies_but_writes_nothing(
             assert refused(engine, f"SELECT {secret} FROM operators") == "42501"
         with engine.connect() as conn:
             keys = conn.execute(text("SELECT id, public_key FROM operators")).all()
-        assert len(keys) == 5 and all(key for _, key in keys)
+        assert len(keys) == 6 and all(key for _, key in keys)  # one per test operator
         with engine.connect() as conn:
             conn.execute(text("SET TRANSACTION READ WRITE"))
             with pytest.raises(DBAPIError) as denied:
@@ -188,7 +188,10 @@ def test_db_grant_print_shows_the_sql_and_changes_nothing(
     assert not any(word in line for line in grants for word in ("TRUNCATE", "ALL PRIVILEGES"))
     # DELETE only on the follow-up worklist, whose rows come and go with each case.
     deletes = [line for line in grants if "DELETE" in line]
-    assert deletes == [f'GRANT DELETE ON "{schema_of(clinic.url)}"."due_visits" TO "{app}";']
+    schema = schema_of(clinic.url)
+    assert deletes == [
+        f'GRANT DELETE ON "{schema}"."due_visits", "{schema}"."case_materials" TO "{app}";'
+    ]
     assert not any("UPDATE" in line and '."entries"' in line for line in grants)
     # The auditor reads the operators' public columns only.
     operators = [line for line in grants if '."operators"' in line and auditor in line]

@@ -36,7 +36,7 @@ from bmac_workflow.timeutil import utcnow
 from tests.conftest import PINS, Clinic, advance_to
 from tests.walk import pin_of, step_args
 
-NURSE, SURGEON, AUDITOR, ADMIN = "nurse", "surgeon", "auditor", "admin"
+NURSE, SURGEON, AUDITOR, ADMIN, QA = "nurse", "surgeon", "auditor", "admin", "qa"
 ANYONE = frozenset(roles.ROLES)
 CLINICAL = frozenset({NURSE, SURGEON})
 NEW_PIN = {"BMAC_NEW_PIN": "731904"}
@@ -108,6 +108,49 @@ def a_new_lock_period(clinic: Clinic, tmp: Path) -> dict[str, str]:
 
 def the_active_version(clinic: Clinic, tmp: Path) -> dict[str, str]:
     return {"version": load(None).version}
+
+
+def a_new_lot(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    return {"lot": f"L-{tmp.name}"}
+
+
+def a_held_lot(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    from bmac_workflow.services.quality import hold
+
+    found = a_new_lot(clinic, tmp)
+    hold(found["lot"], "recall", clinic.credentials(QA), utcnow, clinic.db)
+    return found
+
+
+def a_device(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    from bmac_workflow.services.quality import add_device
+
+    device = f"D-{tmp.name}"
+    add_device(device, "scale", "2030-01-01", clinic.credentials(QA), utcnow, clinic.db)
+    return {"device": device}
+
+
+def a_deviation(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    """A case a second surgeon assessed with an override: an open deviation of theirs."""
+    from bmac_workflow.services.cases import StepRequest, log_step
+    from bmac_workflow.services.deviations import listing
+    from tests.walk import step_values
+
+    n = clinic.count("operators")
+    other = f"surgeon{n}"
+    operators.add_operator(
+        other, "Other Surgeon", SURGEON, lambda: "731904", clinic.credentials(ADMIN), utcnow,
+        clinic.db,
+    )  # fmt: skip
+    case_id = clinic.open()
+    values = {**step_values("assess", case_id), "kl_grade": 1, "override_reason": "pain"}
+    log_step(
+        StepRequest(case_id, "assess", values),
+        Credentials(other, lambda: "731904"),
+        utcnow,
+        clinic.db,
+    )
+    return {"deviation": str(listing(True, clinic.db)[-1]["deviation"])}
 
 
 CASE: Any = "{case}"  # the placeholder of the prepared case's id
@@ -264,6 +307,47 @@ ROWS: list[Row] = [
         None,
     ),
     Row(("completion", "bash"), None),
+    # -- quality records (issue 17)
+    Row(("trace", "lot", "K-2291"), ANYONE, case_in="filtering"),
+    Row(("trace", "device", "CF-02", "--json"), ANYONE, case_in="plasma_removal"),
+    Row(("device", "list"), ANYONE, prepare=a_device),
+    Row(("deviation", "list", "--open"), ANYONE, prepare=a_deviation),
+    Row(("deviation", "show", "{deviation}"), ANYONE, prepare=a_deviation),
+    Row(
+        ("lot", "hold", "{lot}", "--reason", "recall"),
+        frozenset({QA, SURGEON}),
+        "hold_lot",
+        prepare=a_new_lot,
+    ),
+    Row(
+        ("lot", "release", "{lot}", "--reason", "cleared"),
+        frozenset({QA, SURGEON}),
+        "hold_lot",
+        prepare=a_held_lot,
+    ),
+    Row(
+        ("device", "add", "{tmp}-D", "--kind", "scale", "--calibration-due", "2030-01-01"),
+        frozenset({ADMIN, QA}),
+        "manage_devices",
+    ),
+    Row(
+        ("device", "calibrate", "{device}", "--due", "2031-01-01"),
+        frozenset({ADMIN, QA}),
+        "manage_devices",
+        prepare=a_device,
+    ),
+    Row(
+        ("device", "qc", "{device}", "--passed"),
+        frozenset({ADMIN, QA}),
+        "manage_devices",
+        prepare=a_device,
+    ),
+    Row(
+        ("deviation", "close", "{deviation}", "--root-cause", "r", "--action", "a"),
+        frozenset({QA, SURGEON}),
+        "close_deviation",
+        prepare=a_deviation,
+    ),
 ]
 
 # Who runs the command: each role with the right PIN, then two ways of not signing in.

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from bmac_workflow.access import Access
 from bmac_workflow.record import GENESIS, Signature
 from bmac_workflow.refusal import Refusal
+from bmac_workflow.services.quality import hold
 from bmac_workflow.timeutil import iso, utcnow
 from tests.conftest import Clinic
 
@@ -34,6 +35,7 @@ def filled(clinic: Clinic) -> Iterator[Clinic]:
         uow.repo.append_refusal(refusal)
         uow.repo.append_access(Access(0, iso(utcnow()), "auditor", "cli", "case status", (1,)))
         uow.commit()
+    hold("K-1", "recall", clinic.credentials("qa"), utcnow, clinic.db)
     for table in TABLES:
         assert clinic.count(table) > 0
     yield clinic

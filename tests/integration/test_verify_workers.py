@@ -46,7 +46,7 @@ def test_workers_find_what_one_process_finds(
         .scalar_one()
     )
     rewrite(clinic, 1, 2, body.replace('"left"', '"right"', 1) + " ", rehash=False)
-    for table in ("due_visits", "entries"):
+    for table in ("due_visits", "case_materials", "entries"):
         sql(clinic, f"DELETE FROM {table} WHERE case_id = :c", c=extra[0])
     sql(clinic, "DELETE FROM cases WHERE id = :c", c=extra[0])
 
