@@ -23,13 +23,16 @@ DEVICE, LATE = "device", "late entry"
 
 def opened_by(entry: Entry) -> str | None:
     """The kind of deviation `entry` opens, or None: an override (candidacy, window, device),
-    or an entry logged late with a reason (`late_reason` in its data)."""
+    or an entry logged late with its reason (`--late-reason`, lateness.py). Entries signed
+    before the quality log (no `quality` position) open none."""
     if entry.action == CLOSE_DEVIATION:
         return None
     data = entry.data
-    if data.get("overridden") and entry.quality is not None:
+    if entry.quality is None:
+        return None
+    if data.get("overridden"):
         return DEVICE if "device_problem" in data else KIND_OF.get(entry.action, "override")
-    if data.get("late_reason"):  # a late entry (`--late-reason`): every one opens a deviation
+    if entry.late_reason:  # a late entry: every one opens a deviation
         return LATE
     return None
 
@@ -69,8 +72,7 @@ def label(number: int | None, kind: str, seq: int) -> str:
 
 
 def _why(entry: Entry) -> str | None:
-    data = entry.data
-    reason = data.get("override_reason") or data.get("late_reason")
+    reason = entry.data.get("override_reason") or entry.late_reason
     return str(reason) if reason is not None else None
 
 

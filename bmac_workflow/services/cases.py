@@ -113,6 +113,7 @@ def open_signed_case(
                 registry=position,
                 minutes_late=late,
                 late_reason=late_reason,
+                quality=uow.repo.quality_length(),
             )
             entry = signed_entry(entry, signed.signer(Meaning.PERFORMED))
             return commit(uow, None, entry, rules_in_force)

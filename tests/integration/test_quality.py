@@ -154,3 +154,20 @@ def test_qc_gates_on_the_local_day_and_unregistered_devices_pass_unless_required
     assert verify(clinic.db, full=True) == []
     listed = quality.listing(clinic.db)["devices"]
     assert [(d["id"], d["last_qc_passed"]) for d in listed] == [("CF-9", True)]
+
+
+def test_a_late_entry_opens_a_deviation_that_holds_the_case_open_until_closed(
+    clinic: Clinic,
+) -> None:
+    # Logged after the fact with a reason (--late-reason): a deviation someone else reviews.
+    case_id = clinic.open(at=utcnow() - timedelta(hours=2), late_reason="paper sheet")
+    (opened,) = deviations.listing(True, clinic.db)
+    assert (opened["case_id"], opened["entry"], opened["kind"]) == (case_id, 1, "late entry")
+    assert deviations.show(opened["deviation"], clinic.db)["why"] == "paper sheet"
+    advance_to(clinic, case_id, "follow_up")
+    with pytest.raises(NotAllowed, match=r"open deviations \(#1 \(late entry, entry 1\)\)"):
+        clinic.fire(case_id, "close", who="surgeon", reason="lost to follow-up")
+    deviations.close(opened["deviation"], "paper sheet", "enter at the bedside", qa(), utcnow,
+                     clinic.db)  # type: ignore[arg-type]  # fmt: skip
+    clinic.fire(case_id, "close", who="surgeon", reason="lost to follow-up")
+    assert verify(clinic.db, full=True) == []
