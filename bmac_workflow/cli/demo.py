@@ -18,6 +18,7 @@ PEOPLE = (
     ("nurse.choi", "Choi Min-seo", "nurse", "260473"),
     ("dr.park", "Park Seo-jun", "surgeon", "918352"),
     ("audit.han", "Han Ye-jin", "auditor", "647021"),
+    ("qa.lim", "Lim Ha-eun", "qa", "592817"),
 )
 
 
@@ -54,7 +55,7 @@ def demo(keep: str | None) -> None:
 def _run(url: str) -> None:
     from ..protocol import load
     from ..roles import NURSE
-    from ..services import cases, operators, queries
+    from ..services import cases, deviations, operators, queries
     from ..services.schema import upgrade
     from ..services.signing import Credentials
     from ..services.verification import verify
@@ -90,11 +91,12 @@ def _run(url: str) -> None:
     case_id = opened.case.case_id
     click.echo(f"case {case_id} opened for patient P-0042, left knee")
 
-    def log(trigger: str, values: dict, minutes: float, reason: str | None = None) -> None:  # type: ignore[type-arg]
+    def log(trigger: str, values: dict, minutes: float | None, reason: str | None = None) -> None:  # type: ignore[type-arg]
         step = workflow().by_trigger[trigger]
         signer = nurse if NURSE in step.roles else surgeon
         verifier = second if step.has_verifier() else None
-        request = cases.StepRequest(case_id, trigger, values, at(minutes), reason, late)
+        when, why = (at(minutes), late) if minutes is not None else (None, None)
+        request = cases.StepRequest(case_id, trigger, values, when, reason, why)
         change = cases.log_step(request, signer, utcnow, db, verifier)
         e = change.entry
         click.echo(f"  {e.seq:>2}. {trigger:<17} {e.from_state} -> {e.to_state}  by {e.signer.id}")
@@ -111,7 +113,14 @@ def _run(url: str) -> None:
         values = {**example_values(follow_up), "visit": visit}
         values["vas"] = max(0, values["vas"] - 2 * number)
         log("record_follow_up", values, injected + days * 1440)
-    log("close", {}, injected + 30 * 1440 + 5, reason="demo ends after the 1-month visit")
+    # Every entry was logged late, so each opened a deviation: quality reviews them before
+    # the case may close.
+    opened_deviations = deviations.listing(True, db)
+    for row in opened_deviations:
+        deviations.close(row["deviation"], "a demo case entered after the fact",
+                         "none: a demonstration", who("qa.lim"), utcnow, db)  # fmt: skip
+    click.echo(f"  qa.lim reviewed and closed {len(opened_deviations)} late-entry deviation(s)")
+    log("close", {}, None, reason="demo ends after the 1-month visit")
     click.echo("\ntimeline:")
     for row in queries.timeline(case_id, db):
         click.echo(timeline_line(row))
