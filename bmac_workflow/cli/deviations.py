@@ -86,7 +86,9 @@ def show(app: App, number: int, as_json: bool) -> None:
 @click.option("--action", required=True, metavar="TEXT", help="What was done about it.")
 @at_option
 @click.pass_obj
-def close(app: App, number: int, root_cause: str, action: str, at: str | None) -> None:
+def close(
+    app: App, number: int, root_cause: str, action: str, at: str | None, late_reason: str | None
+) -> None:
     """Close a deviation (qa or surgeon, not the operator who made the override; signed).
 
     \b
@@ -96,7 +98,9 @@ def close(app: App, number: int, root_cause: str, action: str, at: str | None) -
     """
     from ..services.deviations import close as run
 
-    change = run(number, root_cause, action, app.credentials(), app.now, app.database(), at)
+    change = run(
+        number, root_cause, action, app.credentials(), app.now, app.database(), at, late_reason
+    )
     click.echo(f"deviation {number} closed (case {change.case.case_id}, entry {change.entry.seq})")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from .app import App
-from .options import F, at_option, json_option
+from .options import AT_HELP, F, json_option
 from .output import emit_json, when
 
 
@@ -109,7 +109,7 @@ def calibrate(app: App, device_id: str, due: str) -> None:
 @click.argument("device_id", metavar="ID")
 @click.option("--passed/--failed", required=True, help="The outcome of the QC.")
 @click.option("--note", metavar="TEXT", help="What was checked or seen.")
-@at_option
+@click.option("--at", metavar="TIME", help="When the QC was done: " + AT_HELP)
 @click.pass_obj
 def qc(app: App, device_id: str, passed: bool, note: str | None, at: str | None) -> None:
     """Record a device's QC: a step naming the device needs a passed QC the same local day.

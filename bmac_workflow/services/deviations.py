@@ -6,12 +6,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import deviations as rules
+from .. import lateness
 from ..errors import BmacError, InvalidData, NotAllowed, NotFound, NotPermitted
 from ..record import Entry, Meaning
 from ..roles import check_permitted
 from ..rules import refuse_rrn
 from ..timeutil import iso
-from .recording import Change, Clock, clinical_time, commit, load_case, signed_entry
+from .recording import (
+    Change,
+    Clock,
+    clinical_time,
+    command_time,
+    commit,
+    load_case,
+    signed_entry,
+)
 from .signing import Credentials, record, record_alone, sign_in
 
 if TYPE_CHECKING:
@@ -72,8 +81,10 @@ def close(
     clock: Clock,
     db: Database,
     at: str | None = None,
+    late_reason: str | None = None,
 ) -> Change:
-    """Close a deviation (qa or surgeon, not the overrider): a signed entry of its case."""
+    """Close a deviation (qa or surgeon, not the overrider): a signed entry of its case (late
+    like any entry: `--late-reason` when logged after the fact)."""
     texts = {}
     for option, value in (("--root-cause", root_cause), ("--action", action)):
         if not value or not value.strip():
@@ -81,7 +92,7 @@ def close(
         refuse_rrn(value, option)
         texts[option] = value.strip()
     signed = sign_in(by, clock(), db)
-    now = clock()
+    now = command_time(clock, db, signed.registry)
     try:
         with db.write() as uow:
             found = uow.repo.deviations(number=number)
@@ -103,6 +114,9 @@ def close(
             if loaded is None:
                 raise NotFound(f"no case {row.case_id}: run `bmac audit verify`")
             case, protocol = loaded
+            clinical = clinical_time(at, case, now)
+            late = lateness.minutes_late(clinical, now, protocol)
+            late_reason = lateness.checked_reason(late, late_reason, protocol)
             position = record(signed, now, uow) or signed.registry.length
             signer = signed.signer(Meaning.REVIEWED)
             entry = Entry(
@@ -111,7 +125,7 @@ def close(
                 action=rules.CLOSE_DEVIATION,
                 from_state=case.state,
                 to_state=case.state,
-                at=iso(clinical_time(at, case, now)),
+                at=iso(clinical),
                 recorded_at=iso(now),
                 signer=signer.signature,
                 data={
@@ -122,6 +136,8 @@ def close(
                 prev_hash=case.head_hash,
                 registry=position,
                 quality=uow.repo.quality_length(),
+                minutes_late=late,
+                late_reason=late_reason,
             )
             return commit(uow, case, signed_entry(entry, signer), protocol)
     except BmacError:

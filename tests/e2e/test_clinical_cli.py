@@ -257,6 +257,10 @@ def test_every_writing_command_takes_at_and_refuses_the_future_and_the_out_of_or
         fails(bmac(*args, *future, who=who), 5, "in the future")
         fails(bmac(*args, *at(previous - timedelta(minutes=1)), who=who), 5, "previous entry")
         when = start + timedelta(minutes=10 * n) if n < 8 else start + timedelta(days=8 + n)
+        if n == len(commands):
+            # Every entry so far was logged late: each opened a deviation, reviewed first.
+            assert bmac.review_deviations() == n
+            when = utcnow()
         ok(bmac(*args, *at(when), who=who))
         row = timeline(bmac, case)[-1]
         assert datetime.fromisoformat(row["at"]) == when
@@ -300,6 +304,8 @@ def test_a_case_closes_after_the_schedule_an_arthroplasty_or_with_a_reason(bmac:
     harvest = utcnow() - timedelta(days=60)
     case = ready_to_inject(bmac, harvest)
     ok(bmac(*injection(case), *at(harvest + timedelta(minutes=60)), who="surgeon"))
+    fails(bmac(*step("close", case), who="surgeon"), 4, "open deviations", "late entry")
+    assert bmac.review_deviations() > 0  # the back-dated steps were late entries
     fails(bmac(*step("close", case), who="surgeon"), 4, "--reason")
     ok(bmac(*step("record_follow_up", case, visit="1m", vas=7, arthroplasty=True), who="nurse"))
     assert status(bmac, case)["next_command"] == f"bmac case close {case}"
