@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .. import text_policy
 from ..errors import BmacError, InvalidData, NotAllowed, NotFound
 from ..gates import Gates, materials
 from ..guards import LOT_NOT_HELD, NO_OPEN_DEVIATION
@@ -24,7 +25,7 @@ from ..quality import (
 from ..quality_checks import fits
 from ..record import GENESIS, Meaning
 from ..roles import check_permitted
-from ..rules import refuse_rrn
+from ..text_policy import shown
 from ..timeutil import iso
 from .recording import Clock, clinical_time
 from .signing import Credentials, record, record_alone, sign_in
@@ -37,20 +38,27 @@ if TYPE_CHECKING:
 
 
 def _text(value: str | None, option: str, what: str) -> str:
+    """Typed free text (a reason, a note) under the text policy; refused empty."""
     text = (value or "").strip()
     if not text:
         raise InvalidData(f"{option} is empty: {what}")
-    if len(text) > 500:
-        raise InvalidData(f"{option} is longer than 500 characters")
-    refuse_rrn(text, option)
-    return text
+    return text_policy.check(text, option, text_policy.TEXT_FIELD)
+
+
+def _name(value: str | None, option: str, what: str) -> str:
+    """A lot or device identifier under the text policy (no control or invisible characters,
+    the identifier length)."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidData(f"{option} is empty: {what}")
+    return text_policy.check(text, option, text_policy.ID_FIELD)
 
 
 def _due(text: str, option: str) -> str:
     try:
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
-        raise InvalidData(f"{option} {text!r} is not a date: use YYYY-MM-DD") from None
+        raise InvalidData(f"{option} {shown(text)} is not a date: use YYYY-MM-DD") from None
 
 
 def act(
@@ -117,14 +125,14 @@ def _fold(rows: list[tuple[Any, ...]]) -> Quality:
 
 def hold(lot: str, reason: str, by: Credentials, clock: Clock, db: Database) -> QualityEntry:
     """Hold a kit lot (qa or surgeon): every case that used it stops at its next step."""
-    lot = _text(lot, "LOT", "name the kit lot")
+    lot = _name(lot, "LOT", "name the kit lot")
     why = _text(reason, "--reason", "say why the lot is held")
     return act(HOLD, lot, {"reason": why}, by, clock, db)
 
 
 def release(lot: str, reason: str, by: Credentials, clock: Clock, db: Database) -> QualityEntry:
     """Release a held kit lot (qa or surgeon)."""
-    lot = _text(lot, "LOT", "name the kit lot")
+    lot = _name(lot, "LOT", "name the kit lot")
     why = _text(reason, "--reason", "say why the lot may be used again")
     return act(RELEASE, lot, {"reason": why}, by, clock, db)
 
@@ -137,7 +145,7 @@ def add_device(
 
     if kind not in DEVICE_KINDS:
         raise InvalidData(f"--kind must be one of {', '.join(DEVICE_KINDS)}")
-    device_id = _text(device_id, "ID", "name the device")
+    device_id = _name(device_id, "ID", "name the device")
     data = {"kind": kind, "calibration_due": _due(due, "--calibration-due")}
     return act(DEVICE_ADD, device_id, data, by, clock, db)
 
@@ -147,7 +155,7 @@ def calibrate(
 ) -> QualityEntry:
     """Record a device's calibration and its next due date (admin or qa)."""
     data = {"calibration_due": _due(due, "--due")}
-    return act(CALIBRATE, _text(device_id, "ID", "name the device"), data, by, clock, db)
+    return act(CALIBRATE, _name(device_id, "ID", "name the device"), data, by, clock, db)
 
 
 def check(
@@ -163,7 +171,7 @@ def check(
     data: dict[str, Any] = {"passed": passed}
     if note is not None:
         data["note"] = _text(note, "--note", "leave it out, or say what was seen")
-    return act(QC, _text(device_id, "ID", "name the device"), data, by, clock, db, at)
+    return act(QC, _name(device_id, "ID", "name the device"), data, by, clock, db, at)
 
 
 def listing(db: Database) -> dict[str, Any]:

@@ -8,8 +8,10 @@ is given a starting point in WRITING below.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -18,13 +20,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bmac_workflow.cli import cli
-from tests.conftest import Bmac, Clinic, add_operator_args, advance_to
+from bmac_workflow.services import deviations, quality
+from bmac_workflow.timeutil import utcnow
+from tests.conftest import Bmac, Clinic, add_operator_args, advance_to, credentials
 from tests.walk import step_args
 
 # Options that are not typed text: the clinical time (its own tests), the global options.
 NOT_TEXT = {"at", "db_url", "operator", "protocol_path"}
 # Commands that have --at but only read.
 READING_WITH_AT = {"audit replay"}
+# The groups of quality acts: every command but list and show writes.
+QUALITY = ("lot", "device", "deviation")
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,42 @@ class Start:
     state: str | None
     who: str
     args: Callable[[str], list[str]]
-    # Exit codes a value of this option may also give besides 0 and 5: an option that names
-    # an operator gives 3 or 6 for one who does not exist (sign-in before the data).
+    # Options that name something that must exist: a value of one may also give 3, 4 or 6
+    # besides 0 and 5 (an operator who does not exist fails sign-in before the data; a device
+    # not registered is not found; a lot not held cannot be released).
     names_operator: frozenset[str] = frozenset()
+    # What must exist first (a device, a held lot, an open deviation); it returns what the
+    # command line names in place of a case id.
+    setup: Callable[[Clinic], str] | None = None
+
+
+_fresh = itertools.count(1)
+
+
+def _new_device(clinic: Clinic) -> str:
+    return f"CF-{next(_fresh)}"  # each example its own: hypothesis reuses the clinic
+
+
+def _device(clinic: Clinic) -> str:
+    device = _new_device(clinic)
+    due = (utcnow() + timedelta(days=30)).date().isoformat()
+    quality.add_device(device, "centrifuge", due, credentials("qa"), utcnow, clinic.db)
+    return device
+
+
+def _new_lot(clinic: Clinic) -> str:
+    return f"K-{next(_fresh)}"
+
+
+def _held(clinic: Clinic) -> str:
+    lot = _new_lot(clinic)
+    quality.hold(lot, "recall", credentials("qa"), utcnow, clinic.db)
+    return lot
+
+
+def _deviation(clinic: Clinic) -> str:
+    clinic.open(at=utcnow() - timedelta(hours=2), late_reason="from the paper sheet")
+    return str(deviations.listing(True, clinic.db)[-1]["deviation"])
 
 
 def _step(trigger: str) -> Callable[[str], list[str]]:
@@ -73,6 +112,21 @@ WRITING: dict[str, Start] = {
     "operator unlock": Start(None, "admin", lambda c: ["operator", "unlock", "nurse2"],
                              frozenset({"operator_id"})),
     "settings set": Start(None, "admin", lambda c: ["settings", "set", "max_failed_pins", "4"]),
+    "lot hold": Start(None, "qa", lambda c: ["lot", "hold", c, "--reason", "recall"],
+                      setup=_new_lot),
+    "lot release": Start(None, "qa", lambda c: ["lot", "release", c, "--reason", "cleared"],
+                         frozenset({"lot_ref"}), setup=_held),
+    "device add": Start(None, "qa", lambda c: [
+        "device", "add", c, "--kind", "centrifuge", "--calibration-due", "2030-01-01"],
+        setup=_new_device),
+    "device calibrate": Start(None, "qa", lambda c: [
+        "device", "calibrate", c, "--due", "2030-01-01"], frozenset({"device_id"}),
+        setup=_device),
+    "device qc": Start(None, "qa", lambda c: ["device", "qc", c, "--note", "ok", "--passed"],
+                       frozenset({"device_id"}), setup=_device),
+    "deviation close": Start(None, "qa", lambda n: [
+        "deviation", "close", n, "--root-cause", "paper", "--action", "bedside"],
+        setup=_deviation),
 }  # fmt: skip
 
 
@@ -101,7 +155,8 @@ def _writes(path: str, command: click.Command) -> bool:
     return (
         "at" in names
         or (path.startswith("operator ") and "operator_id" in names)
-        or (path == "settings set")
+        or path == "settings set"
+        or (path.split()[0] in QUALITY and not path.endswith(("list", "show")))
     )
 
 
@@ -193,7 +248,7 @@ def test_a_text_option_exits_0_or_5_and_writes_nothing_on_5(
 ) -> None:
     start = WRITING[path]
     param = _param(path, name)
-    allowed = {0, 5} | ({3, 6} if name in start.names_operator else set())
+    allowed = {0, 5} | ({3, 4, 6} if name in start.names_operator else set())
 
     @settings(
         max_examples=12,
@@ -202,7 +257,7 @@ def test_a_text_option_exits_0_or_5_and_writes_nothing_on_5(
     )
     @given(TEXTS)
     def attempt(value: str) -> None:
-        case_id = ""
+        case_id = start.setup(clinic) if start.setup is not None else ""
         if start.state is not None:
             opened = clinic.open()
             advance_to(clinic, opened, start.state)
