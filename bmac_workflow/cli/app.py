@@ -179,10 +179,14 @@ def _writable(url: str) -> bool:
     """False for a SQLite file (or its folder) this user cannot write; True otherwise (a
     PostgreSQL server decides for itself)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from ..store.engine import sqlite_path
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return True  # not a URL: opening it says which are supported
     if parsed.get_backend_name() != "sqlite":
         return True
     path = sqlite_path(parsed)

@@ -52,7 +52,8 @@ def build(clinic: Clinic, now: datetime) -> list[dict[str, Any]]:
                 case_id, "record_follow_up", {"visit": "adhoc", "vas": 6, "arthroplasty": True}
             )
             continue
-        if n % 13 == 5:  # closed early: nothing more due
+        if n % 13 == 5:  # closed early: nothing more due (its late entries reviewed first)
+            clinic.review_deviations()
             clinic.fire(case_id, "close", who="surgeon", reason="lost to follow-up")
             continue
         for name, at in due.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +144,11 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_backup_is_0600_and_verifying_it_changes_no_byte(
+def test_a_backup_is_0600_and_reading_it_changes_nothing_but_its_access_log(
     bmac: Bmac, clinic: Clinic, tmp_path: Path
 ) -> None:
+    # Every read is logged in the database it reads (issue 16), a backup too; nothing else of
+    # it changes. On read-only media it is read without a log entry, byte for byte as it was.
     if not clinic.url.startswith("sqlite"):
         pytest.skip("bmac db backup copies SQLite databases")
     advance_to(clinic, clinic.open(), "filtering")
@@ -155,21 +159,38 @@ def test_a_backup_is_0600_and_verifying_it_changes_no_byte(
     assert made.exit_code == 0, made.stderr
     assert copy.stat().st_mode & 0o777 == 0o600
     assert Path(clinic.url.removeprefix("sqlite:///")).stat().st_mode & 0o777 == 0o600
-    before = sha(copy)
     on_copy = Bmac(f"sqlite:///{copy}")
+
+    def record_of() -> tuple[object, ...]:
+        with closing(sqlite3.connect(copy)) as conn:
+            return tuple(
+                conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in ("entries", "cases", "registry", "operators", "checkpoints")
+            )
+
+    def reads() -> int:
+        with closing(sqlite3.connect(copy)) as conn:
+            return int(conn.execute("SELECT count(*) FROM access_log").fetchone()[0])
+
+    before, logged = record_of(), reads()
     for args in (
         ["audit", "verify", "--full"],
         ["case", "list"],
         ["audit", "export", "--format", "json"],
     ):
-        assert on_copy(*args).exit_code == 0
-    assert sha(copy) == before
+        assert on_copy(*args, who="auditor").exit_code == 0
+    assert record_of() == before
+    assert reads() == logged + 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite3"]  # no -wal, -shm
     if os.geteuid() != 0:  # root writes anywhere: read-only media cannot be played as root
         tmp_path.chmod(0o555)
         copy.chmod(0o444)
         try:
-            assert on_copy("audit", "verify").exit_code == 0
+            frozen = sha(copy)
+            result = on_copy("audit", "verify", who="auditor")
+            assert result.exit_code == 0, result.stderr
+            assert "in no access log" in result.stderr
+            assert sha(copy) == frozen
         finally:
             tmp_path.chmod(0o755)
 
