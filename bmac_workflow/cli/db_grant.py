@@ -38,11 +38,17 @@ def grant(app: App, app_role: str, auditor_role: str, schema: str | None, print_
     if print_only:
         _echo_sql(statements)
         return
+    from ..store.pg_roles import LOG_TABLES, STATE_TABLES, WORKLIST_TABLES
+
     click.echo(
-        f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on cases and operators "
-        "only, DELETE on the follow-up worklist only; no UPDATE, DELETE or TRUNCATE on the log"
+        f"{app_role}: SELECT and INSERT on the bmac tables, UPDATE on {', '.join(STATE_TABLES)} "
+        f"only, DELETE on {', '.join(WORKLIST_TABLES)} only; no UPDATE, DELETE or TRUNCATE on "
+        f"the logs ({', '.join(LOG_TABLES)})"
     )
-    click.echo(f"{auditor_role}: SELECT only, not the operators' sealed keys (schema {schema})")
+    click.echo(
+        f"{auditor_role}: SELECT only, not the operators' sealed keys, and INSERT of its own "
+        f"reads into access_log (schema {schema})"
+    )
 
 
 def _echo_sql(statements: list[str]) -> None:
