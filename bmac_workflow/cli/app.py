@@ -57,7 +57,9 @@ class App:
         """The database a reading command opens: never created nor migrated, and written only
         to log the read (the access log). A SQLite file that cannot be written (a backup on
         read-only media) is opened read-only and read without a log entry, as it says."""
-        if self._database is None and not _writable(self.url):
+        from ..store.engine import writable
+
+        if self._database is None and not writable(self.url):
             found = self.database(read_only=True)
             click.echo(
                 "note: this database cannot be written: the read is in no access log", err=True
@@ -173,23 +175,3 @@ def settle_heap() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
-
-
-def _writable(url: str) -> bool:
-    """False for a SQLite file (or its folder) this user cannot write; True otherwise (a
-    PostgreSQL server decides for itself)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from ..store.engine import sqlite_path
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return True  # not a URL: opening it says which are supported
-    if parsed.get_backend_name() != "sqlite":
-        return True
-    path = sqlite_path(parsed)
-    if path is None or not path.exists():
-        return True  # in memory, or missing: opening it says what to do
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

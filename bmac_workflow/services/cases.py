@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import lateness, rules
-from ..errors import BmacError, Conflict, InvalidData, NotFound, NotPermitted
+from ..errors import BmacError, Conflict, InvalidData, NotFound
 from ..facts import Attempt, Person
 from ..gates import gate
 from ..protocol import Protocol
@@ -35,6 +35,7 @@ from .recording import (
     signed_entry,
 )
 from .refusals import log_refused
+from .second_person import second_person
 from .signing import Credentials, SignedIn, record, record_alone, sign_in
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ..guards import Request
     from ..steps import Step
     from ..store.database import Database
 
@@ -196,7 +196,7 @@ def log_signed_step(
         second: SignedIn | None = None
         try:
             if step.verifier_field:
-                second = _verifier(step, attempt, request, verifier, signed, clock, db)
+                second = second_person(step, attempt, request, verifier, signed, clock, db)
                 attempt = attempt._replace(verifier=_person(second.holder))
                 data, request = _prepared(step, attempt)
             new_state = workflow().advance(case.state, trigger, request)
@@ -274,35 +274,3 @@ def _prepared(step: Step, attempt: Attempt) -> tuple[dict[str, Any], Any]:
 
 def _person(holder: Holder) -> Person:
     return Person(holder.id, holder.role, holder.active)
-
-
-def _verifier(
-    step: Step,
-    attempt: Attempt,
-    request: Request,
-    credentials: Credentials | None,
-    signer: SignedIn,
-    clock: Clock,
-    db: Database,
-) -> SignedIn:
-    """The second person, signed in with their own PIN once every other guard holds.
-
-    The verifier must be the operator the step's data names. The signer named as their own
-    verifier is not asked again: the second-person guard refuses it, in the machine's order.
-    """
-    named = attempt.data[step.verifier_field or ""]
-    if credentials is None or credentials.operator_id == signer.operator.id == named:
-        return signer
-    if credentials.operator_id != named:
-        raise NotPermitted(
-            f"the verifier who signs ({credentials.operator_id}) is not the one the step names "
-            f"({named}): the second person enters their own PIN"
-        )
-    # Every guard but the second person's, before that person is asked for a PIN.
-    workflow().advance(
-        attempt.case.state, step.trigger, request._replace(verifier_is_second_person=True)
-    )
-    try:
-        return sign_in(credentials, clock(), db)
-    except NotPermitted as exc:
-        raise NotPermitted(f"the verifier cannot sign: {exc.message}") from None

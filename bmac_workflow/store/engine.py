@@ -160,3 +160,19 @@ def _sqlite_begin(conn: Any) -> None:
         dbapi.execute(statement)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(statement, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
+
+
+def writable(url: str) -> bool:
+    """False for a SQLite file (or its folder) this user cannot write (a copy on read-only
+    media); True otherwise: a PostgreSQL server decides for itself, and a URL that is none, or
+    a file that is missing, is refused with what to do when it is opened."""
+    try:
+        parsed = parse(url)
+    except Usage:
+        return True
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    path = sqlite_path(parsed)
+    if path is None or not path.exists():
+        return True
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

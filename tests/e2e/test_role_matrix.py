@@ -114,6 +114,10 @@ def a_new_lot(clinic: Clinic, tmp: Path) -> dict[str, str]:
     return {"lot": f"L-{tmp.name}"}
 
 
+def a_new_device(clinic: Clinic, tmp: Path) -> dict[str, str]:
+    return {"new_device": f"D-{tmp.name}"}  # an identifier: at most 64 characters
+
+
 def a_held_lot(clinic: Clinic, tmp: Path) -> dict[str, str]:
     from bmac_workflow.services.quality import hold
 
@@ -326,9 +330,10 @@ ROWS: list[Row] = [
         prepare=a_held_lot,
     ),
     Row(
-        ("device", "add", "{tmp}-D", "--kind", "scale", "--calibration-due", "2030-01-01"),
+        ("device", "add", "{new_device}", "--kind", "scale", "--calibration-due", "2030-01-01"),
         frozenset({ADMIN, QA}),
         "manage_devices",
+        prepare=a_new_device,
     ),
     Row(
         ("device", "calibrate", "{device}", "--due", "2031-01-01"),

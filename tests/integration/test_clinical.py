@@ -288,8 +288,10 @@ def test_a_clinical_time_in_the_future_or_before_the_previous_entry_is_refused(
 
 
 def injected_case(clinic: Clinic) -> int:
+    """A case injected 799 days ago, its late entries' deviations reviewed (issue 17)."""
     case_id = clinic.open(at=utcnow() - timedelta(days=800))
     advance_to(clinic, case_id, "follow_up", start=utcnow() - timedelta(days=799))
+    assert clinic.review_deviations() == 8  # one per entry: open, assess and six steps
     return case_id
 
 
