@@ -6,9 +6,8 @@ step's own `prepare` (facts.py), on the quality log as it stood for the entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .guards import LOT_NOT_HELD, NO_OPEN_DEVIATION, Request
 from .quality import Quality, local_day
@@ -20,11 +19,11 @@ if TYPE_CHECKING:
 REQUIRE_REGISTERED = "devices.require_registered_devices"
 
 
-@dataclass(frozen=True)
-class Gates:
+class Gates(NamedTuple):
     """What the gates of one step decide on: the quality log's state (all of it, or only the
     acts about the lots and devices concerned) and its length when the entry is signed, the
-    lots the case used before, and its deviations still open (their labels)."""
+    lots the case used before, and its deviations still open (their labels). A named tuple:
+    the audit builds one for every entry it re-runs."""
 
     quality: Quality
     position: int
@@ -34,15 +33,7 @@ class Gates:
 
 def materials(step: Step, data: Any) -> list[tuple[str, str]]:
     """The (kind, reference) of each kit lot and device `data` of `step` names."""
-    if step.model is None:
-        return []
-    from .step_data import material_fields
-
-    return [
-        (kind, str(data[name]))
-        for name, kind in material_fields(step.model).items()
-        if data.get(name)
-    ]
+    return [(kind, str(data[name])) for name, kind in step.material_fields if data.get(name)]
 
 
 def device_problem(

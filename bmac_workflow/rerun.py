@@ -13,7 +13,7 @@ from . import deviations, keys, lateness
 from .checks import Problem
 from .errors import BmacError
 from .facts import Attempt, Person
-from .gates import Gates, case_materials, entry_materials, gate
+from .gates import Gates, case_materials, gate, materials
 from .protocol import Protocol
 from .quality import Quality
 from .record import SIGNED_PREFIX, CaseSnapshot, Entry, Meaning, Signature, apply, fold
@@ -42,7 +42,7 @@ class _Trail:
     """What the gates of the next entry depend on besides the case: the kit lots the case used
     so far, its deviations, and the quality log position its last entry named."""
 
-    lots: set[str]
+    lots: frozenset[str]
     deviations: dict[int, deviations.Deviation]
     position: int = 0
 
@@ -50,7 +50,7 @@ class _Trail:
         if entry.quality is None:
             return None
         labels = tuple(d.label() for d in self.deviations.values() if d.open)
-        return Gates(quality, entry.quality, frozenset(self.lots), labels)
+        return Gates(quality, entry.quality, self.lots, labels)
 
 
 def rerun(
@@ -69,7 +69,8 @@ def rerun(
     seen_registry = 0
     by_seq = {entry.seq: entry for entry in entries}
     quality = quality if quality is not None else Quality()
-    trail = _Trail(set(), {})
+    trail = _Trail(frozenset(), {})
+    by_trigger = workflow().by_trigger
     for index, entry in enumerate(entries):
         if entry.seq <= scope.reviewed:
             whys: list[str] = []
@@ -86,12 +87,14 @@ def rerun(
         try:
             if entry.action == "correct":
                 snapshot = fold(entries[: index + 1])
-                trail.lots = {r[3] for r in case_materials(entries[: index + 1]) if r[2] == "lot"}
+                used = case_materials(entries[: index + 1])
+                trail.lots = frozenset(r[3] for r in used if r[2] == "lot")
             else:
                 snapshot = apply(snapshot, entry, entry.data)
-                step = workflow().by_trigger.get(entry.action)
-                found = entry_materials(step, entry, entry.data)
-                trail.lots |= {r[3] for r in found if r[2] == "lot"}
+                step = by_trigger.get(entry.action)
+                if step is not None and step.material_fields:
+                    found = materials(step, entry.data)
+                    trail.lots |= {ref for kind, ref in found if kind == "lot"}
             deviations.step(trail.deviations, entry)
             if entry.quality is not None:
                 trail.position = max(trail.position, entry.quality)
@@ -148,9 +151,9 @@ def _timing(entry: Entry, snapshot: CaseSnapshot | None, protocol: Protocol) -> 
     if entry.signatures is None:
         return []
     whys = []
-    if snapshot is not None and from_iso(entry.at) < from_iso(snapshot.last_at):
-        whys.append(f"its clinical time is before the case's previous entry ({snapshot.last_at})")
     at, recorded = from_iso(entry.at), from_iso(entry.recorded_at)
+    if snapshot is not None and at < from_iso(snapshot.last_at):
+        whys.append(f"its clinical time is before the case's previous entry ({snapshot.last_at})")
     why = lateness.problem(at, recorded, entry.minutes_late, entry.late_reason, protocol)
     return [*whys, f"late entry: {why}"] if why else whys
 

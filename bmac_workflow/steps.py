@@ -113,6 +113,16 @@ class Step:
         return self.data
 
     @cached_property
+    def material_fields(self) -> tuple[tuple[str, str], ...]:
+        """(field, "lot" or "device") of each field of the step's data naming a kit lot or a
+        device (`bmac trace`, the quality gates); asked of every entry the audit re-runs."""
+        if self.model is None:
+            return ()
+        from .step_data import material_fields
+
+        return tuple(material_fields(self.model).items())
+
+    @cached_property
     def verifier_field(self) -> str | None:
         """The field naming the second person who signs the step with their own PIN."""
         if self.model is None:
