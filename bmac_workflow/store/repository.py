@@ -21,6 +21,7 @@ from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
 from .access_rows import AccessRows
 from .audit_rows import AuditRows
+from .board_rows import BoardRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
 from .refusal_rows import RefusalRows
@@ -70,7 +71,9 @@ _DUE = Statement(
 _PROTOCOLS_KEY = "bmac_protocols"
 
 
-class Repository(CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows):
+class Repository(
+    CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows, BoardRows
+):
     """Reads and writes the record on one unit of work's connection."""
 
     def server_time(self) -> datetime:

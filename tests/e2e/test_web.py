@@ -15,7 +15,7 @@ from bmac_workflow.services import board, reads
 from bmac_workflow.services.sessions import Reader
 from bmac_workflow.timeutil import utcnow
 from bmac_workflow.web.app import create_app
-from tests.conftest import PINS, Clinic, credentials
+from tests.conftest import PINS, Clinic, advance_to, credentials
 
 PAGES = ("/", "/board", "/cases/1", "/docs")
 API = ("/api/cases", "/api/cases/1", "/api/cases/1/timeline", "/api/followups/due", "/openapi.json")
@@ -187,6 +187,21 @@ def test_a_refresh_showing_the_same_cases_is_not_logged_again(
     clinic.open("P-0003")
     web.get("/board", headers=refresh)
     assert access(clinic)[-1]["cases"] == [1, 2]
+
+
+def test_the_board_shows_a_step_logged_since_its_last_view(
+    web: TestClient, clinic: Clinic, clock: Clock
+) -> None:
+    # The board keeps each case at the version it last showed: a step moves the version.
+    sign_in(web, "surgeon")
+    first = web.get("/").text
+    assert '<table data-state="imaging_assessment">' in first and "marrow collection" not in first
+    advance_to(clinic, 1, "marrow_collection")
+    clock.now = utcnow()
+    board = web.get("/board").text
+    assert "imaging_assessment" not in board
+    assert '<table data-state="marrow_collection">' in board and 'data-case="1"' in board
+    assert "Surgeon Name (surgeon)" in board  # who signed the assessment
 
 
 @pytest.mark.parametrize(("minutes", "colour"), [(60, "ok"), (100, "amber"), (130, "red")])
