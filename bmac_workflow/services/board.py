@@ -5,6 +5,7 @@ and logged like every read."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,9 @@ AMBER_MINUTES = 30
 DUE_WITHIN = timedelta(days=7)
 
 
+# What the board keeps of the sessions it served last (what each was shown): a session beyond
+# these has its next refresh logged again, never less.
+_SESSIONS_KEPT = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -141,6 +145,7 @@ class BoardCache:
         self.due: dict[tuple[Any, ...], DueOnBoard] = {}
         self.worklist: Worklist | None = None
         self.seen: dict[str, tuple[tuple[int, str], ...]] = {}
+        self.lock = threading.Lock()
 
 
 def minutes_left(harvested: int, at: int, window: float) -> float:
@@ -268,7 +273,11 @@ def _log_board(
     if session is None or reader.touch or cache.seen.get(session) != mark:
         log_view(who, reader, "board", shown, now, db)
         if session is not None:
-            cache.seen[session] = mark
+            with cache.lock:
+                cache.seen.pop(session, None)
+                cache.seen[session] = mark
+                while len(cache.seen) > _SESSIONS_KEPT:  # the least recent goes
+                    del cache.seen[next(iter(cache.seen))]
 
 
 def case_page(reader: Reader, case_id: int, now: datetime, db: Database) -> dict[str, Any]:
