@@ -85,13 +85,9 @@ class OnBoard:
     scratch: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-class BoardRow(NamedTuple):
-    """A case on the board at `now`: its minutes in the state and what is left of its window."""
-
-    case: OnBoard
-    minutes_in_state: int
-    minutes_left: int | None
-    countdown: str | None
+# A case on the board at `now`: (the case, its minutes in the state, the whole minutes left of
+# its window or None, the countdown's colour or None). Plain tuples: thousands per view.
+BoardRow = tuple[OnBoard, int, int | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -215,10 +211,10 @@ def board(
             continue
         minutes = (at - case.updated) // 60_000_000
         if case.harvested is None:
-            grouped[case.state].append(BoardRow(case, minutes, None, None))
+            grouped[case.state].append((case, minutes, None, None))
         else:
             left = minutes_left(case.harvested, at, case.window)
-            grouped[case.state].append(BoardRow(case, minutes, int(left // 1), countdown(left)))
+            grouped[case.state].append((case, minutes, int(left // 1), countdown(left)))
         shown.append(case.pair)
     listed = cache.worklist
     if listed is None or listed.today != today or listed.rows != worklist:

@@ -119,6 +119,15 @@ def test_a_script_in_a_reason_renders_as_text(web: TestClient, clinic: Clinic) -
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
 
 
+def test_stored_text_on_the_board_renders_as_text(web: TestClient, clinic: Clinic) -> None:
+    clinic.open("<b>Ünal&Co</b>")
+    sign_in(web)
+    page = web.get("/").text
+    assert "<b>" not in page
+    # Masked (first two and last two characters), escaped, beyond ASCII as references.
+    assert "&lt;b&#8226;&#8226;&#8226;&#8226;b&gt;" in page
+
+
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_no_route_writes_any_other_method_is_405(web: TestClient, method: str) -> None:
     sign_in(web)
