@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 
 from benchmarks.common import Figure, fresh, skipped
 
-SECTIONS = ("commit", "verify", "startup", "scale", "trace", "pg")
+SECTIONS = ("commit", "verify", "startup", "scale", "web", "trace", "pg")
 FIGURES = (
     "step_commit_sqlite",
     "audit_verify_full",
@@ -42,6 +42,10 @@ FIGURES = (
     "case_timeline",
     "followup_due",
     "db_size_per_1k",
+    "web_board",
+    "web_api_cases",
+    "web_case_page",
+    "access_log_overhead",
     "trace_lot",
     "pg_8_workers",
 )
@@ -59,11 +63,12 @@ class Sizes:
     query_runs: int
     pg_workers: int
     pg_cases_each: int
+    web_runs: int
 
 
-FULL = Sizes(1000, 300_000, 9, 100_000, 1_500_000, 25, 8, 25)
-QUICK = Sizes(300, 60_000, 7, 10_000, 150_000, 15, 8, 8)
-TINY = Sizes(20, 600, 1, 40, 600, 2, 8, 1)
+FULL = Sizes(1000, 300_000, 9, 100_000, 1_500_000, 25, 8, 25, 100)
+QUICK = Sizes(300, 60_000, 7, 10_000, 150_000, 15, 8, 8, 40)
+TINY = Sizes(20, 600, 1, 40, 600, 2, 8, 1, 4)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -107,6 +112,7 @@ def sizes_of(args: argparse.Namespace) -> Sizes:
         base.query_runs,
         base.pg_workers,
         base.pg_cases_each,
+        base.web_runs,
     )
 
 
@@ -168,11 +174,13 @@ def main(argv: list[str] | None = None) -> int:
             for note in notes:
                 print(f"  note: {note}", flush=True)
 
+        clinic: list[Any] = []  # the scale section's clinic, which the web section reads too
         sections: dict[str, Callable[[], Any]] = {
             "commit": lambda: run_commit(workdir, sizes, args.profile, report),
             "verify": lambda: run_verify(workdir, sizes, args.profile, report),
             "startup": lambda: run_startup(workdir, sizes, report),
-            "scale": lambda: run_scale(workdir, sizes, report),
+            "scale": lambda: clinic.append(run_scale(workdir, sizes, report)),
+            "web": lambda: run_web(workdir, sizes, clinic, report),
             "trace": lambda: run_trace(workdir, sizes, report),
             "pg": lambda: run_pg(args.pg, sizes, report),
         }
@@ -232,7 +240,7 @@ def run_startup(workdir: Path, sizes: Sizes, report: Any) -> None:
         report(figure)
 
 
-def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
+def run_scale(workdir: Path, sizes: Sizes, report: Any) -> Any:
     from benchmarks import scale
 
     fresh(workdir / "scale.sqlite3")
@@ -241,6 +249,22 @@ def run_scale(workdir: Path, sizes: Sizes, report: Any) -> None:
     )
     report(figure)
     for figure in scale.measure(built, sizes.query_runs):
+        report(figure)
+    return built
+
+
+def run_web(workdir: Path, sizes: Sizes, clinic: list[Any], report: Any) -> None:
+    """The board, the API, a case page, the access log's overhead: on the scale section's
+    clinic when it ran (its figures are taken first), else on a clinic of the same size."""
+    from benchmarks import generate, web
+    from bmac_workflow.timeutil import utcnow
+
+    if clinic:
+        built = clinic[0]
+    else:
+        fresh(workdir / "web.sqlite3")
+        built = generate.build(workdir / "web.sqlite3", sizes.scale_cases, sizes.scale_entries)
+    for figure in web.measure(built, sizes.web_runs, utcnow()):
         report(figure)
 
 

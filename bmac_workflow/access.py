@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .checks import RECORD, Problem
@@ -77,12 +78,9 @@ class Access:
 
 def subjects(rows: Iterable[tuple[int, str]]) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """The cases and the distinct patients of (case id, patient ref) pairs, in order seen."""
-    cases: list[int] = []
-    patients: dict[str, None] = {}
-    for case_id, patient in rows:
-        cases.append(case_id)
-        patients.setdefault(patient, None)
-    return tuple(cases), tuple(patients)
+    pairs = rows if isinstance(rows, list) else list(rows)
+    cases = tuple(map(itemgetter(0), pairs))
+    return cases, tuple(dict.fromkeys(map(itemgetter(1), pairs)))
 
 
 @dataclass(frozen=True)

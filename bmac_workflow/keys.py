@@ -51,6 +51,7 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+@functools.lru_cache(maxsize=256)
 def fingerprint(public_key: str) -> str:
     """A short, printable name of a public key: the first 16 bytes of its SHA-256, in hex
     groups (what the root key's holder reads out and writes down)."""

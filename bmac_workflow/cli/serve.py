@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from ..errors import BmacError
@@ -33,5 +35,8 @@ def serve(app: App, host: str, port: int) -> None:
             "pip install 'bmac-workflow[web]'"
         ) from None
     web = create_app(app.database())
+    # The app, its routes and templates live as long as the server: the collector need not
+    # walk them at each full collection (a board view makes thousands of short-lived objects).
+    gc.freeze()
     click.echo(f"serving the board on http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=True)

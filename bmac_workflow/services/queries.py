@@ -11,10 +11,11 @@ from ..protocol import Protocol
 from ..record import CaseSnapshot, Entry, Signature
 from ..refusal import Refusal
 from ..states import FOLLOW_UP, workflow
-from ..timeutil import from_iso, iso
+from ..timeutil import LocalDays, from_iso, iso
 
 if TYPE_CHECKING:
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 
 def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str, Any]:
@@ -74,16 +75,21 @@ def status_of(case: CaseSnapshot, protocol: Protocol, now: datetime) -> dict[str
 def status(case_id: int, now: datetime, db: Database) -> dict[str, Any]:
     """The status object of one case."""
     with db.read() as uow:
-        found = uow.repo.get_case(case_id)
-        if found is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
-        case, protocol_id = found
-        result = status_of(case, uow.repo.protocol(protocol_id), now)
-        result["deviations"] = [
-            {"deviation": r.id, "entry": r.seq, "kind": r.kind, "open": r.closed_seq is None}
-            for r in uow.repo.deviations(case_id)
-        ]
-        return result
+        return status_in(uow, case_id, now)
+
+
+def status_in(uow: UnitOfWork, case_id: int, now: datetime) -> dict[str, Any]:
+    """The status object of one case, read in `uow`."""
+    found = uow.repo.get_case(case_id)
+    if found is None:
+        raise NotFound(f"no case {case_id}: see `bmac case list`")
+    case, protocol_id = found
+    result = status_of(case, uow.repo.protocol(protocol_id), now)
+    result["deviations"] = [
+        {"deviation": r.id, "entry": r.seq, "kind": r.kind, "open": r.closed_seq is None}
+        for r in uow.repo.deviations(case_id)
+    ]
+    return result
 
 
 def list_cases(
@@ -91,24 +97,36 @@ def list_cases(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of status objects, newest first, and how many cases match in all."""
     with db.read() as uow:
-        cases, total = uow.repo.list_cases(state, limit, (page - 1) * limit)
-        protocols: dict[int, Protocol] = {}
-        result = []
-        for case, protocol_id in cases:
-            if protocol_id not in protocols:
-                protocols[protocol_id] = uow.repo.protocol(protocol_id)
-            result.append(status_of(case, protocols[protocol_id], now))
-        return result, total
+        return list_in(uow, state, limit, page, now)
+
+
+def list_in(
+    uow: UnitOfWork, state: str | None, limit: int, page: int, now: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """`list_cases`, read in `uow`."""
+    cases, total = uow.repo.list_cases(state, limit, (page - 1) * limit)
+    protocols: dict[int, Protocol] = {}
+    result = []
+    for case, protocol_id in cases:
+        if protocol_id not in protocols:
+            protocols[protocol_id] = uow.repo.protocol(protocol_id)
+        result.append(status_of(case, protocols[protocol_id], now))
+    return result, total
 
 
 def timeline(case_id: int, db: Database) -> list[dict[str, Any]]:
     """Every entry of a case, oldest first, with who corrected what and why; each refused
     attempt (`kind` "refusal") after the entry it followed."""
     with db.read() as uow:
-        if uow.repo.case_version(case_id) is None:
-            raise NotFound(f"no case {case_id}: see `bmac case list`")
-        entries = uow.repo.entries(case_id)
-        refused = uow.repo.refusal_rows(case_id)
+        return timeline_in(uow, case_id)
+
+
+def timeline_in(uow: UnitOfWork, case_id: int) -> list[dict[str, Any]]:
+    """`timeline`, read in `uow`."""
+    if uow.repo.case_version(case_id) is None:
+        raise NotFound(f"no case {case_id}: see `bmac case list`")
+    entries = uow.repo.entries(case_id)
+    refused = uow.repo.refusal_rows(case_id)
     corrections: dict[int, list[Entry]] = {}
     for entry, _ in entries:
         if entry.action == "correct" and entry.corrects is not None:
@@ -214,13 +232,18 @@ def due(within: timedelta, now: datetime, db: Database) -> list[dict[str, Any]]:
     stays listed until it is recorded or the case is closed; a knee that went on to arthroplasty
     has no more visits due (the worklist rows, `rules.visits_due`).
     """
-    today = _local_day(now)
-    horizon = _start_of_local_day(_local_day(now + within) + timedelta(days=1), now)
     with db.read() as uow:
-        rows = uow.repo.visits_due_before(iso(horizon))
+        return due_in(uow, within, now)
+
+
+def due_in(uow: UnitOfWork, within: timedelta, now: datetime) -> list[dict[str, Any]]:
+    """`due`, read in `uow`."""
+    today, horizon = due_horizon(within, now)
+    rows = uow.repo.visits_due_before(horizon)
     listed = []
+    day_of = LocalDays()
     for case_id, visit, due_at, patient_ref, knee in rows:
-        due_day = _local_day(from_iso(due_at))
+        due_day = day_of(due_at)
         listed.append(
             {
                 "case_id": case_id,
@@ -233,6 +256,13 @@ def due(within: timedelta, now: datetime, db: Database) -> list[dict[str, Any]]:
             }
         )
     return listed
+
+
+def due_horizon(within: timedelta, now: datetime) -> tuple[date, str]:
+    """Today (the clinic's day) and the stored time before which a visit is due within
+    `within`: the start of the local day after the one `within` from now."""
+    horizon = _start_of_local_day(_local_day(now + within) + timedelta(days=1), now)
+    return _local_day(now), iso(horizon)
 
 
 def _local_day(value: datetime) -> date:

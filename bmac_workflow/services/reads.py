@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..access import VERIFY
 from . import queries
 from .access import cases_shown, log_view
-from .sessions import Reader, viewer
+from .sessions import Reader, signed_read, viewer
 
 if TYPE_CHECKING:
     from ..outcomes import CaseOutcome
@@ -26,8 +26,8 @@ def _pair(row: dict[str, Any]) -> tuple[int, str]:
 
 def case_status(reader: Reader, case_id: int, now: datetime, db: Database) -> dict[str, Any]:
     """`case status` (and the API's case)."""
-    who = viewer(reader, now, db)
-    result = queries.status(case_id, now, db)
+    with signed_read(reader, now, db) as (who, uow):
+        result = queries.status_in(uow, case_id, now)
     log_view(who, reader, "case status", [_pair(result)], now, db)
     return result
 
@@ -36,8 +36,8 @@ def case_list(
     reader: Reader, state: str | None, limit: int, page: int, now: datetime, db: Database
 ) -> tuple[list[dict[str, Any]], int]:
     """`case list` (and the API's list): every patient listed is logged."""
-    who = viewer(reader, now, db)
-    rows, total = queries.list_cases(state, limit, page, now, db)
+    with signed_read(reader, now, db) as (who, uow):
+        rows, total = queries.list_in(uow, state, limit, page, now)
     log_view(who, reader, "case list", [_pair(r) for r in rows], now, db)
     return rows, total
 
@@ -46,9 +46,10 @@ def case_timeline(
     reader: Reader, case_id: int, now: datetime, db: Database
 ) -> list[dict[str, Any]]:
     """`case timeline` (and the API's timeline)."""
-    who = viewer(reader, now, db)
-    rows = queries.timeline(case_id, db)
-    log_view(who, reader, "case timeline", cases_shown([case_id], db), now, db)
+    with signed_read(reader, now, db) as (who, uow):
+        rows = queries.timeline_in(uow, case_id)
+        shown = uow.repo.patients_of([case_id])
+    log_view(who, reader, "case timeline", shown, now, db)
     return rows
 
 
@@ -56,8 +57,8 @@ def followups_due(
     reader: Reader, within: timedelta, now: datetime, db: Database
 ) -> list[dict[str, Any]]:
     """`followup due` (and the API's worklist)."""
-    who = viewer(reader, now, db)
-    rows = queries.due(within, now, db)
+    with signed_read(reader, now, db) as (who, uow):
+        rows = queries.due_in(uow, within, now)
     log_view(who, reader, "followup due", [_pair(r) for r in rows], now, db)
     return rows
 

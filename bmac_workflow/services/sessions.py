@@ -8,6 +8,8 @@ one counts toward the lock, sign-in.py); the session signs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from .signing import Credentials, check_pin, record_alone, sign_in
 
 if TYPE_CHECKING:
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 # Which kind of session each channel takes: the command line its file, the web its cookie, the
 # API the cookie or a token.
@@ -97,18 +100,36 @@ def logout(key: SessionKey | None, now: datetime, db: Database) -> bool:
 def viewer(reader: Reader, now: datetime, db: Database) -> Viewer:
     """Who reads: the operator of the reader's session, or of its PIN; else refused (6)."""
     if reader.key is not None:
-        return _in_session(reader, reader.key, now, db)
+        with db.read() as uow:
+            return viewer_in(uow, reader, now)
     credentials = reader.credentials
     if credentials is not None and credentials.operator_id:
         return Viewer(check_pin(credentials, now, db).id)
     raise NotPermitted(f"reading needs a sign-in: {_WAY_FORWARD[reader.channel]}")
 
 
-def _in_session(reader: Reader, key: SessionKey, now: datetime, db: Database) -> Viewer:
-    way = _WAY_FORWARD[reader.channel]
+@contextmanager
+def signed_read(reader: Reader, now: datetime, db: Database) -> Iterator[tuple[Viewer, UnitOfWork]]:
+    """Who reads, and a reading unit of work to read in: a session is checked inside that unit
+    of work (one transaction for the check and the read); a PIN is checked first, alone."""
+    if reader.key is None:
+        who = viewer(reader, now, db)
+        with db.read() as uow:
+            yield who, uow
+        return
     with db.read() as uow:
-        found = uow.repo.session(key.session_id)
-        standing = None if found is None else uow.repo.standing(found.operator_id)
+        yield viewer_in(uow, reader, now), uow
+
+
+def viewer_in(uow: UnitOfWork, reader: Reader, now: datetime) -> Viewer:
+    """The operator of the reader's session, checked in `uow` (refused, 6, when it does not
+    hold)."""
+    way = _WAY_FORWARD[reader.channel]
+    if reader.key is None:
+        raise NotPermitted(f"reading needs a sign-in: {way}")
+    key = reader.key
+    found = uow.repo.session(key.session_id)
+    standing = None if found is None else uow.repo.standing(found.operator_id)
     if found is None or not _matches(key.secret, found.secret_hash):
         raise NotPermitted(f"there is no such reading session: {way}")
     if found.kind not in _TAKES.get(reader.channel, ()):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, literal_column, select, text, update
 
 from ..access import Access, StoredAccess
 from ..record import GENESIS, digest
@@ -27,7 +27,13 @@ _TOUCH = Statement(
     update(sessions).where(sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now")),
     ["last_seen_at"],
 )
-_HEAD = Statement(select(access_log.c.seq, access_log.c.hash).order_by(access_log.c.seq.desc()))
+# Only the head row: psycopg would fetch the whole log for a `fetchone()` without a LIMIT.
+_HEAD = Statement(
+    select(access_log.c.seq, access_log.c.hash)
+    .order_by(access_log.c.seq.desc())
+    .limit(literal_column("1"))
+    .offset(literal_column("0"))
+)
 _APPEND = Statement(
     insert(access_log).values(
         seq=bindparam("seq"),
@@ -174,19 +180,6 @@ class AccessRows(Rows):
                 return []
             query = query.where(cases.c.id.in_(case_ids))
         return [(int(r[0]), str(r[1])) for r in self._execute(query.order_by(cases.c.id))]
-
-    def board_rows(self, states: list[str]) -> list[tuple[str, int, str]]:
-        """(facts, protocol id, last entry's body) of every case in `states`, oldest first:
-        one read of the (state, id) index and each case's last entry."""
-        from .tables import cases, entries
-
-        query = (
-            select(cases.c.facts, cases.c.protocol_id, entries.c.body)
-            .join(entries, (entries.c.case_id == cases.c.id) & (entries.c.seq == cases.c.version))
-            .where(cases.c.state.in_(states))
-            .order_by(cases.c.id)
-        )
-        return [(str(r[0]), int(r[1]), str(r[2])) for r in self._execute(query)]
 
     def standing(self, operator_id: str) -> tuple[bool, str | None] | None:
         """Whether an operator is active and until when they are locked (None: no such

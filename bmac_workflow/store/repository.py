@@ -21,6 +21,7 @@ from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
 from .access_rows import AccessRows
 from .audit_rows import AuditRows
+from .board_rows import BoardRows
 from .case_writes import CaseWrites
 from .operator_rows import OperatorRows
 from .quality_rows import QualityRows
@@ -72,7 +73,14 @@ _PROTOCOLS_KEY = "bmac_protocols"
 
 
 class Repository(
-    CaseWrites, OperatorRows, RegistryRows, AuditRows, RefusalRows, AccessRows, QualityRows
+    CaseWrites,
+    OperatorRows,
+    RegistryRows,
+    AuditRows,
+    RefusalRows,
+    AccessRows,
+    QualityRows,
+    BoardRows,
 ):
     """Reads and writes the record on one unit of work's connection."""
 

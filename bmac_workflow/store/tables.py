@@ -110,7 +110,7 @@ cases = Table(
     _time("updated_at"),
     Column("specimen_id", String(64), nullable=True, unique=True),
     Column("facts", Text, nullable=False),
-    Index("ix_cases_state_id", "state", "id"),
+    Index("ix_cases_state_id_version", "state", "id", "version"),
     # A case's id is never given again, even to a case opened after one was deleted.
     sqlite_autoincrement=True,
 )

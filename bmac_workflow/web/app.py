@@ -23,7 +23,7 @@ from ..services.sessions import login, logout
 from ..services.signing import Credentials
 from ..sessions import WEB
 from ..timeutil import local, utcnow
-from . import api
+from . import api, board_html
 from .auth import COOKIE, cookie_options, key_of, reader_of
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def create_app(db: Database, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     )
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.filters["local"] = local
+    templates.env.globals.update(case_rows=board_html.case_rows, due_rows=board_html.due_rows)
     app.state.db, app.state.clock = db, clock
 
     @app.exception_handler(BmacError)
@@ -80,17 +81,17 @@ def create_app(db: Database, clock: Callable[[], datetime] = utcnow) -> FastAPI:
         done.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return done
 
-    seen: dict[str, str] = {}
+    kept = board.BoardCache()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def board_page(request: Request) -> Response:
-        found = board.board(reader_of(request), clock(), db, seen)
+        found = board.board(reader_of(request), clock(), db, kept)
         context = {**found, "refresh": REFRESH_SECONDS}
         return templates.TemplateResponse(request, "board.html", context)
 
     @app.get("/board", response_class=HTMLResponse, include_in_schema=False)
     def board_part(request: Request) -> Response:
-        found = board.board(reader_of(request), clock(), db, seen)
+        found = board.board(reader_of(request), clock(), db, kept)
         return templates.TemplateResponse(request, "_board.html", found)
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -15,7 +15,7 @@ from bmac_workflow.services import board, reads
 from bmac_workflow.services.sessions import Reader
 from bmac_workflow.timeutil import utcnow
 from bmac_workflow.web.app import create_app
-from tests.conftest import PINS, Clinic, credentials
+from tests.conftest import PINS, Clinic, advance_to, credentials
 
 PAGES = ("/", "/board", "/cases/1", "/docs")
 API = ("/api/cases", "/api/cases/1", "/api/cases/1/timeline", "/api/followups/due", "/openapi.json")
@@ -119,6 +119,15 @@ def test_a_script_in_a_reason_renders_as_text(web: TestClient, clinic: Clinic) -
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
 
 
+def test_stored_text_on_the_board_renders_as_text(web: TestClient, clinic: Clinic) -> None:
+    clinic.open("<b>Ünal&Co</b>")
+    sign_in(web)
+    page = web.get("/").text
+    assert "<b>" not in page
+    # Masked (first two and last two characters), escaped, beyond ASCII as references.
+    assert "&lt;b&#8226;&#8226;&#8226;&#8226;b&gt;" in page
+
+
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_no_route_writes_any_other_method_is_405(web: TestClient, method: str) -> None:
     sign_in(web)
@@ -187,6 +196,21 @@ def test_a_refresh_showing_the_same_cases_is_not_logged_again(
     clinic.open("P-0003")
     web.get("/board", headers=refresh)
     assert access(clinic)[-1]["cases"] == [1, 2]
+
+
+def test_the_board_shows_a_step_logged_since_its_last_view(
+    web: TestClient, clinic: Clinic, clock: Clock
+) -> None:
+    # The board keeps each case at the version it last showed: a step moves the version.
+    sign_in(web, "surgeon")
+    first = web.get("/").text
+    assert '<table data-state="imaging_assessment">' in first and "marrow collection" not in first
+    advance_to(clinic, 1, "marrow_collection")
+    clock.now = utcnow()
+    board = web.get("/board").text
+    assert "imaging_assessment" not in board
+    assert '<table data-state="marrow_collection">' in board and 'data-case="1"' in board
+    assert "Surgeon Name (surgeon)" in board  # who signed the assessment
 
 
 @pytest.mark.parametrize(("minutes", "colour"), [(60, "ok"), (100, "amber"), (130, "red")])

@@ -55,13 +55,15 @@ def bmac(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_the_generated_clinic_passes_the_real_audit_and_its_operators_sign(
     tmp_path: Path,
 ) -> None:
-    from benchmarks.generate import NURSE, OPERATORS, PIN, build
+    from benchmarks.generate import AUDITOR, NURSE, OPERATORS, PIN, build
 
     built = build(tmp_path / "clinic.sqlite3", cases=30, entries=450, workers=1)
     assert built.entries == 450
     assert sum(len(ids) for ids in built.case_ids.values()) == 30
     url = f"sqlite:///{built.path}"
-    full = bmac(url, "audit", "verify", "--full")
+    # Reading needs a sign-in (issue 16): the auditor's, with their PIN, as a script does.
+    auditor = {"BMAC_OPERATOR": AUDITOR.id, "BMAC_PIN": PIN}
+    full = bmac(url, "audit", "verify", "--full", **auditor)
     assert full.returncode == 0, full.stdout + full.stderr
     assert "record verified: 450 entries" in full.stdout
     assert "and every step, role and signature holds" in full.stdout
@@ -74,6 +76,6 @@ def test_the_generated_clinic_passes_the_real_audit_and_its_operators_sign(
         BMAC_OPERATOR=NURSE.id, BMAC_PIN=PIN,
     )  # fmt: skip
     assert opened.returncode == 0, opened.stderr
-    again = bmac(url, "audit", "verify", "--full")
+    again = bmac(url, "audit", "verify", "--full", **auditor)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "record verified: 451 entries" in again.stdout
