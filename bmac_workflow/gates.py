@@ -71,7 +71,7 @@ def gate(
         return added, request
     found = materials(step, attempt.data)
     changes: dict[str, Any] = {}
-    if LOT_NOT_HELD in step.guards:
+    if LOT_NOT_HELD.name in step.guard_names:
         lots = {ref for kind, ref in found if kind == "lot"} | gates.case_lots
         for lot in sorted(lots):
             hold = gates.quality.hold(lot, gates.position)
@@ -96,7 +96,7 @@ def gate(
             added["overridden"] = bool(override)
             changes["device_problem"] = added["device_problem"]
         changes["override_reason"] = override
-    if NO_OPEN_DEVIATION in step.guards:
+    if NO_OPEN_DEVIATION.name in step.guard_names:
         changes["open_deviations"] = gates.open_deviations
     return added, request._replace(**changes) if changes else request
 
@@ -117,11 +117,13 @@ def case_materials(entries: list[Any]) -> set[tuple[Any, ...]]:
     from .record import effective_data
     from .states import workflow
 
-    data = effective_data(entries)
     by_trigger = workflow().by_trigger
-    return {
-        row
-        for entry in entries
-        if entry.action != "correct"
-        for row in entry_materials(by_trigger.get(entry.action), entry, data[entry.seq])
-    }
+    steps = [(entry, by_trigger.get(entry.action)) for entry in entries]
+    named = [(e, step) for e, step in steps if step is not None and step.material_fields]
+    if not named:
+        return set()
+    # Corrections change what an entry named: read each entry's data as corrected (the audit
+    # asks of every case; most have no correction, and their data is read as it is).
+    corrected = any(entry.action == "correct" for entry in entries)
+    data = effective_data(entries) if corrected else {e.seq: e.data for e, _ in named}
+    return {row for entry, step in named for row in entry_materials(step, entry, data[entry.seq])}

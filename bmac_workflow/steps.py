@@ -113,6 +113,11 @@ class Step:
         return self.data
 
     @cached_property
+    def guard_names(self) -> frozenset[str]:
+        """The names of the step's guards (the gates ask which they hold, for every entry)."""
+        return frozenset(guard.name for guard in self.guards)
+
+    @cached_property
     def material_fields(self) -> tuple[tuple[str, str], ...]:
         """(field, "lot" or "device") of each field of the step's data naming a kit lot or a
         device (`bmac trace`, the quality gates); asked of every entry the audit re-runs."""
