@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from . import fhir_entries
+from . import deviations, fhir_entries
+from .fhir_deviations import detected_issue
 from .fhir_entries import (
     CASE_SYSTEM,
     NAMESPACE,
@@ -81,6 +82,8 @@ def bundle_for_case(
     for i, entry in enumerate(entries):
         entry_hash = hashes[i] if hashes else None
         resources.append((f"provenance/{entry.seq}", provenance(cid, entry, targets, entry_hash)))
+    for deviation in deviations.replay(list(entries)):
+        resources.append((f"deviation/{deviation.seq}", detected_issue(cid, deviation)))
     return {
         "resourceType": "Bundle",
         "id": resource_id(cid, "bundle"),

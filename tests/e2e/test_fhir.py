@@ -150,3 +150,25 @@ def test_audit_export_format_fhir_prints_a_bundle_that_validates(
     hidden = bmac("audit", "export", str(first), "--format", "fhir", "--pseudonymize", env=key)
     assert hidden.exit_code == 0 and "P-0042" not in hidden.stdout
     assert bmac("audit", "export", "99", "--format", "fhir").exit_code == 3
+
+
+def test_deviations_are_detected_issues_open_then_final_with_their_mitigation(
+    clinic: Clinic,
+) -> None:
+    from datetime import timedelta
+
+    from bmac_workflow.timeutil import utcnow
+
+    case_id = clinic.open("P-0042", at=utcnow() - timedelta(hours=2), late_reason="paper sheet")
+    (issue,) = resources(case_bundle(case_id, clinic.db), "DetectedIssue")
+    assert issue["status"] == "preliminary" and issue["detail"] == "paper sheet"
+    assert issue["code"]["coding"][0]["code"] == "late entry"
+    assert clinic.review_deviations() == 1
+    bundle = case_bundle(case_id, clinic.db)
+    fhir_bundle.Bundle.model_validate(bundle)
+    (issue,) = resources(bundle, "DetectedIssue")
+    assert issue["status"] == "final"
+    (mitigation,) = issue["mitigation"]
+    assert mitigation["action"]["text"] == "none"
+    assert mitigation["author"]["identifier"]["value"] == "qa"
+    assert mitigation["note"][0]["text"] == "root cause: entered after the fact"
