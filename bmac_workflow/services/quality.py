@@ -202,12 +202,12 @@ def listing(db: Database) -> dict[str, Any]:
 def gates_for(uow: UnitOfWork, case: CaseSnapshot, step: Step, data: Any) -> Gates:
     """The lot holds, devices and open deviations a step of `case` with `data` meets."""
     found = materials(step, data)
-    case_lots = uow.repo.case_lots(case.case_id) if LOT_NOT_HELD in step.guards else set()
+    case_lots = uow.repo.case_lots(case.case_id) if LOT_NOT_HELD.name in step.guard_names else set()
     about = sorted({*found, *(("lot", lot) for lot in case_lots)})
     position = uow.repo.quality_length()
     quality = _fold(uow.repo.quality_rows(about)) if about and position else Quality()
     labels: tuple[str, ...] = ()
-    if NO_OPEN_DEVIATION in step.guards:
+    if NO_OPEN_DEVIATION.name in step.guard_names:
         from ..deviations import label
 
         rows = uow.repo.deviations(case.case_id, open_only=True)

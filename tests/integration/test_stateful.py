@@ -125,6 +125,7 @@ class ModelCase:
     version: int = 1
     visits: set[str] = field(default_factory=set)
     arthroplasty: bool = False
+    deviations: int = 0  # open ones: an override of candidacy opens one (issue 17)
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Attempt:
     asks_verifier: bool = False  # the checks before the second person pass: their PIN is asked
     reason: str | None = None
     at_offset: timedelta | None = None
+    opens_deviation: bool = False
     stale: bool = False
 
 
@@ -515,7 +517,8 @@ class WorkflowModel(RuleBasedStateMachine):
                 values.update(out_of_range(step, values, protocol))
             if bad or (special and candidate):
                 return Attempt(values, 5)
-            return Attempt(values, 0, dest=step.dest if candidate or special else step.otherwise)
+            dest = step.dest if candidate or special else step.otherwise
+            return Attempt(values, 0, dest=dest, opens_deviation=special)
         if step.has_verifier():
             flaw = data.draw(st.sampled_from(["specimen", "knee", "self", "auditor"]), label="flaw")
             values["knee"] = case.knee
@@ -544,6 +547,8 @@ class WorkflowModel(RuleBasedStateMachine):
         if trigger == "cancel":
             return Attempt({}, 5 if bad else 0, reason=None if bad else step.reason_example)
         if trigger == "close":
+            if case.deviations:  # an override not yet reviewed holds the case open
+                return Attempt({}, 4, reason=step.reason_example)
             # Early only with a reason; without one, only when the follow-up is complete.
             complete = case.arthroplasty or "24m" in case.visits
             if special:
@@ -563,6 +568,7 @@ class WorkflowModel(RuleBasedStateMachine):
                 case.visits.add(attempt.values["visit"])
             case.arthroplasty |= bool(attempt.values.get("arthroplasty"))
         case.state = attempt.dest or FLOW.by_trigger[trigger].dest
+        case.deviations += attempt.opens_deviation
         WorkflowModel.reached.add(case.state)
 
 
