@@ -270,17 +270,6 @@ def check_range(
     return checked
 
 
-def _signed_prefix(case_id: int, entries: list) -> list[Problem]:  # type: ignore[type-arg]
-    """Entries signed before keys come first in a case: none after a signed one."""
-    signed_yet = False
-    for entry in entries:
-        if entry.signatures is not None:
-            signed_yet = True
-        elif signed_yet:
-            return [Problem(case_id, entry.seq, "entry is not signed")]
-    return []
-
-
 def _within(case: int, case_id: int | None, low: int | None, high: int | None) -> bool:
     if case_id is not None:
         return case == case_id
