@@ -1,30 +1,26 @@
 """The audit's checks of the quality records' caches, pure: which kit lots and devices a case's
-steps used (what `bmac trace` reads) and its deviations, against its log."""
+steps used (what `bmac trace` reads) and its deviations, against what the re-run of its log
+found (rerun.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from . import deviations
 from .checks import Problem
-from .gates import case_materials
-from .record import Entry
+from .deviations import Deviation
 
 
 def check_caches(
     case_id: int,
-    entries: list[Entry],
+    expected: set[tuple[Any, ...]],
+    replayed: Iterable[Deviation],
     materials: Iterable[tuple[Any, ...]],
     deviation_rows: Iterable[tuple[Any, ...]],
 ) -> list[Problem]:
-    """What differs between the stored materials and deviations of a case and its log."""
+    """What differs between the stored materials and deviations of a case and those its log
+    gives (`expected`, `replayed`)."""
     problems = []
-    try:
-        expected = case_materials(entries)
-        replayed = deviations.replay(entries)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return []  # the re-run reports a log that does not replay
     stored = {tuple(row) for row in materials}
     for row in sorted(expected - stored, key=str):
         problems.append(

@@ -67,7 +67,7 @@ def gate(
 ) -> tuple[dict[str, Any], Request]:
     """The step's prepared record and request with the quality gates' facts."""
     gates = attempt.gates
-    if gates is None:
+    if gates is None or not step.gated:
         return added, request
     found = materials(step, attempt.data)
     changes: dict[str, Any] = {}

@@ -1,25 +1,31 @@
 """The audit's re-run of one case's log through the workflow, pure: every entry is taken again
 from the state the entries before it left, by whom the registry says signed it (with the role
-and key they held then), under the case's own protocol, through the same guards and rules the
-services apply (facts.py, `Workflow.decide`). An entry the workflow would have refused, or whose
-recorded outcome the rules do not give, or whose signatures are not its signers', is a problem.
+and key they held then, entry_signatures.py), under the case's own protocol, through the same
+guards and rules the services apply (facts.py, `Workflow.decide`). An entry the workflow would
+have refused, or whose recorded outcome the rules do not give, or whose signatures are not its
+signers', is a problem.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from . import deviations, keys, lateness
+from . import deviations, lateness
 from .checks import Problem
+from .entry_signatures import signature_problems
 from .errors import BmacError
 from .facts import Attempt, Person
-from .gates import Gates, case_materials, gate, materials
+from .gates import Gates, case_materials, entry_materials, gate
+from .guards import NO_OPEN_DEVIATION
 from .protocol import Protocol
 from .quality import Quality
-from .record import SIGNED_PREFIX, CaseSnapshot, Entry, Meaning, Signature, apply, fold
-from .registry import Holder, Registry
+from .record import CaseSnapshot, Entry, Meaning, apply, fold
+from .registry import Registry
 from .roles import OPEN, SURGEON, VERIFY_INJECTION, allowed_roles
 from .states import INITIAL, workflow
+from .steps import Step
 from .timeutil import from_iso
 
 NO_DATA = ("cancel", "close", "correct", "close_deviation")
@@ -37,20 +43,57 @@ class Scope:
     bodies: list[str] | None = None
 
 
+class Rerun(NamedTuple):
+    """What re-running a case's log found: its problems, the case it leads to (as
+    `record.replay` folds it; None when the log does not replay), and, from the same fold,
+    the lots and devices its steps used (as corrected) and its deviations, which the audit
+    compares with their caches (cache_checks.py)."""
+
+    problems: list[Problem]
+    snapshot: CaseSnapshot | None
+    materials: set[tuple[Any, ...]]
+    deviations: list[deviations.Deviation]
+
+
 @dataclass
 class _Trail:
-    """What the gates of the next entry depend on besides the case: the kit lots the case used
-    so far, its deviations, and the quality log position its last entry named."""
+    """What the gates of the next entry depend on besides the case: the lots and devices the
+    case used so far, its deviations, and the quality log position its last entry named; and
+    the case's clinical times, each read once (an entry's time is the next one's previous)."""
 
-    lots: frozenset[str]
-    deviations: dict[int, deviations.Deviation]
+    used: set[tuple[Any, ...]] = field(default_factory=set)
+    lots: frozenset[str] = frozenset()
+    deviations: dict[int, deviations.Deviation] = field(default_factory=dict)
     position: int = 0
+    times: dict[str, datetime] = field(default_factory=dict)
 
-    def gates(self, entry: Entry, quality: Quality) -> Gates | None:
-        if entry.quality is None:
+    def time(self, text: str) -> datetime:
+        found = self.times.get(text)
+        if found is None:
+            found = self.times[text] = from_iso(text)
+        return found
+
+    def gates(self, entry: Entry, step: Step, quality: Quality) -> Gates | None:
+        if entry.quality is None or not step.gated:
             return None
-        labels = tuple(d.label() for d in self.deviations.values() if d.open)
+        labels: tuple[str, ...] = ()
+        if NO_OPEN_DEVIATION.name in step.guard_names:
+            labels = tuple(d.label() for d in self.deviations.values() if d.open)
         return Gates(quality, entry.quality, self.lots, labels)
+
+    def fold(self, entries: list[Entry], index: int, step: Step | None) -> None:
+        """Take in the materials and deviations of `entries[index]`."""
+        entry = entries[index]
+        if entry.action == "correct":
+            self.used = case_materials(entries[: index + 1])
+            self.lots = frozenset(r[3] for r in self.used if r[2] == "lot")
+        elif step is not None and step.material_fields:
+            found = entry_materials(step, entry, entry.data)
+            self.used.update(found)
+            self.lots |= {r[3] for r in found if r[2] == "lot"}
+        deviations.step(self.deviations, entry)
+        if entry.quality is not None:
+            self.position = max(self.position, entry.quality)
 
 
 def rerun(
@@ -60,48 +103,41 @@ def rerun(
     protocol: Protocol,
     scope: Scope,
     quality: Quality | None = None,
-) -> tuple[list[Problem], CaseSnapshot | None]:
-    """Every problem in the case's log, and the case it leads to (as `record.replay` folds it).
-    The lot holds and device gates are re-run on `quality` (the quality log, verified) as it
-    stood at the position each entry names."""
+) -> Rerun:
+    """Every problem in the case's log, and what it leads to. The lot holds and device gates
+    are re-run on `quality` (the quality log, verified) as it stood at the position each entry
+    names."""
     problems: list[Problem] = []
     snapshot: CaseSnapshot | None = None
     seen_registry = 0
     by_seq = {entry.seq: entry for entry in entries}
     quality = quality if quality is not None else Quality()
-    trail = _Trail(frozenset(), {})
+    trail = _Trail()
     by_trigger = workflow().by_trigger
     for index, entry in enumerate(entries):
+        step = by_trigger.get(entry.action)
         if entry.seq <= scope.reviewed:
             whys: list[str] = []
             if isinstance(entry.registry, int):
                 seen_registry = entry.registry
         else:
             body = scope.bodies[index] if scope.bodies is not None else None
-            whys, role, seen_registry = _signatures(entry, body, registry, seen_registry)
+            whys, role, seen_registry = signature_problems(entry, body, registry, seen_registry)
             whys += _position(entry, trail, quality)
-            whys += _rules(
-                entry, role, index, snapshot, by_seq, protocol, registry, (trail, quality)
-            )
+            whys += _rules(entry, step, role, index, snapshot, by_seq, protocol, registry,
+                           (trail, quality))  # fmt: skip
         problems += [Problem(case_id, entry.seq, why) for why in whys]
         try:
             if entry.action == "correct":
                 snapshot = fold(entries[: index + 1])
-                used = case_materials(entries[: index + 1])
-                trail.lots = frozenset(r[3] for r in used if r[2] == "lot")
             else:
                 snapshot = apply(snapshot, entry, entry.data)
-                step = by_trigger.get(entry.action)
-                if step is not None and step.material_fields:
-                    found = materials(step, entry.data)
-                    trail.lots |= {ref for kind, ref in found if kind == "lot"}
-            deviations.step(trail.deviations, entry)
-            if entry.quality is not None:
-                trail.position = max(trail.position, entry.quality)
+            trail.fold(entries, index, step)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"the log does not replay ({type(exc).__name__}: {exc})"
-            return [*problems, Problem(case_id, entry.seq, what)], None
-    return problems, snapshot
+            return Rerun([*problems, Problem(case_id, entry.seq, what)], None, set(), [])
+    found = [trail.deviations[seq] for seq in sorted(trail.deviations)]
+    return Rerun(problems, snapshot, trail.used, found)
 
 
 def _position(entry: Entry, trail: _Trail, quality: Quality) -> list[str]:
@@ -116,6 +152,7 @@ def _position(entry: Entry, trail: _Trail, quality: Quality) -> list[str]:
 
 def _rules(
     entry: Entry,
+    step: Step | None,
     role: str,
     index: int,
     snapshot: CaseSnapshot | None,
@@ -127,7 +164,7 @@ def _rules(
     """What the workflow and the rules say of the entry, taken from `snapshot` by `role`."""
     trail, log = quality
     try:
-        timing = _timing(entry, snapshot, protocol)
+        timing = _timing(entry, snapshot, protocol, trail)
         if entry.action == "open":
             return timing + _opening(entry, role, index)
         if entry.action == "correct":
@@ -138,78 +175,31 @@ def _rules(
             if entry.signer.meaning != Meaning.REVIEWED:
                 whys.append(f"signed as {entry.signer.meaning}, a closing means reviewed")
             return timing + whys
-        return timing + _step(entry, role, snapshot, protocol, registry, trail.gates(entry, log))
+        if step is None or snapshot is None:
+            return [*timing, f"{entry.action} is no step of the workflow (or comes before the "
+                    "opening)"]  # fmt: skip
+        gates = trail.gates(entry, step, log)
+        return timing + _step(entry, step, trail.time(entry.at), role, snapshot, protocol,
+                              registry, gates)  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Data no step could have written (or a case missing what came before): a problem to
         # report, never a crash of the audit.
         return [f"the rules cannot be re-run on it ({type(exc).__name__}: {exc})"]
 
 
-def _timing(entry: Entry, snapshot: CaseSnapshot | None, protocol: Protocol) -> list[str]:
+def _timing(
+    entry: Entry, snapshot: CaseSnapshot | None, protocol: Protocol, trail: _Trail
+) -> list[str]:
     """The clinical time is not before the case's previous entry, and an entry recorded late
     says so and why (lateness.py); for signed entries, made since both rules."""
     if entry.signatures is None:
         return []
     whys = []
-    at, recorded = from_iso(entry.at), from_iso(entry.recorded_at)
-    if snapshot is not None and at < from_iso(snapshot.last_at):
+    at, recorded = trail.time(entry.at), from_iso(entry.recorded_at)
+    if snapshot is not None and at < trail.time(snapshot.last_at):
         whys.append(f"its clinical time is before the case's previous entry ({snapshot.last_at})")
     why = lateness.problem(at, recorded, entry.minutes_late, entry.late_reason, protocol)
     return [*whys, f"late entry: {why}"] if why else whys
-
-
-def _signatures(
-    entry: Entry, body: str | None, registry: Registry, seen: int
-) -> tuple[list[str], str, int]:
-    """What is wrong with who signed the entry; the signer's role then; the registry seq."""
-    if entry.signatures is None:
-        if registry.legacy_seal is not None:
-            # Signed before keys: the migration sealed them (services/verification.py checks
-            # they are those it sealed, and that they come first in their case).
-            return [], entry.signer.role, seen
-        return ["entry is not signed"], entry.signer.role, seen
-    position = entry.registry
-    if position is None or not seen <= position <= registry.length:
-        return ["entry names no registry position it could have been signed at"], "", seen
-    whys: list[str] = []
-    role = ""
-    content = (content_of_body(body) if body is not None else None) or entry.content()
-    for part, signature in (("signer", entry.signer), ("verifier", entry.verifier)):
-        if signature is None:
-            continue
-        holder = registry.at(signature.id, position)
-        why = _holder_problem(signature, holder)
-        made = entry.signatures.get(part, "")
-        if why is None and not keys.verifies(signature.key or "", content, made):
-            why = f"the {part}'s signature ({signature.id}) does not verify: altered or forged"
-        if why:
-            whys.append(why)
-        elif part == "signer" and holder is not None:
-            role = holder.role
-    return whys, role, position
-
-
-def content_of_body(body: str) -> bytes | None:
-    """An entry's `content()` cut from its stored canonical text (None without signatures),
-    not serialised again: the audit checks every signature of the record. Keys are sorted, so
-    the top-level member is the last `,"signatures":{` (quotes inside strings are escaped); its
-    value is base64 only; nothing signed holds one. A cut that is not what was signed (a body
-    not in canonical form, say) does not verify."""
-    start = body.rfind(',"signatures":{')
-    end = body.find("}", start)
-    if start < 0 or end < 0:
-        return None
-    return SIGNED_PREFIX + (body[:start] + body[end + 1 :]).encode("utf-8")
-
-
-def _holder_problem(signature: Signature, holder: Holder | None) -> str | None:
-    if holder is None or not holder.active:
-        return f"{signature.id} was no active operator when the entry was signed"
-    if holder.key is None or holder.key != signature.key:
-        return f"signed with a key that was not {signature.id}'s"
-    if holder.role != signature.role:
-        return f"{signature.id} signed as {signature.role} but was {holder.role} then"
-    return None
 
 
 def _opening(entry: Entry, role: str, index: int) -> list[str]:
@@ -242,16 +232,15 @@ def _correction(
 
 def _step(
     entry: Entry,
+    step: Step,
+    at: datetime,
     role: str,
-    snapshot: CaseSnapshot | None,
+    snapshot: CaseSnapshot,
     protocol: Protocol,
     registry: Registry,
     gates: Gates | None,
 ) -> list[str]:
     flow = workflow()
-    step = flow.by_trigger.get(entry.action)
-    if step is None or snapshot is None:
-        return [f"{entry.action} is no step of the workflow (or comes before the opening)"]
     if entry.from_state != snapshot.state:
         return [f"{entry.action} from {entry.from_state}, but the case was in {snapshot.state}"]
     verifier = None
@@ -263,9 +252,7 @@ def _step(
         if verifier.role not in VERIFY_INJECTION.roles:
             verifier = Person(verifier.id, verifier.role, False)
     signer = Person(entry.signer.id, role or entry.signer.role, True)
-    attempt = Attempt(
-        snapshot, protocol, entry.data, signer, verifier, from_iso(entry.at), entry.reason, gates
-    )
+    attempt = Attempt(snapshot, protocol, entry.data, signer, verifier, at, entry.reason, gates)
     try:
         added, request = gate(step, attempt, *step.prepare(attempt))
     except BmacError as exc:

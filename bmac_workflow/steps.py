@@ -128,6 +128,16 @@ class Step:
         return tuple(material_fields(self.model).items())
 
     @cached_property
+    def gated(self) -> bool:
+        """Whether the quality gates (gates.py) can change what the step records or decides:
+        it names a lot or a device, or has a gate's guard."""
+        from .guards import LOT_NOT_HELD, NO_OPEN_DEVIATION
+
+        return bool(
+            self.material_fields or {LOT_NOT_HELD.name, NO_OPEN_DEVIATION.name} & self.guard_names
+        )
+
+    @cached_property
     def verifier_field(self) -> str | None:
         """The field naming the second person who signs the step with their own PIN."""
         if self.model is None:

@@ -245,11 +245,12 @@ def check_range(
             problems.append(Problem(cid, 1, "the case was opened under a protocol never activated"))
         protocol = repo.protocol(ids[0] if ids else row.protocol_id)
         scope = Scope(context.reviewed.get(cid, 0), bodies)
-        rerun_problems, replayed = rerun(
-            cid, entries, context.registry, protocol, scope, context.quality
-        )
-        problems += signed_prefix(cid, entries) + rerun_problems
-        problems += check_caches(cid, entries, materials.pop(cid, ()), deviation_rows.pop(cid, ()))
+        done = rerun(cid, entries, context.registry, protocol, scope, context.quality)
+        problems += signed_prefix(cid, entries) + done.problems
+        replayed = done.snapshot
+        cached = materials.pop(cid, ()), deviation_rows.pop(cid, ())
+        if replayed is not None:
+            problems += check_caches(cid, done.materials, done.deviations, *cached)
         if replayed is not None:
             worklist = (protocol, due_by_id.pop(cid, set()))
             problems += check_case_row(row, cid, entries, head, worklist, replayed)

@@ -23,7 +23,7 @@ from bmac_workflow.record import (
     fold,
     replay,
 )
-from bmac_workflow.rerun import content_of_body
+from bmac_workflow.entry_signatures import content_of_body
 from tests.unit.logs import corrected, happy_log, snapshot, step
 
 JSON_SCALARS = (
