@@ -11,7 +11,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from ..checks import Problem
@@ -26,6 +26,7 @@ _SPAWNED_WORKER = "from bmac_workflow.services.verification_pool import worker; 
 
 # Below this many entries a pool of processes costs more than it saves.
 PARALLEL_MIN_ENTRIES = 60_000
+_TICKET = 4  # bytes of a range number in the shared queue
 
 
 def worker_count(workers: int | None) -> int:
@@ -45,7 +46,7 @@ def parallel_ranges(db: Database, workers: int | None) -> list[Range]:
         count, low, high = uow.repo.entry_bounds()
     if count < PARALLEL_MIN_ENTRIES or low is None or high is None:
         return []
-    pieces = count_workers * 4
+    pieces = count_workers * 8
     step = max(1, (high - low + 1) // pieces)
     bounds = [low + i * step for i in range(pieces)] + [high + 1]
     # The first and last ranges are open, so nothing outside [low, high] escapes the check.
@@ -98,20 +99,46 @@ class Workers:
 
 
 def start_workers(db: Database, ranges: list[Range], full: bool) -> Workers:
-    """Start the processes that check the ranges; they run while the caller goes on."""
+    """Start the processes that check the ranges; they run while the caller goes on. Forked
+    workers take the next range from a shared queue as each finishes one (a pipe holding the
+    range numbers: a read of one number is atomic), so a slow range does not leave a core
+    idle; spawned ones take every `count`-th range."""
     count = min(worker_count(None), len(ranges))
     workers = Workers(count, ranges)
     forking = hasattr(os, "fork") and sys.platform == "linux"
+    numbered = [[i, lo, hi] for i, (lo, hi) in enumerate(ranges)]
+    tickets = None
     if forking:
         _warm()
-    start = _forked if forking else _spawned
+        tickets = _ticket_queue(len(ranges))
     for k in range(count):
-        job = {"url": db.url, "ranges": [[i, lo, hi] for i, (lo, hi) in enumerate(ranges)
-                                         if i % count == k], "full": full}  # fmt: skip
-        out, wait = start(db, job)
+        mine = numbered if forking else numbered[k::count]
+        job = {"url": db.url, "ranges": mine, "full": full, "tickets": tickets}
+        out, wait = _forked(db, job) if forking else _spawned(db, job)
         workers.waits.append(wait)
         threading.Thread(target=_pump, args=(k, out, workers.lines), daemon=True).start()
+    if tickets is not None:
+        os.close(tickets)
     return workers
+
+
+def _ticket_queue(count: int) -> int:
+    """A pipe's reading end holding the numbers 0..count-1 (4 bytes each), its writing end
+    closed: forked workers read one number at a time until it is empty."""
+    read_end, write_end = os.pipe()
+    # Written whole before any worker reads (a few hundred bytes: far below the pipe's buffer).
+    os.write(write_end, b"".join(i.to_bytes(_TICKET, "big") for i in range(count)))
+    os.close(write_end)
+    return read_end
+
+
+def _tickets(job: dict[str, Any]) -> Iterator[list[Any]]:
+    """The ranges this worker checks: taken from the shared queue, or its own list."""
+    if job.get("tickets") is None:
+        yield from job["ranges"]
+        return
+    while len(ticket := os.read(job["tickets"], _TICKET)) == _TICKET:
+        yield job["ranges"][int.from_bytes(ticket, "big")]
 
 
 def _warm() -> None:
@@ -201,7 +228,7 @@ def _work(db: Database, job: dict[str, Any], out: IO[str]) -> None:
 
     with db.read() as uow:
         context, _ = context_of(uow, job["full"])
-    for piece, low, high in job["ranges"]:
+    for piece, low, high in _tickets(job):
         counted = [0]
 
         def count(n: int, counted: list[int] = counted) -> None:
