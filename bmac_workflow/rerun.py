@@ -126,7 +126,8 @@ def rerun(
             whys += _position(entry, trail, quality)
             whys += _rules(entry, step, role, index, snapshot, by_seq, protocol, registry,
                            (trail, quality))  # fmt: skip
-        problems += [Problem(case_id, entry.seq, why) for why in whys]
+        if whys:
+            problems += [Problem(case_id, entry.seq, why) for why in whys]
         try:
             if entry.action == "correct":
                 snapshot = fold(entries[: index + 1])
@@ -164,7 +165,8 @@ def _rules(
     """What the workflow and the rules say of the entry, taken from `snapshot` by `role`."""
     trail, log = quality
     try:
-        timing = _timing(entry, snapshot, protocol, trail)
+        at = trail.time(entry.at)
+        timing = _timing(entry, at, snapshot, protocol, trail)
         if entry.action == "open":
             return timing + _opening(entry, role, index)
         if entry.action == "correct":
@@ -179,8 +181,7 @@ def _rules(
             return [*timing, f"{entry.action} is no step of the workflow (or comes before the "
                     "opening)"]  # fmt: skip
         gates = trail.gates(entry, step, log)
-        return timing + _step(entry, step, trail.time(entry.at), role, snapshot, protocol,
-                              registry, gates)  # fmt: skip
+        return timing + _step(entry, step, at, role, snapshot, protocol, registry, gates)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Data no step could have written (or a case missing what came before): a problem to
         # report, never a crash of the audit.
@@ -188,14 +189,14 @@ def _rules(
 
 
 def _timing(
-    entry: Entry, snapshot: CaseSnapshot | None, protocol: Protocol, trail: _Trail
+    entry: Entry, at: datetime, snapshot: CaseSnapshot | None, protocol: Protocol, trail: _Trail
 ) -> list[str]:
     """The clinical time is not before the case's previous entry, and an entry recorded late
     says so and why (lateness.py); for signed entries, made since both rules."""
     if entry.signatures is None:
         return []
     whys = []
-    at, recorded = trail.time(entry.at), from_iso(entry.recorded_at)
+    recorded = from_iso(entry.recorded_at)
     if snapshot is not None and at < trail.time(snapshot.last_at):
         whys.append(f"its clinical time is before the case's previous entry ({snapshot.last_at})")
     why = lateness.problem(at, recorded, entry.minutes_late, entry.late_reason, protocol)
@@ -254,15 +255,18 @@ def _step(
     signer = Person(entry.signer.id, role or entry.signer.role, True)
     attempt = Attempt(snapshot, protocol, entry.data, signer, verifier, at, entry.reason, gates)
     try:
-        added, request = gate(step, attempt, *step.prepare(attempt))
+        added, request = step.prepare(attempt)
+        if gates is not None:
+            added, request = gate(step, attempt, added, request)
     except BmacError as exc:
         return [f"{entry.action} breaks a rule: {exc.message}"]
+    data = entry.data
     whys = [
-        f"{key} is recorded as {entry.data.get(key)!r}, the rules give {value!r}"
+        f"{key} is recorded as {data.get(key)!r}, the rules give {value!r}"
         for key, value in added.items()
-        if entry.data.get(key) != value
+        if data.get(key) != value
     ]
-    if step.model is not None:
+    if step.derives and step.model is not None:
         derived = step.model.derived(entry.data, snapshot.volumes_ml)
         whys += [f"{k} is recorded as {entry.data.get(k)!r}, not {v!r}" for k, v in derived.items()
                  if entry.data.get(k) != v]  # fmt: skip

@@ -144,7 +144,9 @@ def insurance(
 def minutes_between(start: datetime, end: datetime) -> float:
     """Minutes from `start` to `end` (negative when `end` is earlier): elapsed time, taken in
     UTC (two times of one zone would otherwise subtract as wall clocks, across a DST change)."""
-    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 60.0
+    if start.tzinfo is not UTC or end.tzinfo is not UTC:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return (end - start).total_seconds() / 60.0
 
 
 def window_minutes_left(harvested_at: datetime, now: datetime, protocol: Protocol) -> float:

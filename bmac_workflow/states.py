@@ -163,9 +163,10 @@ class Workflow:
             return NotAllowed(f"{trigger} is not allowed in state {state}")
         if request.role not in step.roles:
             return self.refusal(state, trigger, request)
-        if all(guard.holds(request) for guard in step.guards):
-            return step.dest
-        return step.otherwise or self.refusal(state, trigger, request)
+        for guard in step.guards:
+            if not guard.holds(request):
+                return step.otherwise or self.refusal(state, trigger, request)
+        return step.dest
 
     def refusal(self, state: str, trigger: str, request: Request) -> BmacError:
         """The error of the first guard that refuses `trigger` (a step with an `otherwise`

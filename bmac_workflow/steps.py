@@ -128,6 +128,15 @@ class Step:
         return tuple(material_fields(self.model).items())
 
     @cached_property
+    def derives(self) -> bool:
+        """Whether the step's data holds values computed from others (`StepData.derived`),
+        which the audit computes again."""
+        from .step_data import StepData
+
+        base = StepData.derived.__func__  # type: ignore[attr-defined]
+        return self.model is not None and self.model.derived.__func__ is not base  # type: ignore[attr-defined]
+
+    @cached_property
     def gated(self) -> bool:
         """Whether the quality gates (gates.py) can change what the step records or decides:
         it names a lot or a device, or has a gate's guard."""
