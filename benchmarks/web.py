@@ -5,13 +5,13 @@ the read, the access-log entry and its commit, rendering, the whole response bod
 on one event loop with no network, a signed-in session's cookie on every request, each
 request 10 s after the one before (the board's refresh period). Its floor, measured in the
 same run, is the same SELECTs through plain sqlite3 (rows' JSON parsed where ours parses
-it), p95 too: for the board, the two reads a view makes once the board has seen every case
-at its version (the cases in flight from the (state, id, version) index, the worklist); the
-first view, which reads every case in flight in full, is in the note. The access log's
-overhead per read is `GET /api/cases/{id}` with its entry appended minus the same read
-without (the session still checked), medians; its floor is the least such an entry needs in
-raw sqlite3 (BEGIN IMMEDIATE, the chain's head, the INSERT with canonical JSON and SHA-256,
-the session's last use, COMMIT, with the same pragmas). The access log holds an entry per
+it), p95 too: for the board, the three reads a view makes once the board has seen every case
+at its version (the cases in flight from the (state, id, version) index, the worklist, the
+open deviations); the first view, which reads every case in flight in full, is in the note.
+The access log's overhead per read is `GET /api/cases/{id}` with its entry appended minus the
+same read without (the session still checked), medians; its floor is the least such an entry
+needs in raw sqlite3 (BEGIN IMMEDIATE, the chain's head, the INSERT with canonical JSON and
+SHA-256, the session's last use, COMMIT, with the same pragmas). The access log holds an entry per
 case (up to 100k) before the run, and must verify after it.
 """
 
@@ -199,6 +199,11 @@ class Floors:
             "WHERE due_at < ? ORDER BY due_at, case_id, visit",
             (self.horizon,),
         ).fetchall()
+        self.db.execute(
+            "SELECT d.id, d.case_id, d.seq, d.kind, d.opened_at, d.opened_by, c.patient_ref "
+            "FROM deviations d JOIN cases c ON c.id = d.case_id WHERE d.closed_seq IS NULL "
+            "ORDER BY d.id"
+        ).fetchall()
 
     def cases(self) -> None:
         rows = self.db.execute(
@@ -214,6 +219,7 @@ class Floors:
             "SELECT body, hash FROM entries WHERE case_id = ? ORDER BY seq", (case_id,)
         ).fetchall()
         [json.loads(r[0]) for r in rows]
+        self.db.execute("SELECT id, seq FROM deviations WHERE case_id = ?", (case_id,)).fetchall()
         self.db.execute(
             "SELECT body FROM access_log WHERE what = 'audit verify' ORDER BY seq DESC LIMIT 1"
         ).fetchone()

@@ -32,7 +32,12 @@ and, for a JSON export (it carries the operator registry):
      in the export. One taken before keys: SHA-256 of the canonical JSON list
      [[case, count, head hash], ...] sorted by case recomputes from the exported entries;
   9. with --against DIGEST (the digest you wrote down): that digest is one of those checkpoints
-     (and no case it does not cover has an id up to the last case it covers).
+     (and no case it does not cover has an id up to the last case it covers);
+ 10. the quality log (lot holds and releases, devices added, calibrated and checked), when the
+     export carries it: its hashes and links as above, each act signed (b"bmac-quality/1\n" +
+     its canonical JSON without "signatures") by an operator who was active with that key at
+     the registry position the act names, in a role that may make it (a lot: qa or surgeon; a
+     device: admin or qa); and that no entry was signed with more acts in force than it holds.
 A pseudonymized export (format `bmac-export-pseudonymized/1`, or a CSV export whose rows are
 marked `pseudonymized`) is a chain of its own: the patient reference is a keyed pseudonym, the
 signatures are left out and every hash is recomputed, so that nothing in it derives from a
@@ -66,12 +71,22 @@ FORMATS = ("bmac-export/1", "bmac-export/2", PSEUDONYMIZED)
 ENTRY_PREFIX = b"bmac-entry/1\n"
 REGISTRY_PREFIX = b"bmac-registry/1\n"
 CHECKPOINT_PREFIX = b"bmac-checkpoint/1\n"
+QUALITY_PREFIX = b"bmac-quality/1\n"
 CHECKPOINT_FORMAT = "bmac-checkpoint/1"
 ROLES = ("nurse", "surgeon", "auditor", "admin", "qa")
 # Registry acts (bmac_workflow/registry.py): those an operator signs about themselves, and those
 # the migration of a database older than keys wrote unsigned.
 SELF_SIGNED = ("pin_changed", "key")
 UNSIGNED = ("migrated", "protocol_migrated", "legacy_seal")
+# Quality log acts (bmac_workflow/quality.py): what each is about, and the roles that may make it
+# (the role matrix, `bmac operator roles`: hold_lot and manage_devices).
+QUALITY_ACTS = {
+    "hold": ("lot", ("surgeon", "qa")),
+    "release": ("lot", ("surgeon", "qa")),
+    "device_add": ("device", ("admin", "qa")),
+    "calibrate": ("device", ("admin", "qa")),
+    "qc": ("device", ("admin", "qa")),
+}
 
 Verify = Callable[[bytes, bytes, bytes], bool]
 
@@ -429,10 +444,65 @@ def _authority(
     return None
 
 
+def check_quality(
+    rows: list[dict[str, Any]], registry: Registry, signatures: Signatures
+) -> list[str]:
+    """Every problem in the quality log (lot holds, devices): its hashes and links, and each act
+    signed by an active operator, with the key the registry gave them at the position the act
+    names, in a role that may make it (bmac_workflow/quality_checks.py)."""
+    problems: list[str] = []
+    expected, previous = 1, GENESIS
+    for row in rows:
+        seq, body, stated = int(row["seq"]), row["body"], row["hash"]
+        if seq != expected:
+            problems.append(f"quality log, seq {seq}, expected seq {expected} (gap or repeat)")
+            expected = seq
+        if sha256(body) != stated:
+            problems.append(f"quality log, seq {seq}, hash does not match the body")
+        try:
+            act = json.loads(body)
+            if canonical(act) != body:
+                problems.append(f"quality log, seq {seq}, body is not in canonical form")
+            if act.get("prev_hash") != previous or act.get("seq") != seq:
+                problems.append(f"quality log, seq {seq}, prev_hash does not link")
+            why = _quality_authority(registry, act, signatures)
+            if why:
+                problems.append(f"quality log, seq {seq}, {why}")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            problems.append(f"quality log, seq {seq}, body is not a quality act")
+        previous, expected = stated, expected + 1
+    return problems
+
+
+def _quality_authority(
+    registry: Registry, act: dict[str, Any], signatures: Signatures
+) -> str | None:
+    """Why the act may not stand, or None."""
+    action, signer = act["action"], act["signer"]
+    what = f"{action} of {act['subject']}"
+    if QUALITY_ACTS.get(action, ("",))[0] != act["kind"]:
+        return f"{what}: no such act"
+    if not signer or not signer.get("key") or not act.get("signatures"):
+        return f"{what} is not signed"
+    content = signed_content(QUALITY_PREFIX, act)
+    if not signatures.holds(signer["key"], content, act["signatures"].get("signer")):
+        return f"{what}: the signature of {signer['id']} does not verify"
+    position = act.get("registry")
+    if not isinstance(position, int) or not 0 < position <= registry.length:
+        return f"{what} names no registry position it could have been signed at"
+    holder = registry.at(signer["id"], position)
+    if holder is None or not holder["active"] or holder["key"] != signer["key"]:
+        return f"{what} was signed by {signer['id']} with a key that was not theirs"
+    if holder["role"] != signer.get("role") or holder["role"] not in QUALITY_ACTS[action][1]:
+        return f"{what} was signed by {signer['id']}, a {holder['role']}, who may not do it"
+    return None
+
+
 class Result:
     """What the check of the entries found besides problems."""
 
     def __init__(self) -> None:
+        self.quality_named = 0  # the most quality log acts an entry says were in force
         self.before_keys = 0  # entries signed before keys
         self.pseudonymized = 0  # entries of a pseudonymized export (a chain of its own)
         self.pseudonymized_export = False
@@ -481,6 +551,9 @@ def check_entries(
                 )
             if entry.get("prev_hash") != previous:
                 problems.append(f"{where}, prev_hash does not link")
+            named = entry.get("quality")
+            if isinstance(named, int) and named > result.quality_named:
+                result.quality_named = named
             marked = bool(item.get("pseudonymized"))
             if marked or pseudonymized_export:
                 problems += [f"{where}, {why}" for why in _pseudonymized(entry, marked, result)]
@@ -685,12 +758,22 @@ def check(
         registry, problems = check_registry(document["registry"], signatures)
     result = Result()
     result.pseudonymized_export = document.get("format") == PSEUDONYMIZED
-    if result.pseudonymized_export and (document.get("registry") or document.get("checkpoints")):
-        problems.append("export, -, a pseudonymized export carries no registry or checkpoints")
+    carried = ("registry", "quality", "checkpoints")
+    if result.pseudonymized_export and any(document.get(name) for name in carried):
+        problems.append(
+            "export, -, a pseudonymized export carries no registry, quality log or checkpoints"
+        )
+    if registry is not None and "quality" in document:
+        problems += check_quality(document["quality"], registry, signatures)
     found, hashes = check_entries(
         document["entries"], registry, signatures, result, result.pseudonymized_export
     )
     problems += found
+    if "quality" in document and result.quality_named > len(document["quality"]):
+        problems.append(
+            f"quality log, -, entries were signed with {result.quality_named} acts in force, "
+            f"the export holds {len(document['quality'])} (acts removed?)"
+        )
     if registry is not None and document.get("case") is None:
         problems += check_seal(registry, result)
     checkpoints = document.get("checkpoints", [])
@@ -764,6 +847,8 @@ def main(argv: list[str]) -> int:
     else:
         root = fingerprint(registry.root_key) if registry.root_key else "none"
         print(f"operator registry: {registry.length} entries; root key fingerprint {root}")
+        if "quality" in document:
+            print(f"quality log: {len(document['quality'])} acts (lot holds, devices)")
         if options["--root"] is None:
             print("  compare it with the one written down when the clinic's first admin was added")
     return 0

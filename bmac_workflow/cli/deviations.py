@@ -106,7 +106,8 @@ def close(
 
 @click.group()
 def trace() -> None:
-    """Which cases used a kit lot or a device, and where they stand.
+    """Which cases used a kit lot or a device, and where they stand (a read: signed in, and
+    every case traced is in the access log).
 
     \b
     Example:
@@ -114,7 +115,7 @@ def trace() -> None:
     """
 
 
-_REVEAL = "Show patient references (surgeon or auditor; asks for the PIN)."
+_REVEAL = "Show patient references (a surgeon or an auditor signed in)."
 _KEY = "Key of the patients' pseudonyms (env BMAC_PSEUDONYM_KEY); without it they are withheld."
 
 
@@ -157,10 +158,9 @@ def trace_device(
 def _trace(
     app: App, kind: str, ref: str, since: str | None, reveal: bool, key: str | None, as_json: bool
 ) -> None:
-    from ..services.trace import trace as run
+    from ..services.reads import trace as run
 
-    who = app.credentials() if reveal else None
-    rows = run(kind, ref, app.database(), since=since, reveal=who, now=app.now(), key=key)
+    rows = run(app.reader(), kind, ref, since, reveal, key, app.now(), app.for_reading())
     if as_json:
         emit_json(rows)
         return

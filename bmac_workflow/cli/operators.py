@@ -143,7 +143,8 @@ def role_matrix_text() -> str:
     verifiers = " or ".join(allowed_roles("verify_injection"))
     notes = (
         "Every writing command asks for the operator's PIN (BMAC_PIN in scripts); reading "
-        "commands need no PIN. The injection's verifier is a second, active "
+        "commands ask none, and those that show cases read in the session of `bmac login` or "
+        "with BMAC_PIN (trace --reveal too). The injection's verifier is a second, active "
         f"{verifiers}, who enters their own PIN (BMAC_VERIFIER_PIN). No operator at all: "
         f"{', '.join(NO_OPERATOR_COMMANDS)}, and `operator add` of the first admin on an "
         "empty database."

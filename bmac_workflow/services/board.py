@@ -18,6 +18,8 @@ from ..states import FOLLOW_UP, workflow
 from ..timeutil import LocalDays, from_iso
 from . import queries
 from .access import log_view
+from .board_deviations import open_deviations, shown_with
+from .deviations import of_case
 from .sessions import Reader, Viewer, signed_read, viewer
 
 if TYPE_CHECKING:
@@ -180,7 +182,8 @@ def _on_board(facts: str, protocol: Protocol, last_body: str, flow: Any) -> OnBo
 def board(
     reader: Reader, now: datetime, db: Database, cache: BoardCache | None = None
 ) -> dict[str, Any]:
-    """The board: {"states": [(state, [BoardRow, ...]), ...], "due": [...], "now": ...}.
+    """The board: {"states": [(state, [BoardRow, ...]), ...], "due": [...], "deviations": the
+    open ones (board_deviations.py), "now": ...}.
 
     The cases in flight are read from the (state, id, version) index; only those not in
     `cache` at their version are read in full. Each view is logged; a refresh of the page (not
@@ -201,6 +204,7 @@ def board(
                 mine[found.case_id] = cache.cases[found.case_id] = found
         today, horizon = queries.due_horizon(DUE_WITHIN, now)
         worklist = uow.repo.worklist_before(horizon)
+        flagged = open_deviations(uow)
     _prune(cache.cases, mine)
     at = _micros(now)
     grouped: dict[str, list[BoardRow]] = {state: [] for state in states}
@@ -219,9 +223,10 @@ def board(
     listed = cache.worklist
     if listed is None or listed.today != today or listed.rows != worklist:
         listed = cache.worklist = _worklist(worklist, today, cache.due)
-    shown += listed.pairs
+    shown = shown_with(shown + listed.pairs, flagged)
     _log_board(who, reader, shown, now, db, cache)
-    return {"states": [(s, grouped[s]) for s in states if grouped[s]], "due": listed, "now": now}
+    in_states = [(s, grouped[s]) for s in states if grouped[s]]
+    return {"states": in_states, "due": listed, "deviations": flagged, "now": now}
 
 
 def _worklist(rows: list[tuple[Any, ...]], today: date, kept: dict[Any, DueOnBoard]) -> Worklist:
@@ -277,11 +282,12 @@ def _log_board(
 
 
 def case_page(reader: Reader, case_id: int, now: datetime, db: Database) -> dict[str, Any]:
-    """A case's page: its status, its timeline, and the last `audit verify`."""
+    """A case's page: its status, its timeline, its deviations, and the last `audit verify`."""
     with signed_read(reader, now, db) as (who, uow):
         status = queries.status_in(uow, case_id, now)
         timeline = queries.timeline_in(uow, case_id)
+        deviations = of_case(uow, case_id)
         last = uow.repo.last_access(VERIFY)
     log_view(who, reader, "case page", [(case_id, status["patient_ref"])], now, db)
     verified = None if last is None else {"at": last.at, "result": last.result}
-    return {"status": status, "timeline": timeline, "verified": verified}
+    return {"status": status, "timeline": timeline, "deviations": deviations, "verified": verified}

@@ -3,9 +3,10 @@
 Each exported entry carries its stored canonical body and hash, unchanged (its signatures and
 the signers' public keys are in the body). A JSON export also carries the whole operator
 registry as stored (seq, body, hash): whose key each public key was at the time of each entry,
-and the registry's own signatures, so that docs/verify_export.py checks every signature with
-nothing but the export. `--pseudonymize` writes a chain of its own instead (pseudonymize.py):
-the patient reference a keyed pseudonym, no signatures, every hash recomputed, no registry and no
+and the registry's own signatures; and the quality log as stored (lot holds, devices: seq,
+body, hash), so that docs/verify_export.py checks every signature with nothing but the export.
+`--pseudonymize` writes a chain of its own instead (pseudonymize.py): the patient reference a
+keyed pseudonym, no signatures, every hash recomputed, no registry, no quality log and no
 checkpoints (their digests come from the original hashes), marked as such in its header
 (`bmac-export-pseudonymized/1`) and on every entry; nothing in it is derivable from a patient
 reference. CSV cells are written so that no spreadsheet reads them as formulas.
@@ -116,9 +117,9 @@ def write_json(
     now: datetime,
     progress: Progress | None = None,
 ) -> int:
-    """Stream the JSON export to `out`: the header, the operator registry (every row), the
-    entries, and (whole record) the checkpoints with their signed bodies; returns how many
-    entries it holds."""
+    """Stream the JSON export to `out`: the header, the operator registry and the quality log
+    (every row; not in a pseudonymised export), the entries, and (whole record) the checkpoints
+    with their signed bodies; returns how many entries it holds."""
     with db.read() as uow:
         check_case(uow, case_id)
         header = {
@@ -132,6 +133,13 @@ def write_json(
             out.write(',\n"registry": [\n')
             for index, (seq, body_text, entry_hash) in enumerate(uow.repo.registry_rows()):
                 row = {"seq": seq, "hash": entry_hash, "body": body_text}
+                out.write((",\n" if index else "") + json.dumps(row, ensure_ascii=False))
+            out.write("\n]")
+            # The quality log (lot holds, devices), its own signed chain, as stored: whole, as
+            # the registry, since every case entry names how many of its acts were in force.
+            out.write(',\n"quality": [\n')
+            for index, (seq, _, _, body_text, act_hash) in enumerate(uow.repo.quality_rows()):
+                row = {"seq": seq, "hash": act_hash, "body": body_text}
                 out.write((",\n" if index else "") + json.dumps(row, ensure_ascii=False))
             out.write("\n]")
         out.write(',\n"entries": [\n')

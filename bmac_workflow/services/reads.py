@@ -63,6 +63,30 @@ def followups_due(
     return rows
 
 
+def trace(
+    reader: Reader,
+    kind: str,
+    ref: str,
+    since: str | None,
+    reveal: bool,
+    key: str | None,
+    now: datetime,
+    db: Database,
+) -> list[dict[str, Any]]:
+    """`trace lot` / `trace device`: every case traced is logged as viewed; `reveal` shows the
+    patients' references to a reader whose role may reveal them (else refused, 6)."""
+    from ..roles import check_permitted
+    from . import trace as traces
+
+    start = traces.start_of(since)
+    with signed_read(reader, now, db) as (who, uow):
+        if reveal:
+            check_permitted("reveal_patient", uow.repo.role_of(who.operator_id) or "")
+        found = traces.traced(uow, kind, ref, start)
+    log_view(who, reader, f"trace {kind}", traces.patients(found), now, db)
+    return traces.rows_of(found, reveal, key)
+
+
 def replay(
     reader: Reader, case_id: int, at: str | None, now: datetime, db: Database
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:

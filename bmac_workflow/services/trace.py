@@ -1,5 +1,9 @@
 """`bmac trace lot|device`: every case that used a kit lot or a device, where it stands now,
-and its patient pseudonymised unless a surgeon or auditor signs in and asks to see them."""
+and its patient pseudonymised unless asked to reveal them.
+
+The plain query, which knows nothing of who reads: reads.py signs the reader in, lets only a
+surgeon or an auditor reveal patients, and logs every case traced as viewed.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..quality import DEVICE, LOT
-from ..roles import check_permitted
 from ..timeutil import iso, parse_at
-from .signing import Credentials, sign_in
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 WITHHELD = "withheld"
 
@@ -25,25 +26,40 @@ def trace(
     db: Database,
     *,
     since: str | None = None,
-    reveal: Credentials | None = None,
-    now: datetime | None = None,
+    reveal: bool = False,
     key: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per step that used the lot or device, by case and entry: the patient (their
-    reference only with `reveal`, a surgeon's or auditor's sign-in; else its keyed pseudonym
-    with `key`, or withheld), knee, step and its time, injection, state, follow-up, adverse
-    events."""
+    """The rows of `traced` in a reading unit of work of its own."""
+    start = start_of(since)
+    with db.read() as uow:
+        return rows_of(traced(uow, kind, ref, start), reveal, key)
+
+
+def start_of(since: str | None) -> str:
+    """`--since` as the stored time it compares with ("": from the first entry); bad input is
+    refused (5) before anything is read."""
+    return iso(parse_at(since)) if since else ""
+
+
+def traced(uow: UnitOfWork, kind: str, ref: str, start: str) -> list[tuple[Any, ...]]:
+    """(case, seq, action, at, case facts) of every step that used the lot or device (from
+    `start` on), by case and entry."""
     if kind not in (LOT, DEVICE):
         raise ValueError(kind)
-    if reveal is not None:
-        from ..timeutil import utcnow
+    return uow.repo.trace(kind, ref, start)
 
-        signed = sign_in(reveal, now or utcnow(), db)
-        check_permitted("reveal_patient", signed.holder.role)
-    start = iso(parse_at(since)) if since else ""
-    with db.read() as uow:
-        rows = uow.repo.trace(kind, ref, start)
-    return [_row(row, reveal is not None, key) for row in rows]
+
+def patients(found: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
+    """The (case, patient) pairs of the traced steps, once each, by case: who was shown."""
+    pairs = {int(row[0]): str(json.loads(row[4])["patient_ref"]) for row in found}
+    return sorted(pairs.items())
+
+
+def rows_of(found: list[tuple[Any, ...]], reveal: bool, key: str | None) -> list[dict[str, Any]]:
+    """One row per traced step: the patient (their reference with `reveal`; else its keyed
+    pseudonym with `key`, or withheld), knee, step and its time, injection, state, follow-up,
+    adverse events."""
+    return [_row(row, reveal, key) for row in found]
 
 
 def _row(row: tuple[Any, ...], reveal: bool, key: str | None) -> dict[str, Any]:

@@ -191,3 +191,11 @@ class AccessRows(Rows):
         )
         row = self._execute(query).fetchone()
         return None if row is None else (bool(row[0]), row[1])
+
+    def role_of(self, operator_id: str) -> str | None:
+        """An operator's role (None: no such operator); a column the auditor's role may read."""
+        from .tables import operators
+
+        query = select(operators.c.role).where(operators.c.id == operator_id)
+        found = self._execute(query).scalar()
+        return None if found is None else str(found)

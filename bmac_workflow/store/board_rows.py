@@ -8,7 +8,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, literal_column, select
 
 from .statements import Rows, Statement
-from .tables import cases, due_visits, entries
+from .tables import cases, deviations, due_visits, entries
 
 _WORKLIST = Statement(
     select(
@@ -45,6 +45,22 @@ _BOARD_ROWS = (
     .order_by(cases.c.id)
 )
 
+# The open deviations with their case's patient, by number: from the (closed_seq, id) index.
+_OPEN_DEVIATIONS = Statement(
+    select(
+        deviations.c.id,
+        deviations.c.case_id,
+        deviations.c.seq,
+        deviations.c.kind,
+        deviations.c.opened_at,
+        deviations.c.opened_by,
+        cases.c.patient_ref,
+    )
+    .join(cases, cases.c.id == deviations.c.case_id)
+    .where(deviations.c.closed_seq.is_(None))
+    .order_by(deviations.c.id)
+)
+
 
 class BoardRows(Rows):
     """The board's reads on the unit of work's connection."""
@@ -65,3 +81,8 @@ class BoardRows(Rows):
             return []
         query = _BOARD_ROWS.where(cases.c.id.in_(case_ids))
         return [(str(r[0]), int(r[1]), str(r[2])) for r in self._execute(query)]
+
+    def open_deviations(self) -> list[tuple[int, int, int, str, str, str, str]]:
+        """(number, case, entry, kind, opened at, opened by, patient) of every deviation still
+        open, by number."""
+        return [tuple(r) for r in self._run(_OPEN_DEVIATIONS, {}).fetchall()]

@@ -44,7 +44,11 @@ def create_app(db: Database, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     )
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.filters["local"] = local
-    templates.env.globals.update(case_rows=board_html.case_rows, due_rows=board_html.due_rows)
+    templates.env.globals.update(
+        case_rows=board_html.case_rows,
+        due_rows=board_html.due_rows,
+        deviation_rows=board_html.deviation_rows,
+    )
     app.state.db, app.state.clock = db, clock
 
     @app.exception_handler(BmacError)

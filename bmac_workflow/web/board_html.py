@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from markupsafe import Markup, escape
 
 from ..services.board import BoardRow, OnBoard, Worklist
+from ..services.board_deviations import OpenDeviations
+from ..timeutil import local
 
 
 def _text(value: str) -> str:
@@ -44,14 +46,22 @@ def _case_parts(case: OnBoard) -> tuple[str, str]:
     return parts
 
 
-def case_rows(rows: Iterable[BoardRow]) -> Markup:
-    """The `<tr>` of each case in flight."""
+def _badge(count: int) -> str:
+    """A case's open deviations, as its row shows them (nothing when none is open)."""
+    if not count:
+        return ""
+    return f'<span class="deviations">{count} open deviation{"s" if count > 1 else ""}</span>'
+
+
+def case_rows(rows: Iterable[BoardRow], flagged: OpenDeviations) -> Markup:
+    """The `<tr>` of each case in flight, with its open deviations."""
     out = []
     for case, minutes, left, colour in rows:
-        # A row changes with its minutes and colour: kept with the case, made again when they
-        # move.
+        # A row changes with its minutes, colour and open deviations: kept with the case, made
+        # again when they move.
+        count = flagged.of(case.case_id)
         made = case.scratch.get("row")
-        if made is not None and made[0] == (minutes, left, colour):
+        if made is not None and made[0] == (minutes, left, colour, count):
             out.append(made[1])
             continue
         head, tail = case.scratch.get("html") or _case_parts(case)
@@ -60,17 +70,18 @@ def case_rows(rows: Iterable[BoardRow]) -> Markup:
             window = f'<span class="countdown {colour}">{text}</span>'
         else:
             window = ""
-        row = f"{head}{minutes}{tail}{window}</td>\n</tr>\n"
-        case.scratch["row"] = ((minutes, left, colour), row)
+        row = f"{head}{minutes}{tail}{window}</td>\n  <td>{_badge(count)}</td>\n</tr>\n"
+        case.scratch["row"] = ((minutes, left, colour, count), row)
         out.append(row)
     return Markup("".join(out))
 
 
-def due_rows(worklist: Worklist) -> Markup:
-    """The `<tr>` of each follow-up visit due (made once per worklist)."""
-    made: Markup | None = worklist.scratch.get("html")
-    if made is not None:
-        return made
+def due_rows(worklist: Worklist, flagged: OpenDeviations) -> Markup:
+    """The `<tr>` of each follow-up visit due, with its case's open deviations (made once per
+    worklist and open deviations)."""
+    kept: tuple[object, Markup] | None = worklist.scratch.get("html")
+    if kept is not None and kept[0] == flagged.key:
+        return kept[1]
     out = []
     for visit, late in worklist:
         case_id = visit.case_id
@@ -79,7 +90,21 @@ def due_rows(worklist: Worklist) -> Markup:
             f'<tr data-case="{case_id}"><td><a href="/cases/{case_id}">{case_id}</a></td>'
             f"<td>{_text(visit.patient)}</td><td>{_text(visit.knee)}</td>"
             f"<td>{_text(visit.visit)}</td><td>{visit.due_date.isoformat()}</td>\n"
-            f"<td>{overdue}</td></tr>\n"
+            f"<td>{overdue}</td><td>{_badge(flagged.of(case_id))}</td></tr>\n"
         )
-    made = worklist.scratch["html"] = Markup("".join(out))
+    made = Markup("".join(out))
+    worklist.scratch["html"] = (flagged.key, made)
     return made
+
+
+def deviation_rows(flagged: OpenDeviations) -> Markup:
+    """The `<tr>` of each open deviation, by number."""
+    return Markup(
+        "".join(
+            f'<tr data-deviation="{d.number}"><td>{d.number}</td>'
+            f'<td><a href="/cases/{d.case_id}">{d.case_id}</a></td>'
+            f"<td>{_text(d.patient)}</td><td>{_text(d.kind)}</td><td>{d.entry}</td>"
+            f"<td>{_text(local(d.opened_at))}</td><td>{_text(d.opened_by)}</td></tr>\n"
+            for d in flagged.listed
+        )
+    )

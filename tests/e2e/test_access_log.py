@@ -12,6 +12,7 @@ from fhir.resources.bundle import Bundle
 from bmac_workflow.timeutil import utcnow
 from bmac_workflow.web.app import create_app
 from tests.conftest import PINS, Bmac, Clinic
+from tests.walk import step_values
 
 
 def test_audit_access_lists_exactly_the_views_made(clinic: Clinic, bmac: Bmac) -> None:
@@ -64,3 +65,34 @@ def test_the_fhir_export_carries_every_read_as_an_audit_event(clinic: Clinic, bm
     # The reads of case 1: its status, and the whole export before.
     assert [e["code"]["text"] for e in events] == ["case status", "audit export"]
     assert events[0]["entity"][0]["what"]["identifier"]["value"] == "P-0001"
+
+
+def test_a_trace_logs_every_case_it_lists_and_reveals_only_to_a_surgeon_or_auditor(
+    clinic: Clinic, bmac: Bmac
+) -> None:
+    on_lot = []
+    for patient, lot in (("P-0001", "K-1"), ("P-0002", "K-2"), ("P-0003", "K-1")):
+        case_id = clinic.open(patient)
+        clinic.fire(case_id, "assess", step_values("assess", case_id), "surgeon")
+        clinic.fire(case_id, "collect", {**step_values("collect", case_id), "kit_lot": lot})
+        on_lot.append(case_id)
+    traced = bmac("trace", "lot", "K-1", "--json", who="nurse")
+    assert traced.exit_code == 0, traced.stderr
+    assert [(r["case_id"], r["patient"]) for r in json.loads(traced.stdout)] == [
+        (on_lot[0], "withheld"),
+        (on_lot[2], "withheld"),
+    ]
+    # The auditor's session reveals, asking no PIN; a nurse's --reveal is refused, unlogged.
+    revealed = bmac("trace", "lot", "K-1", "--reveal", "--json")
+    assert [r["patient"] for r in json.loads(revealed.stdout)] == ["P-0001", "P-0003"]
+    refused = bmac("trace", "lot", "K-1", "--reveal", who="nurse")
+    assert refused.exit_code == 6 and refused.stdout == ""
+    assert refused.stderr.startswith("error: a nurse may not reveal patient")
+    assert bmac("trace", "device", "CF-NONE", who="surgeon").exit_code == 0
+
+    listed = json.loads(bmac("audit", "access", "--json").stdout)
+    assert [(e["operator"], e["what"], e["cases"], e["patients"]) for e in listed] == [
+        ("nurse", "trace lot", [on_lot[0], on_lot[2]], ["P-0001", "P-0003"]),
+        ("auditor", "trace lot", [on_lot[0], on_lot[2]], ["P-0001", "P-0003"]),
+        ("surgeon", "trace device", [], []),
+    ]

@@ -21,7 +21,7 @@ import pytest
 from bmac_workflow.services import site_settings
 from bmac_workflow.timeutil import from_iso, utcnow
 from tests.conftest import PINS, Clinic, advance_to, credentials
-from tests.walk import step_args
+from tests.walk import step_args, step_values
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("BMAC_CHROMIUM", "/usr/bin/chromium")
@@ -74,6 +74,9 @@ def test_the_board_in_chromium(clinic: Clinic, served: tuple[str, Clock], tmp_pa
     # Sessions of an hour, so that the clock can move 40 minutes between two views.
     site_settings.change("session_idle_minutes", "60", credentials("admin"), utcnow, clinic.db)
     running = clinic.open("P-0042", "left")
+    # Its assessment overrides the candidacy rule: a deviation, open on the board.
+    overridden = {"kl_grade": 1, "override_reason": "pain despite KL 1"}
+    clinic.fire(running, "assess", {**step_values("assess", running), **overridden}, "surgeon")
     advance_to(clinic, running, "filtering")
     waiting = clinic.open("P-0077", "right")
     with clinic.uow(write=False) as uow:
@@ -95,6 +98,9 @@ def test_the_board_in_chromium(clinic: Clinic, served: tuple[str, Clock], tmp_pa
         countdown = page.locator(f'tr[data-case="{running}"] .countdown')
         expect(countdown).to_have_class("countdown ok")
         expect(countdown).to_have_text("60 min left")
+        badge = page.locator(f'tr[data-case="{running}"] .deviations')
+        expect(badge).to_have_text("1 open deviation")
+        expect(page.locator("#deviations tr[data-deviation]")).to_have_count(1)
         expect(
             page.locator(f'table[data-state="imaging_assessment"] tr[data-case="{waiting}"]')
         ).to_be_visible()
@@ -127,6 +133,9 @@ def test_the_board_in_chromium(clinic: Clinic, served: tuple[str, Clock], tmp_pa
         )
         expect(page.locator("#timeline")).to_contain_text("Surgeon Name, surgeon")
         expect(page.locator("#verified")).to_have_text("never run")
+        deviation = page.locator("#deviations tr[data-deviation]")
+        expect(deviation).to_contain_text("candidacy")
+        expect(deviation).to_contain_text("pain despite KL 1")
         page.screenshot(path=str(shots / "case-page.png"), full_page=True)
 
         page.click("text=Sign out")

@@ -314,6 +314,8 @@ ROWS: list[Row] = [
     # -- quality records (issue 17)
     Row(("trace", "lot", "K-2291"), ANYONE, case_in="filtering"),
     Row(("trace", "device", "CF-02", "--json"), ANYONE, case_in="plasma_removal"),
+    # A read that only some roles may make (roles.py: reveal_patient), with no second PIN.
+    Row(("trace", "lot", "K-2291", "--reveal"), frozenset({SURGEON, AUDITOR}), case_in="filtering"),
     Row(("device", "list"), ANYONE, prepare=a_device),
     Row(("deviation", "list", "--open"), ANYONE, prepare=a_deviation),
     Row(("deviation", "show", "{deviation}"), ANYONE, prepare=a_deviation),
@@ -366,7 +368,7 @@ def command_of(row: Row) -> str:
     return " ".join(words[:2])
 
 
-FLAG_IDS = {"--override-reason": "override", "--full": "full"}
+FLAG_IDS = {"--override-reason": "override", "--full": "full", "--reveal": "reveal"}
 
 
 def row_id(row: Row) -> str:

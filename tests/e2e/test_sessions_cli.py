@@ -24,6 +24,8 @@ READS = (
     ("report", "outcomes"),
     ("audit", "verify"),
     ("audit", "access"),
+    ("trace", "lot", "K-1"),
+    ("trace", "device", "CF-1", "--json"),
 )
 
 

@@ -5,17 +5,19 @@ other method 405, and every view in the access log."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from bmac_workflow.services import board, reads
+from bmac_workflow.services import board, deviations, reads
 from bmac_workflow.services.sessions import Reader
 from bmac_workflow.timeutil import utcnow
 from bmac_workflow.web.app import create_app
 from tests.conftest import PINS, Clinic, advance_to, credentials
+from tests.walk import step_values
 
 PAGES = ("/", "/board", "/cases/1", "/docs")
 API = ("/api/cases", "/api/cases/1", "/api/cases/1/timeline", "/api/followups/due", "/openapi.json")
@@ -216,3 +218,61 @@ def test_the_board_shows_a_step_logged_since_its_last_view(
 @pytest.mark.parametrize(("minutes", "colour"), [(60, "ok"), (100, "amber"), (130, "red")])
 def test_the_countdown_colours(minutes: int, colour: str) -> None:
     assert board.countdown(120 - minutes) == colour
+
+
+def _row(page: str, attribute: str, value: int) -> str:
+    found = re.search(rf'<tr {attribute}="{value}">.*?</tr>', page, re.S)
+    assert found, f"no row {attribute}={value}"
+    return found.group(0)
+
+
+def test_the_board_and_the_case_page_show_deviations_and_log_their_cases(
+    web: TestClient, clinic: Clinic, clock: Clock
+) -> None:
+    # A surgeon's override at the assessment opens a deviation: case 1 (in flight), case 2 (in
+    # follow-up: its visit on the worklist) and case 3 (cancelled since: on the board for its
+    # deviation alone); case 4, in flight, has none.
+    why = {"kl_grade": 1, "override_reason": "<b>pain</b> despite KL 1"}
+    clinic.fire(1, "assess", {**step_values("assess", 1), **why}, "surgeon")
+    second, third = clinic.open("P-0002"), clinic.open("P-0003")
+    for case_id in (second, third):
+        clinic.fire(case_id, "assess", {**step_values("assess", case_id), **why}, "surgeon")
+    advance_to(clinic, second, "follow_up")
+    clinic.fire(third, "cancel", {}, "surgeon", reason="patient withdrew consent")
+    fourth = clinic.open("P-0004")
+    clock.now = utcnow()
+    sign_in(web, "qa")
+    before = len(access(clinic))
+    board_page = web.get("/").text
+    assert "1 open deviation<" in _row(board_page, "data-case", 1)
+    assert "1 open deviation<" in _row(board_page, "data-case", second)  # its visit's row
+    assert "deviation" not in _row(board_page, "data-case", fourth)
+    listed = re.findall(r'<tr data-deviation="(\d+)">(.*?)</tr>', board_page, re.S)
+    assert [number for number, _ in listed] == ["1", "2", "3"]
+    assert all(">candidacy<" in row and ">surgeon<" in row for _, row in listed)
+    assert f'href="/cases/{third}"' in listed[2][1]
+    assert "P-0003" not in board_page  # masked, as everywhere on the board
+    # Every case shown is logged once, case 3 for its deviation alone.
+    logged = [(e["what"], e["cases"]) for e in access(clinic)[before:]]
+    assert logged == [("board", [1, fourth, second, third])]
+
+    opened = _row(web.get("/cases/1").text, "data-deviation", 1)
+    assert ">candidacy<" in opened and "by surgeon" in opened and ">open<" in opened
+    assert "&lt;b&gt;pain&lt;/b&gt; despite KL 1" in opened  # stored text is text
+    assert access(clinic)[-1]["what"] == "case page"
+
+    deviations.close(1, "KL under-read", "second reading", credentials("qa"), utcnow, clinic.db)
+    clock.now = utcnow()
+    board_page = web.get("/board").text
+    assert "open deviation" not in _row(board_page, "data-case", 1)
+    assert re.findall(r'<tr data-deviation="(\d+)">', board_page) == ["2", "3"]
+    closed = _row(web.get("/cases/1").text, "data-deviation", 1)
+    assert "closed by qa" in closed and ">open<" not in closed
+    assert "root cause: KL under-read" in closed and "action: second reading" in closed
+    assert web.get(f"/cases/{fourth}").text.count("No deviation.") == 1
+
+
+def test_with_no_open_deviation_the_board_says_so(web: TestClient) -> None:
+    sign_in(web)
+    page = web.get("/").text
+    assert "No open deviation." in page and "open deviation<" not in page

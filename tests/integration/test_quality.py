@@ -8,8 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from bmac_workflow.access import AccessFilter
 from bmac_workflow.errors import InvalidData, NotAllowed, NotFound, NotPermitted
-from bmac_workflow.services import deviations, quality
+from bmac_workflow.services import deviations, quality, reads
+from bmac_workflow.services.access import access_entries
+from bmac_workflow.services.sessions import Reader
 from bmac_workflow.services.trace import trace
 from bmac_workflow.services.verification import verify
 from bmac_workflow.timeutil import utcnow
@@ -43,10 +46,42 @@ def test_trace_lot_lists_exactly_the_cases_that_used_it(clinic: Clinic) -> None:
     assert [(r["case_id"], r["step"]) for r in rows] == [(first, "collect"), (second, "collect")]
     assert {r["patient"] for r in rows} == {"withheld"}
     assert [r["case_id"] for r in trace("lot", "K-2", clinic.db)] == [other]
-    revealed = trace("lot", "K-1", clinic.db, reveal=credentials("surgeon"))
+    assert [r["patient"] for r in trace("lot", "K-1", clinic.db, reveal=True)] == [
+        "P-0001",
+        "P-0002",
+    ]
+
+
+def by_pin(who: str) -> Reader:
+    return Reader("cli", credentials=credentials(who))
+
+
+def test_a_trace_is_a_signed_read_in_the_access_log(clinic: Clinic) -> None:
+    first, second = on_lot(clinic, "P-0001", "K-1"), on_lot(clinic, "P-0002", "K-1")
+    on_lot(clinic, "P-0003", "K-2")
+    now = utcnow()
+    shown = reads.trace(by_pin("nurse"), "lot", "K-1", None, False, None, now, clinic.db)
+    assert [(r["case_id"], r["patient"]) for r in shown] == [
+        (first, "withheld"),
+        (second, "withheld"),
+    ]
+    revealed = reads.trace(by_pin("surgeon"), "lot", "K-1", None, True, None, now, clinic.db)
     assert [r["patient"] for r in revealed] == ["P-0001", "P-0002"]
-    with pytest.raises(NotPermitted, match="may not reveal patient"):
-        trace("lot", "K-1", clinic.db, reveal=credentials("nurse"))
+    # A nurse may not reveal: refused before anything is read or logged.
+    with pytest.raises(NotPermitted, match="a nurse may not reveal patient") as refused:
+        reads.trace(by_pin("nurse"), "lot", "K-1", None, True, None, now, clinic.db)
+    assert refused.value.exit_code == 6
+    with pytest.raises(NotPermitted, match="reading needs a sign-in") as unsigned:
+        reads.trace(Reader("cli"), "device", "CF-1", None, False, None, now, clinic.db)
+    assert unsigned.value.exit_code == 6
+    nothing = reads.trace(by_pin("qa"), "device", "CF-1", "2000-01-01", False, None, now, clinic.db)
+    assert nothing == []
+    logged = access_entries(by_pin("auditor"), AccessFilter(), now, clinic.db)
+    assert [(e["operator"], e["what"], e["cases"], e["patients"]) for e in logged] == [
+        ("nurse", "trace lot", [first, second], ["P-0001", "P-0002"]),
+        ("surgeon", "trace lot", [first, second], ["P-0001", "P-0002"]),
+        ("qa", "trace device", [], []),
+    ]
 
 
 def test_a_held_lot_stops_its_cases_and_no_other_until_released(clinic: Clinic) -> None:

@@ -49,7 +49,7 @@ def test_the_matrix_says_what_spec_section_5_says() -> None:
     assert permissions()["audit_checkpoint"] == {"auditor"}
     assert permissions()["manage_operators"] == {"admin"}
     assert permissions()["backup"] == {"admin"}
-    # Revealing a patient in a trace is a read (with the PIN), not a write.
+    # Revealing a patient in a trace is a read (by a signed-in reader), not a write.
     writes = set(permissions()) - {"read", "audit_checkpoint", "reveal_patient"}
     assert all("auditor" not in permissions()[a] for a in writes)
 
