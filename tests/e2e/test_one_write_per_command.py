@@ -28,43 +28,36 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> Counts:
     return counts
 
 
-def test_an_injection_is_one_write_and_one_argon2_run_per_signer(
-    clinic: Clinic, bmac: Bmac, writes: Counts, argon2: Counts
+@pytest.mark.parametrize(
+    ("state", "trigger", "who", "pin", "exit_code", "checks"),
+    [
+        ("injection", "inject", "surgeon", None, 0, 2),  # the surgeon's PIN and the verifier's
+        ("filtering", "filter", "nurse", None, 0, 1),
+        ("filtering", "filter", "nurse", pin_of("nobody"), 6, 1),  # the wrong PIN, nothing else
+    ],
+    ids=["an injection", "a processing step", "a step refused for a wrong PIN"],
+)
+def test_a_step_is_one_write_and_one_argon2_run_per_signer(
+    clinic: Clinic,
+    bmac: Bmac,
+    writes: Counts,
+    argon2: Counts,
+    state: str,
+    trigger: str,
+    who: str,
+    pin: str | None,
+    exit_code: int,
+    checks: int,
 ) -> None:
+    """A refused step writes only what the sign-in changed (its failed-PIN count)."""
     case_id = clinic.open()
-    advance_to(clinic, case_id, "injection")
+    advance_to(clinic, case_id, state)
     writes.reset()
     argon2.reset()
-    result = bmac(*step_args("inject", case_id), who="surgeon")
-    assert result.exit_code == 0, result.stderr
+    result = bmac(*step_args(trigger, case_id), who=who, pin=pin)
+    assert result.exit_code == exit_code, result.stderr
     assert writes == {"writes": 1}
-    assert argon2 == {"checks": 2, "seals": 0}  # the surgeon's and the verifier's
-
-
-def test_a_processing_step_is_one_write(
-    clinic: Clinic, bmac: Bmac, writes: Counts, argon2: Counts
-) -> None:
-    case_id = clinic.open()
-    advance_to(clinic, case_id, "filtering")
-    writes.reset()
-    argon2.reset()
-    result = bmac(*step_args("filter", case_id), who="nurse")
-    assert result.exit_code == 0, result.stderr
-    assert writes == {"writes": 1}
-    assert argon2 == {"checks": 1, "seals": 0}
-
-
-def test_a_refused_step_writes_only_what_the_sign_in_changed(
-    clinic: Clinic, bmac: Bmac, writes: Counts, argon2: Counts
-) -> None:
-    case_id = clinic.open()
-    advance_to(clinic, case_id, "filtering")
-    writes.reset()
-    argon2.reset()
-    wrong = bmac(*step_args("filter", case_id), who="nurse", pin=pin_of("nobody"))
-    assert wrong.exit_code == 6
-    assert writes == {"writes": 1}
-    assert argon2 == {"checks": 1, "seals": 0}  # the wrong PIN is counted, nothing else
+    assert argon2 == {"checks": checks, "seals": 0}
 
 
 def test_a_step_that_chooses_a_new_pin_is_still_one_write(
