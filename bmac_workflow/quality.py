@@ -11,13 +11,13 @@ quality_checks.py verifies them.
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .record import GENESIS, Signature, canonical, restore
+from .record import GENESIS, Signature
+from .signed_act import SignedAct
 from .timeutil import from_iso, local
 
 SIGNED_PREFIX = b"bmac-quality/1\n"
@@ -38,7 +38,7 @@ ACTS: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
-class QualityEntry:
+class QualityEntry(SignedAct):
     """One act of the quality log."""
 
     seq: int
@@ -53,30 +53,7 @@ class QualityEntry:
     prev_hash: str
     signatures: dict[str, str] | None = None
 
-    def plain(self) -> dict[str, Any]:
-        """The entry as the JSON that is hashed."""
-        found = dict(self.__dict__)
-        found["signer"] = self.signer.plain()
-        if found["signatures"] is None:
-            del found["signatures"]
-        return found
-
-    def body(self) -> str:
-        """Canonical JSON text, signatures included: what is hashed and stored."""
-        return canonical(self.plain())
-
-    def content(self) -> bytes:
-        """What the signature signs: the prefix and the canonical JSON without it."""
-        found = self.plain()
-        found.pop("signatures", None)
-        return SIGNED_PREFIX + canonical(found).encode("utf-8")
-
-    @classmethod
-    def from_body(cls, body: str) -> QualityEntry:
-        """Read an act back from its stored text."""
-        raw = json.loads(body)
-        raw["signer"] = restore(Signature, raw["signer"])
-        return restore(cls, raw)
+    _prefix = SIGNED_PREFIX
 
 
 @dataclass(frozen=True)

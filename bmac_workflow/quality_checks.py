@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from . import keys
 from .checks import RECORD, Problem
+from .log_chain import chained
 from .quality import ACTS, CALIBRATE, DEVICE_ADD, HOLD, QC, RELEASE, Quality, QualityEntry, apply
-from .record import GENESIS, digest
 from .registry import Registry
 from .roles import allowed_roles
 
@@ -27,21 +27,8 @@ def check_quality(
     problem in them. An act that fails a check is reported and still folded."""
     quality = Quality()
     problems: list[Problem] = []
-    expected, previous = 1, GENESIS
-    for seq, kind, subject, body, stored in rows:
-        if seq != expected:
-            problems.append(_problem(expected, "an act is missing or repeated"))
-            expected = seq
-        if digest(body) != stored:
-            problems.append(_problem(seq, "hash does not match the act's content (altered)"))
-        try:
-            entry = QualityEntry.from_body(body)
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-            problems.append(_problem(seq, "act is not readable"))
-            previous, expected = stored, expected + 1
-            continue
-        if entry.prev_hash != previous or entry.seq != seq:
-            problems.append(_problem(seq, "chain broken: previous hash does not link"))
+    read = QualityEntry.from_body
+    for (seq, kind, subject, _, stored), entry in chained(rows, read, "act", _problem, problems):
         if (entry.kind, entry.subject) != (kind, subject):
             problems.append(_problem(seq, f"the row is filed under {kind} {subject!r}, the act "
                                      f"is about {entry.kind} {entry.subject!r}"))  # fmt: skip
@@ -52,7 +39,6 @@ def check_quality(
             apply(quality, entry, stored)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             problems.append(_problem(seq, f"act does not fold ({type(exc).__name__}: {exc})"))
-        previous, expected = stored, expected + 1
     return quality, problems
 
 

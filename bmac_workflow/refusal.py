@@ -5,12 +5,12 @@ chain of refusals and every signature (`problems`). Pure."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import keys
-from .record import GENESIS, Signature, canonical, digest, restore, signed_content
+from .record import GENESIS, Signature, digest
+from .signed_act import SignedAct
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -21,7 +21,7 @@ SIGNED_PREFIX = b"bmac-refusal/1\n"
 
 
 @dataclass(frozen=True)
-class Refusal:
+class Refusal(SignedAct):
     """One refused attempt: which step, from which state (the case stayed there) after which
     entry, the guard (`rule`) and its message, when, who tried it and the data they gave."""
 
@@ -40,28 +40,7 @@ class Refusal:
     registry: int
     signatures: dict[str, str] | None = None
 
-    def plain(self) -> dict[str, Any]:
-        """The refusal as plain JSON data, exactly what is hashed."""
-        found = dict(self.__dict__)
-        found["signer"] = self.signer.plain()
-        if self.signatures is None:
-            del found["signatures"]
-        return found
-
-    def body(self) -> str:
-        """Canonical JSON text, signature included: what is hashed and stored."""
-        return canonical(self.plain())
-
-    def content(self) -> bytes:
-        """What the signer signs."""
-        return signed_content(SIGNED_PREFIX, self.plain())
-
-    @classmethod
-    def from_body(cls, body: str) -> Refusal:
-        """Read a refusal back from its stored text."""
-        raw = json.loads(body)
-        raw["signer"] = restore(Signature, raw["signer"])
-        return restore(cls, raw)
+    _prefix = SIGNED_PREFIX
 
 
 def problems(

@@ -9,12 +9,12 @@ against it. Pure: the services write and read the entries, checks.py verifies th
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .record import GENESIS, Signature, canonical, restore, signed_content
+from .record import GENESIS, Signature
+from .signed_act import SignedAct
 
 # What a registry entry's signature signs (the prefix keeps it from meaning anything else).
 SIGNED_PREFIX = b"bmac-registry/1\n"
@@ -43,7 +43,7 @@ UNSIGNED = (MIGRATED, PROTOCOL_MIGRATED, LEGACY_SEAL)
 
 
 @dataclass(frozen=True)
-class RegistryEntry:
+class RegistryEntry(SignedAct):
     """One act of the registry."""
 
     seq: int
@@ -55,29 +55,8 @@ class RegistryEntry:
     prev_hash: str
     signatures: dict[str, str] | None = None
 
-    def plain(self) -> dict[str, Any]:
-        """The entry as the JSON that is hashed."""
-        found = dict(self.__dict__)
-        found["signer"] = None if self.signer is None else self.signer.plain()
-        if found["signatures"] is None:
-            del found["signatures"]
-        return found
-
-    def body(self) -> str:
-        """Canonical JSON text, signatures included: what is hashed and stored."""
-        return canonical(self.plain())
-
-    def content(self) -> bytes:
-        """What the signature signs: the prefix and the canonical JSON without it."""
-        return signed_content(SIGNED_PREFIX, self.plain())
-
-    @classmethod
-    def from_body(cls, body: str) -> RegistryEntry:
-        """Read an entry back from its stored text."""
-        raw = json.loads(body)
-        if raw.get("signer") is not None:
-            raw["signer"] = restore(Signature, raw["signer"])
-        return restore(cls, raw)
+    _prefix = SIGNED_PREFIX
+    _unsigned = True  # the acts a migration wrote (UNSIGNED)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from . import keys
 from .checks import RECORD, Problem
-from .record import GENESIS, digest
+from .log_chain import chained
 from .registry import (
     ADD,
     KEY,
@@ -38,27 +38,14 @@ def check_registry(rows: Iterable[tuple[int, str, str]]) -> tuple[Registry, list
     """
     registry = Registry()
     problems: list[Problem] = []
-    expected, previous, signed_yet = 1, GENESIS, False
-    for seq, body, stored in rows:
-        if seq != expected:
-            problems.append(_problem(expected, "an entry is missing or repeated"))
-            expected = seq
-        if digest(body) != stored:
-            problems.append(_problem(seq, "hash does not match the entry's content (altered)"))
-        try:
-            entry = RegistryEntry.from_body(body)
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-            problems.append(_problem(seq, "entry is not readable"))
-            previous, expected = stored, expected + 1
-            continue
-        if entry.prev_hash != previous or entry.seq != seq:
-            problems.append(_problem(seq, "chain broken: previous hash does not link"))
+    signed_yet = False
+    read = RegistryEntry.from_body
+    for (seq, _, stored), entry in chained(rows, read, "entry", _problem, problems):
         why = _authority(registry, entry, signed_yet)
         if why:
             problems.append(_problem(seq, why))
         signed_yet = signed_yet or entry.action not in UNSIGNED
         apply(registry, entry, stored)
-        previous, expected = stored, expected + 1
     return registry, problems
 
 

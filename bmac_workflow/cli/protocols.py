@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import click
 
 from .app import App
 from .options import json_option
-from .output import emit_json, when
+from .output import emit_json, table, when
+
+
+def _listing(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    columns: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[object]],
+) -> None:
+    """Print a listing: the rows as they are with --json, else a table of `cells(row)`."""
+    if as_json:
+        emit_json(rows)
+        return
+    table(columns, [cells(row) for row in rows])
 
 
 @click.group()
@@ -51,18 +67,13 @@ def list_(app: App, as_json: bool) -> None:
     Example:
       bmac protocol list --json
     """
-    from ..services.protocols import listing
+    from ..services.protocols import listing as run
 
-    rows = listing(app.database(read_only=True))
-    if as_json:
-        emit_json(rows)
-        return
-    from .output import table
-
-    table(
+    _listing(
+        run(app.database(read_only=True)), as_json,
         ["version", "sha256", "activated", "by", "in force"],
-        [[r["version"], r["sha256"][:12], when(r["activated_at"]), r["by"] or "-",
-          "active" if r["active"] else "-"] for r in rows],
+        lambda r: [r["version"], r["sha256"][:12], when(r["activated_at"]), r["by"] or "-",
+                   "active" if r["active"] else "-"],
     )  # fmt: skip
 
 
@@ -125,16 +136,11 @@ def settings_show(app: App, as_json: bool) -> None:
     """
     from ..services.site_settings import show as run
 
-    rows = run(app.database(read_only=True))
-    if as_json:
-        emit_json(rows)
-        return
-    from .output import table
-
-    table(
+    _listing(
+        run(app.database(read_only=True)), as_json,
         ["setting", "value", "default", "bounds", "what"],
-        [[r["name"], r["value"], r["default"], f"{r['low']}-{r['high']}", r["what"]] for r in rows],
-    )
+        lambda r: [r["name"], r["value"], r["default"], f"{r['low']}-{r['high']}", r["what"]],
+    )  # fmt: skip
 
 
 @settings.command("set")

@@ -7,85 +7,49 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
-import pytest
 from click.testing import CliRunner, Result
 
-from bmac_workflow import keys, operators
 from tests.conftest import Bmac, Clinic, advance_to
+from tests.e2e.conftest import Counts
 from tests.walk import PINS, step_args
 
 OLD_DATABASE = Path(__file__).resolve().parents[1] / "fixtures" / "db-at-72fa156.sqlite3"
 
 
-@pytest.fixture
-def argon2(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many argon2 runs checked a PIN ("checks": a key unsealed, or a PIN hash from before
-    keys verified) and how many sealed a key under a PIN ("seals")."""
-    counts = {"checks": 0, "seals": 0}
-    kdf, seal, matches = keys._kdf, keys.seal, operators.pin_matches
-    sealing = [False]
-
-    def counting_kdf(*args: Any, **kwargs: Any) -> bytes:
-        counts["seals" if sealing[0] else "checks"] += 1
-        return kdf(*args, **kwargs)
-
-    def counting_seal(*args: Any, **kwargs: Any) -> str:
-        sealing[0] = True
-        try:
-            return seal(*args, **kwargs)
-        finally:
-            sealing[0] = False
-
-    def counting_matches(pin_hash: str, pin: str) -> bool:
-        counts["checks"] += 1
-        return matches(pin_hash, pin)
-
-    monkeypatch.setattr(keys, "_kdf", counting_kdf)
-    monkeypatch.setattr(keys, "seal", counting_seal)
-    monkeypatch.setattr(operators, "pin_matches", counting_matches)
-    monkeypatch.setattr("bmac_workflow.services.signing.pin_matches", counting_matches)
-    return counts
-
-
-def reset(counts: dict[str, int]) -> None:
-    counts.update(checks=0, seals=0)
-
-
-def test_a_step_runs_argon2_once(clinic: Clinic, bmac: Bmac, argon2: dict[str, int]) -> None:
+def test_a_step_runs_argon2_once(clinic: Clinic, bmac: Bmac, argon2: Counts) -> None:
     case_id = clinic.open()
     advance_to(clinic, case_id, "filtering")
-    reset(argon2)
+    argon2.reset()
     result = bmac(*step_args("filter", case_id), who="nurse")
     assert result.exit_code == 0, result.stderr
     assert argon2 == {"checks": 1, "seals": 0}
 
 
 def test_an_injection_with_its_verifier_runs_argon2_twice(
-    clinic: Clinic, bmac: Bmac, argon2: dict[str, int]
+    clinic: Clinic, bmac: Bmac, argon2: Counts
 ) -> None:
     case_id = clinic.open()
     advance_to(clinic, case_id, "injection")
-    reset(argon2)
+    argon2.reset()
     result = bmac(*step_args("inject", case_id), who="surgeon")  # the verifier: BMAC_VERIFIER_PIN
     assert result.exit_code == 0, result.stderr
     assert argon2 == {"checks": 2, "seals": 0}  # the surgeon's PIN and the verifier's
 
 
 def test_an_auditors_checkpoint_runs_argon2_once(
-    clinic: Clinic, bmac: Bmac, argon2: dict[str, int]
+    clinic: Clinic, bmac: Bmac, argon2: Counts
 ) -> None:
     clinic.open()
-    reset(argon2)
+    argon2.reset()
     result = bmac("audit", "checkpoint", who="auditor")
     assert result.exit_code == 0, result.stderr
     assert argon2 == {"checks": 1, "seals": 0}
 
 
-def test_reading_commands_run_no_argon2(clinic: Clinic, bmac: Bmac, argon2: dict[str, int]) -> None:
+def test_reading_commands_run_no_argon2(clinic: Clinic, bmac: Bmac, argon2: Counts) -> None:
     case_id = clinic.open()
-    reset(argon2)
+    argon2.reset()
     for args in (
         ("case", "status", str(case_id)),
         ("case", "timeline", str(case_id)),
@@ -100,7 +64,7 @@ def test_reading_commands_run_no_argon2(clinic: Clinic, bmac: Bmac, argon2: dict
 
 
 def test_a_legacy_operators_first_sign_in_checks_the_pin_once_and_seals_their_new_key(
-    tmp_path: Path, argon2: dict[str, int]
+    tmp_path: Path, argon2: Counts
 ) -> None:
     """An operator of a database from before keys: their PIN is checked once, against the argon2
     hash it had (`pin_matches`), never by a key; the new key it gives them is sealed under their
@@ -124,7 +88,7 @@ def test_a_legacy_operators_first_sign_in_checks_the_pin_once_and_seals_their_ne
     )  # fmt: skip
     assert opened.exit_code == 0, opened.stderr
     assert argon2 == {"checks": 1, "seals": 1}
-    reset(argon2)
+    argon2.reset()
     again = bmac_old(
         "case", "open", "--patient", "P-0101", "--knee", "left", BMAC_PIN=PINS["nurse"]
     )

@@ -8,89 +8,73 @@ from typing import Any
 
 import pytest
 
-from bmac_workflow import keys, operators
 from bmac_workflow.store.database import Database
 from tests.conftest import Bmac, Clinic, advance_to
+from tests.e2e.conftest import Counts
 from tests.walk import pin_of, step_args
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many write units of work were opened, and how many argon2 runs a PIN cost: each
-    derivation of a key from a PIN (keys._kdf), and each check of a PIN hash from before keys
-    (operators.pin_matches, where the sign-in looks it up)."""
-    counts = {"writes": 0, "argon2 runs": 0}
-    write, kdf, matches = Database.write, keys._kdf, operators.pin_matches
+def writes(monkeypatch: pytest.MonkeyPatch) -> Counts:
+    """How many write units of work were opened."""
+    counts = Counts(writes=0)
+    write = Database.write
 
     def counting_write(self: Database) -> Any:
         counts["writes"] += 1
         return write(self)
 
-    def counting_kdf(pin: str, salt: bytes, cost: keys.KdfCost) -> bytes:
-        counts["argon2 runs"] += 1
-        return kdf(pin, salt, cost)
-
-    def counting_matches(pin_hash: str, pin: str) -> bool:
-        counts["argon2 runs"] += 1
-        return matches(pin_hash, pin)
-
     monkeypatch.setattr(Database, "write", counting_write)
-    monkeypatch.setattr(keys, "_kdf", counting_kdf)
-    monkeypatch.setattr(operators, "pin_matches", counting_matches)
-    monkeypatch.setattr("bmac_workflow.services.signing.pin_matches", counting_matches)
     return counts
 
 
-def reset(counted: dict[str, int]) -> None:
-    counted.update({"writes": 0, "argon2 runs": 0})
-
-
-def test_an_injection_is_one_write_and_one_argon2_run_per_signer(
-    clinic: Clinic, bmac: Bmac, counted: dict[str, int]
+@pytest.mark.parametrize(
+    ("state", "trigger", "who", "pin", "exit_code", "checks"),
+    [
+        ("injection", "inject", "surgeon", None, 0, 2),  # the surgeon's PIN and the verifier's
+        ("filtering", "filter", "nurse", None, 0, 1),
+        ("filtering", "filter", "nurse", pin_of("nobody"), 6, 1),  # the wrong PIN, nothing else
+    ],
+    ids=["an injection", "a processing step", "a step refused for a wrong PIN"],
+)
+def test_a_step_is_one_write_and_one_argon2_run_per_signer(
+    clinic: Clinic,
+    bmac: Bmac,
+    writes: Counts,
+    argon2: Counts,
+    state: str,
+    trigger: str,
+    who: str,
+    pin: str | None,
+    exit_code: int,
+    checks: int,
 ) -> None:
+    """A refused step writes only what the sign-in changed (its failed-PIN count)."""
     case_id = clinic.open()
-    advance_to(clinic, case_id, "injection")
-    reset(counted)
-    result = bmac(*step_args("inject", case_id), who="surgeon")
-    assert result.exit_code == 0, result.stderr
-    assert counted == {"writes": 1, "argon2 runs": 2}  # the surgeon's and the verifier's
-
-
-def test_a_processing_step_is_one_write(
-    clinic: Clinic, bmac: Bmac, counted: dict[str, int]
-) -> None:
-    case_id = clinic.open()
-    advance_to(clinic, case_id, "filtering")
-    reset(counted)
-    result = bmac(*step_args("filter", case_id), who="nurse")
-    assert result.exit_code == 0, result.stderr
-    assert counted == {"writes": 1, "argon2 runs": 1}
-
-
-def test_a_refused_step_writes_only_what_the_sign_in_changed(
-    clinic: Clinic, bmac: Bmac, counted: dict[str, int]
-) -> None:
-    case_id = clinic.open()
-    advance_to(clinic, case_id, "filtering")
-    reset(counted)
-    wrong = bmac(*step_args("filter", case_id), who="nurse", pin=pin_of("nobody"))
-    assert wrong.exit_code == 6
-    assert counted == {"writes": 1, "argon2 runs": 1}  # the wrong PIN is counted, nothing else
+    advance_to(clinic, case_id, state)
+    writes.reset()
+    argon2.reset()
+    result = bmac(*step_args(trigger, case_id), who=who, pin=pin)
+    assert result.exit_code == exit_code, result.stderr
+    assert writes == {"writes": 1}
+    assert argon2 == {"checks": checks, "seals": 0}
 
 
 def test_a_step_that_chooses_a_new_pin_is_still_one_write(
-    clinic: Clinic, bmac: Bmac, counted: dict[str, int]
+    clinic: Clinic, bmac: Bmac, writes: Counts, argon2: Counts
 ) -> None:
     case_id = clinic.open()
     advance_to(clinic, case_id, "filtering")
     given, chosen = "731904", "592038"
     reset_pin = bmac("operator", "reset-pin", "nurse", who="admin", env={"BMAC_NEW_PIN": given})
     assert reset_pin.exit_code == 0, reset_pin.stderr
-    reset(counted)
+    writes.reset()
+    argon2.reset()
     result = bmac(
         *step_args("filter", case_id), who="nurse", pin=given, env={"BMAC_NEW_PIN": chosen}
     )
     assert result.exit_code == 0, result.stderr
     # One run unseals her key under the PIN the admin gave, one seals it under hers; the new
     # PIN, the step and the registry's act are written together.
-    assert counted == {"writes": 1, "argon2 runs": 2}
+    assert writes == {"writes": 1}
+    assert argon2 == {"checks": 1, "seals": 1}

@@ -548,6 +548,25 @@ def sign_in_limits(bmac: Bmac) -> dict[str, int]:
     return {name: found[name] for name in ("max_failed_pins", "lock_minutes")}
 
 
+def test_protocols_and_settings_in_a_pipe_are_one_plain_line_a_row_of_what_json_gives(
+    bmac: Bmac,
+) -> None:
+    protocols = json.loads(bmac("protocol", "list", "--json").stdout)
+    listed = bmac("protocol", "list")
+    assert listed.exit_code == 0, listed.stderr
+    assert [line.split()[:2] + line.split()[-2:] for line in listed.stdout.splitlines()] == [
+        [p["version"], p["sha256"][:12], p["by"], "active" if p["active"] else "-"]
+        for p in protocols
+    ]
+    settings = json.loads(bmac("settings", "show", "--json").stdout)
+    shown = bmac("settings", "show")
+    assert shown.exit_code == 0, shown.stderr
+    assert [line.split(None, 4) for line in shown.stdout.splitlines()] == [
+        [s["name"], str(s["value"]), str(s["default"]), f"{s['low']}-{s['high']}", s["what"]]
+        for s in settings
+    ]
+
+
 def test_the_lock_limit_and_period_are_site_settings_an_admin_sets(
     bmac: Bmac, clinic: Clinic, clock: Clock
 ) -> None:
