@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bmac_workflow.entry_signatures import content_of_body
 from bmac_workflow.record import (
     CaseSnapshot,
     Entry,
@@ -23,7 +24,6 @@ from bmac_workflow.record import (
     fold,
     replay,
 )
-from bmac_workflow.entry_signatures import content_of_body
 from tests.unit.logs import corrected, happy_log, snapshot, step
 
 JSON_SCALARS = (
