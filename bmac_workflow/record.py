@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .json_text import read_json
 from .meanings import Meaning as Meaning  # every signer names its meaning from here
 
 GENESIS = "0" * 64
@@ -117,7 +118,7 @@ class Entry:
     @classmethod
     def from_body(cls, body: str) -> Entry:
         """Read an entry back from its stored canonical text."""
-        raw = json.loads(body)
+        raw = read_json(body)
         for name in _LATE_FIELDS:
             raw.setdefault(name, None)
         raw["signer"] = restore(Signature, raw["signer"])

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bmac_workflow.entry_signatures import content_of_body
+from bmac_workflow.json_text import read_json
 from bmac_workflow.record import (
     CaseSnapshot,
     Entry,
@@ -244,3 +245,31 @@ def test_the_signed_content_cut_from_a_body_is_the_content_of_the_entry(
 
 def test_a_body_without_signatures_has_no_signed_content() -> None:
     assert content_of_body(happy_log()[1].body()) is None
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.text()
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+@settings(max_examples=300)
+def test_stored_json_reads_as_json_reads_it(value: Any) -> None:
+    text = canonical(value)
+    assert read_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a":NaN}', "1e400", '{"a":1,"a":2}', '"\\ud800"', "[-0.0]"])
+def test_what_orjson_refuses_or_bends_reads_as_json_reads_it(text: str) -> None:
+    found, expected = read_json(text), json.loads(text)
+    assert repr(found) == repr(expected)
+
+
+def test_text_that_is_no_json_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(ValueError):
+        read_json('{"a":')
