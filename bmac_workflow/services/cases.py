@@ -49,8 +49,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ..gates import Gates
     from ..steps import Step
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 
 def open_case(
@@ -189,57 +191,77 @@ def log_signed_step(
         late = lateness.minutes_late(clinical, now, protocol)
         late_reason = lateness.checked_reason(late, asked.late_reason, protocol)
         attempt = _attempt(step, values, case, protocol, signed.holder, clinical, reason)
-        with db.glance() as uow:
-            gates = gates_for(uow, case, step, attempt.data)
-        attempt = attempt._replace(gates=gates)
-        data, request = _prepared(step, attempt)
-        second: SignedIn | None = None
+
+        def write(uow: UnitOfWork, data: dict[str, Any], to: str, gates: Gates,
+                  second: SignedIn | None = None) -> Change:  # fmt: skip
+            meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
+            position = record(signed, now, uow, waited=second is not None)
+            if second is not None and second is not signed:
+                position = max(position, record(second, now, uow))
+            verifier_signs = second.signer(Meaning.VERIFIED) if second else None
+            entry = Entry(
+                case_id=case_id,
+                seq=case.version + 1,
+                action=trigger,
+                from_state=case.state,
+                to_state=to,
+                at=iso(clinical),
+                recorded_at=iso(now),
+                signer=signed.signer(meaning).signature,
+                data=data,
+                prev_hash=case.head_hash,
+                verifier=verifier_signs.signature if verifier_signs else None,
+                reason=reason,
+                registry=position or signed.registry.length,
+                minutes_late=late,
+                late_reason=late_reason,
+                quality=gates.position,
+            )
+            entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
+            # The entry's (case, seq) is unique and the case row is written only at the
+            # version read before the PIN: if anyone logged since, nothing is written.
+            return commit(uow, case, entry, protocol)
+
         try:
-            if step.verifier_field:
+            if not step.verifier_field:
+                # No second PIN is asked: the gates are read in the write itself, which holds
+                # SQLite's lock from its start (one unit of work, and no hold can slip in).
+                with db.write() as uow:
+                    gates = gates_for(uow, case, step, attempt.data)
+                    data, request = _prepared(step, attempt._replace(gates=gates))
+                    try:
+                        new_state = workflow().advance(case.state, trigger, request)
+                    except BmacError as refused:
+                        failed = refused
+                    else:
+                        return write(uow, data, new_state, gates)
+                # A guard's refusal is kept, signed, in the refusals log, committed on its own
+                # (the write above is rolled back): the step itself still fails.
+                asked_of = request._replace(verifier_is_second_person=True)
+                logged = log_refused(step, asked_of, failed, case, data, signed, clinical, now, db)
+                raise failed
+            with db.glance() as uow:
+                gates = gates_for(uow, case, step, attempt.data)
+            attempt = attempt._replace(gates=gates)
+            data, request = _prepared(step, attempt)
+            second: SignedIn | None = None
+            try:
                 second = second_person(step, attempt, request, verifier, signed, clock, db)
                 attempt = attempt._replace(verifier=_person(second.holder))
                 data, request = _prepared(step, attempt)
-            new_state = workflow().advance(case.state, trigger, request)
-        except BmacError as refused:
-            # A guard's refusal (window, specimen, knee, second person) is kept, signed, in
-            # the refusals log, committed on its own: the step itself still fails.
-            asked_of = request if second else request._replace(verifier_is_second_person=True)
-            logged = log_refused(step, asked_of, refused, case, data, signed, clinical, now, db)
-            raise
-        meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
-        try:
+                new_state = workflow().advance(case.state, trigger, request)
+            except BmacError as refused:
+                # As above; a refused second person is one of these refusals.
+                asked_of = request if second else request._replace(verifier_is_second_person=True)
+                logged = log_refused(step, asked_of, refused, case, data, signed, clinical, now, db)
+                raise
             with db.write() as uow:
                 if uow.repo.quality_length() != gates.position:
                     raise Conflict(
                         "a lot hold or device record was added while this step was being "
                         f"logged: nothing was written; log it again (`bmac case status {case_id}`)"
                     )
-                position = record(signed, now, uow, waited=second is not None)
-                if second is not None and second is not signed:
-                    position = max(position, record(second, now, uow))
-                entry = Entry(
-                    case_id=case_id,
-                    seq=case.version + 1,
-                    action=trigger,
-                    from_state=case.state,
-                    to_state=new_state,
-                    at=iso(clinical),
-                    recorded_at=iso(now),
-                    signer=signed.signer(meaning).signature,
-                    data=data,
-                    prev_hash=case.head_hash,
-                    verifier=second.signer(Meaning.VERIFIED).signature if second else None,
-                    reason=reason,
-                    registry=position or signed.registry.length,
-                    minutes_late=late,
-                    late_reason=late_reason,
-                    quality=gates.position,
-                )
-                verifier_signs = second.signer(Meaning.VERIFIED) if second else None
-                entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
-                # The entry's (case, seq) is unique and the case row is written only at the
-                # version read before the PIN: if anyone logged since, nothing is written.
-                return commit(uow, case, entry, protocol)
+                return write(uow, data, new_state, gates, second)
         except Conflict as conflict:
             with db.read() as uow:
                 moved = changed_under_you(uow.repo, case, otherwise=conflict)
