@@ -130,9 +130,20 @@ def public_key_of(seed: bytes) -> str:
 
 def sign(seed: bytes, message: bytes) -> str:
     """The Ed25519 signature (base64) of `message` by the key of `seed`."""
+    return sign_with(signing_key(seed), message)
+
+
+def signing_key(seed: bytes) -> Any:
+    """The signing key of `seed`, ready to sign: making it derives the public key (a point
+    multiplication), which a command signing more than once does once."""
     from nacl.signing import SigningKey
 
-    return b64(SigningKey(seed).sign(message).signature)
+    return SigningKey(seed)
+
+
+def sign_with(key: Any, message: bytes) -> str:
+    """The Ed25519 signature (base64) of `message` by `key` (`signing_key`)."""
+    return b64(key.sign(message).signature)
 
 
 def verifies(public_key: str, message: bytes, signature: str) -> bool:

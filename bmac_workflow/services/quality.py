@@ -202,9 +202,11 @@ def listing(db: Database) -> dict[str, Any]:
 def gates_for(uow: UnitOfWork, case: CaseSnapshot, step: Step, data: Any) -> Gates:
     """The lot holds, devices and open deviations a step of `case` with `data` meets."""
     found = materials(step, data)
-    case_lots = uow.repo.case_lots(case.case_id) if LOT_NOT_HELD.name in step.guard_names else set()
+    position, lot_acts = uow.repo.quality_position()
+    # No lot was ever held: which lots the case used cannot matter (no read for them).
+    asks_lots = lot_acts and LOT_NOT_HELD.name in step.guard_names
+    case_lots = uow.repo.case_lots(case.case_id) if asks_lots else set()
     about = sorted({*found, *(("lot", lot) for lot in case_lots)})
-    position = uow.repo.quality_length()
     quality = _fold(uow.repo.quality_rows(about)) if about and position else Quality()
     labels: tuple[str, ...] = ()
     if NO_OPEN_DEVIATION.name in step.guard_names:

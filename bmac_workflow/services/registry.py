@@ -19,15 +19,16 @@ if TYPE_CHECKING:
 class Signer:
     """Who signs an act: their signature's fields and their signing key (kept in memory)."""
 
-    def __init__(self, signature: Signature, seed: bytes) -> None:
+    def __init__(self, signature: Signature, seed: bytes, key: Any = None) -> None:
         self.signature = signature
         self._seed = seed
+        self._key = key  # the seed's signing key, when the caller keeps one (keys.signing_key)
 
     def sign(self, content: bytes) -> str:
         """The Ed25519 signature of `content` (base64)."""
-        from ..keys import sign
+        from ..keys import sign, sign_with
 
-        return sign(self._seed, content)
+        return sign(self._seed, content) if self._key is None else sign_with(self._key, content)
 
 
 def load_registry(uow: UnitOfWork) -> Registry:

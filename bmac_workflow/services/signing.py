@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .. import keys, text_policy
@@ -67,7 +68,12 @@ class SignedIn:
         """The operator signing with `meaning`: printed name, role and key the registry's."""
         holder = self.holder
         signature = Signature(holder.id, holder.name, holder.role, meaning, holder.key)
-        return Signer(signature, self.seed)
+        return Signer(signature, self.seed, self._signing_key)
+
+    @cached_property
+    def _signing_key(self) -> Any:
+        # Made once per sign-in: an entry is signed by its signer and often co-signed.
+        return keys.signing_key(self.seed)
 
 
 def sign_in(credentials: Credentials, now: datetime, db: Database) -> SignedIn:

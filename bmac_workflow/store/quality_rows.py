@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict
@@ -53,6 +53,14 @@ _CASE_LOTS = Statement(
 )
 _ADD_MATERIAL = Statement(insert(case_materials), list(Material._fields))
 _QUALITY_LENGTH = Statement(select(func.max(quality.c.seq)))
+# The log's length and whether any act ever held or released a lot, in one statement (both
+# from an index): a step asks them before it reads which lots its case used.
+_QUALITY_POSITION = Statement(
+    select(
+        select(func.max(quality.c.seq)).scalar_subquery(),
+        exists().where(quality.c.kind == bindparam("kind")),
+    )
+)
 _D = deviations.c
 _DEVIATION_COLUMNS = (_D.id, _D.case_id, _D.seq, _D.kind, _D.opened_at, _D.opened_by, _D.closed_seq)
 
@@ -91,6 +99,11 @@ class QualityRows(Rows):
     def quality_length(self) -> int:
         """How many acts the quality log holds."""
         return int(self._run(_QUALITY_LENGTH, {}).fetchone()[0] or 0)
+
+    def quality_position(self) -> tuple[int, bool]:
+        """How many acts the quality log holds, and whether any of them is about a lot."""
+        length, lots = self._run(_QUALITY_POSITION, {"kind": "lot"}).fetchone()
+        return int(length or 0), bool(lots)
 
     def append_quality(self, entry: QualityEntry) -> str:
         """Append an act and return its hash; a taken seq means another act came first."""
