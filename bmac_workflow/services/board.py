@@ -6,24 +6,26 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..access import VERIFY, masked
 from ..protocol import Protocol
 from ..record import CaseSnapshot
 from ..states import FOLLOW_UP, workflow
-from ..timeutil import LocalDays, from_iso
+from ..timeutil import from_iso
 from . import queries
 from .access import log_view
-from .board_deviations import open_deviations, shown_with
+from .board_deviations import OpenDeviations, open_deviations, shown_with
+from .board_worklist import DueOnBoard, Worklist, prune
+from .board_worklist import worklist as worklist_of
 from .deviations import of_case
 from .sessions import Reader, Viewer, signed_read, viewer
 
 if TYPE_CHECKING:
     from ..store.database import Database
+    from ..store.unit_of_work import UnitOfWork
 
 # The countdown turns amber in the window's last minutes, red once it has passed.
 AMBER_MINUTES = 30
@@ -35,6 +37,8 @@ DUE_WITHIN = timedelta(days=7)
 _SESSIONS_KEPT = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+# How much earlier than the float arithmetic says a window's row is made again (µs).
+_SLACK = 1000
 
 
 class _Unseen:
@@ -87,50 +91,10 @@ class OnBoard:
     scratch: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-# A case on the board at `now`: (the case, its minutes in the state, the whole minutes left of
-# its window or None, the countdown's colour or None). Plain tuples: thousands per view.
-BoardRow = tuple[OnBoard, int, int | None, str | None]
-
-
-@dataclass(frozen=True)
-class DueOnBoard:
-    """A follow-up visit on the board's worklist, as its worklist row shows (kept between
-    views)."""
-
-    case_id: int
-    patient_ref: str
-    patient: str  # masked
-    knee: str
-    visit: str
-    due_date: date
-    pair: tuple[int, str]
-    scratch: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-class DueRow(NamedTuple):
-    """A visit on the worklist today: how many days late it is (0: not yet)."""
-
-    visit: DueOnBoard
-    days_overdue: int
-
-
-class Worklist:
-    """The board's follow-up worklist as it stands on `today` from its worklist `rows`: the
-    same rows on the same day make the same list, kept between views with what a page made of
-    it (`scratch`)."""
-
-    def __init__(self, rows: list[tuple[Any, ...]], today: date, visits: list[DueRow]) -> None:
-        self.rows = rows
-        self.today = today
-        self.visits = visits
-        self.pairs = [visit.pair for visit, _ in visits]
-        self.scratch: dict[str, Any] = {}
-
-    def __len__(self) -> int:
-        return len(self.visits)
-
-    def __iter__(self) -> Iterator[DueRow]:
-        return iter(self.visits)
+# A case's row at an instant: (its whole minutes in the state, the whole minutes left of its
+# window or None, the countdown's colour or None, the µs since the epoch until which these three
+# hold). Plain tuples: thousands per view.
+RowAt = tuple[int, int | None, str | None, int]
 
 
 class BoardCache:
@@ -144,12 +108,43 @@ class BoardCache:
         self.worklist: Worklist | None = None
         self.seen: dict[str, tuple[tuple[int, str], ...]] = {}
         self.lock = threading.Lock()
+        # The last view's cases in flight (their (id, version) rows), grouped by state, and the
+        # pairs they show: the same rows make the same groups (each replaced whole).
+        self.flying: _Flying | None = None
+        # The last open deviations (kept while the same, with what a page made of them), and the
+        # pairs the last view logged with the groups, worklist and deviations they came from.
+        self.deviations: OpenDeviations | None = None
+        self.shown: tuple[object, object, object, list[tuple[int, str]]] | None = None
+
+
+class _Flying(NamedTuple):
+    rows: list[tuple[int, int]]
+    states: list[tuple[str, list[OnBoard]]]
+    pairs: list[tuple[int, str]]
 
 
 def minutes_left(harvested: int, at: int, window: float) -> float:
     """`rules.window_minutes_left` on whole µs since the epoch (the same float operations,
     without making datetimes: the board computes it for every case in the window)."""
     return round(window - (at - harvested) / 10**6 / 60.0, 1)
+
+
+def row_at(case: OnBoard, at: int) -> RowAt:
+    """A case's row at `at` (µs since the epoch): its whole minutes in the state, its window's
+    whole minutes left and countdown colour (None outside the window), and the µs until which
+    all three hold (the row is kept until then: a little early rather than late)."""
+    minutes = (at - case.updated) // 60_000_000
+    until = case.updated + (minutes + 1) * 60_000_000
+    if case.harvested is None:
+        return minutes, None, None, until
+    left = minutes_left(case.harvested, at, case.window)
+    whole = int(left // 1)
+    # The minutes left only fall, rounded to 0.1 as the rule does: the whole minutes and the
+    # colour hold while the unrounded figure stays above `lowest` - 0.05, `lowest` the least
+    # figure they show (30.1 on the amber line, as 30.0 is amber): kept to `lowest` - 0.04.
+    lowest = whole + 0.1 if whole == AMBER_MINUTES and left > AMBER_MINUTES else float(whole)
+    holds = case.harvested + int((case.window - lowest + 0.04) * 60_000_000) - _SLACK
+    return minutes, whole, countdown(left), max(at + 1, min(until, holds))
 
 
 def _micros(when: datetime) -> int:
@@ -182,81 +177,69 @@ def _on_board(facts: str, protocol: Protocol, last_body: str, flow: Any) -> OnBo
 def board(
     reader: Reader, now: datetime, db: Database, cache: BoardCache | None = None
 ) -> dict[str, Any]:
-    """The board: {"states": [(state, [BoardRow, ...]), ...], "due": [...], "deviations": the
-    open ones (board_deviations.py), "now": ...}.
+    """The board: {"states": [(state, [OnBoard, ...]), ...], "due": [...], "deviations": the
+    open ones (board_deviations.py), "at": `now` in µs since the epoch (`row_at`), "now": ...}.
 
     The cases in flight are read from the (state, id, version) index; only those not in
-    `cache` at their version are read in full. Each view is logged; a refresh of the page (not
-    the operator's doing) that shows the same cases as the session's last logged view is not
-    logged again (the entry of that view covers it)."""
+    `cache` at their version are read in full, and the same rows as the last view's make the
+    same groups. Each view is logged; a refresh of the page (not the operator's doing) that
+    shows the same cases as the session's last logged view is not logged again (the entry of
+    that view covers it)."""
     cache = cache if cache is not None else BoardCache()
-    states = in_flight()
-    flow = workflow()
     with signed_read(reader, now, db) as (who, uow):
-        flying = uow.repo.in_flight(states)
-        mine = {case_id: cache.cases.get(case_id, _NONE) for case_id, _ in flying}
-        stale = [case_id for case_id, version in flying if mine[case_id].version != version]
-        if stale:
-            rows = uow.repo.board_rows(stale)
-            protocols = {pid: uow.repo.protocol(pid) for pid in {r[1] for r in rows}}
-            for facts, protocol_id, last_body in rows:
-                found = _on_board(facts, protocols[protocol_id], last_body, flow)
-                mine[found.case_id] = cache.cases[found.case_id] = found
+        rows = uow.repo.in_flight(in_flight())
+        flying = cache.flying
+        if flying is None or flying.rows != rows:
+            flying = cache.flying = _grouped(uow, rows, cache.cases)
         today, horizon = queries.due_horizon(DUE_WITHIN, now)
         worklist = uow.repo.worklist_before(horizon)
         flagged = open_deviations(uow)
-    _prune(cache.cases, mine)
-    at = _micros(now)
-    grouped: dict[str, list[BoardRow]] = {state: [] for state in states}
-    shown = []
-    for case_id, _ in flying:
+    if cache.deviations is not None and cache.deviations == flagged:
+        flagged = cache.deviations  # with what a page made of them
+    else:
+        cache.deviations = flagged
+    listed = cache.worklist
+    if listed is None or listed.today != today or listed.rows != worklist:
+        listed = cache.worklist = worklist_of(worklist, today, cache.due)
+    kept = cache.shown
+    if kept is not None and kept[0] is flying and kept[1] is listed and kept[2] is flagged:
+        shown = kept[3]
+    else:
+        shown = shown_with(flying.pairs + listed.pairs, flagged)
+        cache.shown = (flying, listed, flagged, shown)
+    _log_board(who, reader, shown, now, db, cache)
+    return {
+        "states": flying.states,
+        "due": listed,
+        "deviations": flagged,
+        "at": _micros(now),
+        "now": now,
+    }
+
+
+def _grouped(uow: UnitOfWork, rows: list[tuple[int, int]], kept: dict[int, OnBoard]) -> _Flying:
+    """The cases of `rows` ((id, version), by id) grouped by state, read in full where `kept`
+    does not hold them at their version, and the (case, patient) pairs they show."""
+    states = in_flight()
+    mine = {case_id: kept.get(case_id, _NONE) for case_id, _ in rows}
+    stale = [case_id for case_id, version in rows if mine[case_id].version != version]
+    if stale:
+        flow = workflow()
+        found = uow.repo.board_rows(stale)
+        protocols = {pid: uow.repo.protocol(pid) for pid in {r[1] for r in found}}
+        for facts, protocol_id, last_body in found:
+            case = _on_board(facts, protocols[protocol_id], last_body, flow)
+            mine[case.case_id] = kept[case.case_id] = case
+    prune(kept, mine)
+    grouped: dict[str, list[OnBoard]] = {state: [] for state in states}
+    pairs = []
+    for case_id, _ in rows:
         case = mine[case_id]
         if case is _NONE:  # moved out of flight between the two reads
             continue
-        minutes = (at - case.updated) // 60_000_000
-        if case.harvested is None:
-            grouped[case.state].append((case, minutes, None, None))
-        else:
-            left = minutes_left(case.harvested, at, case.window)
-            grouped[case.state].append((case, minutes, int(left // 1), countdown(left)))
-        shown.append(case.pair)
-    listed = cache.worklist
-    if listed is None or listed.today != today or listed.rows != worklist:
-        listed = cache.worklist = _worklist(worklist, today, cache.due)
-    shown = shown_with(shown + listed.pairs, flagged)
-    _log_board(who, reader, shown, now, db, cache)
-    in_states = [(s, grouped[s]) for s in states if grouped[s]]
-    return {"states": in_states, "due": listed, "deviations": flagged, "now": now}
-
-
-def _worklist(rows: list[tuple[Any, ...]], today: date, kept: dict[Any, DueOnBoard]) -> Worklist:
-    """The worklist of `rows` on `today` (each visit made once, kept in `kept`)."""
-    day_of = LocalDays()
-    visits = []
-    for row in rows:
-        visit = kept.get(row)
-        if visit is None:
-            case_id, name, due_at, patient_ref, knee = row
-            visit = kept[row] = DueOnBoard(
-                case_id,
-                patient_ref,
-                masked(patient_ref),
-                knee,
-                name,
-                day_of(due_at),
-                (case_id, patient_ref),
-            )
-        visits.append(DueRow(visit, max((today - visit.due_date).days, 0)))
-    _prune(kept, rows)
-    return Worklist(rows, today, visits)
-
-
-def _prune(kept: dict[Any, Any], wanted: Any) -> None:
-    """Forget what the board no longer shows, once the cache is twice what it shows."""
-    if len(kept) > 2 * len(wanted) + 100:
-        keep = set(wanted)
-        for key in [k for k in list(kept) if k not in keep]:
-            kept.pop(key, None)
+        grouped[case.state].append(case)
+        pairs.append(case.pair)
+    return _Flying(rows, [(s, grouped[s]) for s in states if grouped[s]], pairs)
 
 
 def _log_board(

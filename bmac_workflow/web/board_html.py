@@ -13,8 +13,9 @@ from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
-from ..services.board import BoardRow, OnBoard, Worklist
+from ..services.board import OnBoard, row_at
 from ..services.board_deviations import OpenDeviations
+from ..services.board_worklist import Worklist
 from ..timeutil import local
 
 
@@ -53,17 +54,21 @@ def _badge(count: int) -> str:
     return f'<span class="deviations">{count} open deviation{"s" if count > 1 else ""}</span>'
 
 
-def case_rows(rows: Iterable[BoardRow], flagged: OpenDeviations) -> Markup:
-    """The `<tr>` of each case in flight, with its open deviations."""
-    out = []
-    for case, minutes, left, colour in rows:
-        # A row changes with its minutes, colour and open deviations: kept with the case, made
-        # again when they move.
-        count = flagged.of(case.case_id)
+def case_rows(cases: Iterable[OnBoard], flagged: OpenDeviations, at: int) -> Markup:
+    """The `<tr>` of each case in flight at `at` (µs since the epoch, `board.row_at`), with its
+    open deviations."""
+    out: list[str] = []
+    append = out.append
+    counts = flagged.counts
+    for case in cases:
+        count = counts.get(case.case_id, 0) if counts else 0
+        # A row is kept with the case (its version) while its minutes, countdown and open
+        # deviations hold: (from, until, deviations, html).
         made = case.scratch.get("row")
-        if made is not None and made[0] == (minutes, left, colour, count):
-            out.append(made[1])
+        if made is not None and made[0] <= at < made[1] and made[2] == count:
+            append(made[3])
             continue
+        minutes, left, colour, until = row_at(case, at)
         head, tail = case.scratch.get("html") or _case_parts(case)
         if colour and left is not None:
             text = f"passed {-left} min ago" if left < 0 else f"{left} min left"
@@ -71,8 +76,8 @@ def case_rows(rows: Iterable[BoardRow], flagged: OpenDeviations) -> Markup:
         else:
             window = ""
         row = f"{head}{minutes}{tail}{window}</td>\n  <td>{_badge(count)}</td>\n</tr>\n"
-        case.scratch["row"] = ((minutes, left, colour, count), row)
-        out.append(row)
+        case.scratch["row"] = (at, until, count, row)
+        append(row)
     return Markup("".join(out))
 
 
@@ -98,8 +103,12 @@ def due_rows(worklist: Worklist, flagged: OpenDeviations) -> Markup:
 
 
 def deviation_rows(flagged: OpenDeviations) -> Markup:
-    """The `<tr>` of each open deviation, by number."""
-    return Markup(
+    """The `<tr>` of each open deviation, by number (made once per open deviations: the board
+    keeps them while they are the same)."""
+    made: Markup | None = flagged.scratch.get("html")
+    if made is not None:
+        return made
+    made = flagged.scratch["html"] = Markup(
         "".join(
             f'<tr data-deviation="{d.number}"><td>{d.number}</td>'
             f'<td><a href="/cases/{d.case_id}">{d.case_id}</a></td>'
@@ -108,3 +117,4 @@ def deviation_rows(flagged: OpenDeviations) -> Markup:
             for d in flagged.listed
         )
     )
+    return made
