@@ -253,8 +253,11 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
     elif action == "record_follow_up":
         visits = snapshot.visits if data["visit"] == "adhoc" else (*snapshot.visits, data["visit"])
         replaced, events = bool(data.get("arthroplasty")), len(data.get("adverse_events") or ())
-        changes.update(visits=visits, arthroplasty=snapshot.arthroplasty or replaced)
-        changes.update(adverse_events=snapshot.adverse_events + events)
+        changes.update(
+            visits=visits,
+            arthroplasty=snapshot.arthroplasty or replaced,
+            adverse_events=snapshot.adverse_events + events,
+        )
     elif action in ("cancel", "close"):
         changes.update(end_reason=entry.reason)
     return evolve(snapshot, **changes)

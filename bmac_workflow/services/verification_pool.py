@@ -46,7 +46,8 @@ def parallel_ranges(db: Database, workers: int | None) -> list[Range]:
         count, low, high = uow.repo.entry_bounds()
     if count < PARALLEL_MIN_ENTRIES or low is None or high is None:
         return []
-    pieces = count_workers * 8
+    # Small enough that the last range to finish leaves the other workers idle only briefly.
+    pieces = count_workers * 16
     step = max(1, (high - low + 1) // pieces)
     bounds = [low + i * step for i in range(pieces)] + [high + 1]
     # The first and last ranges are open, so nothing outside [low, high] escapes the check.

@@ -22,7 +22,7 @@ def pooled(monkeypatch: pytest.MonkeyPatch, clinic: Clinic) -> Clinic:
 
 def by_workers(clinic: Clinic, full: bool = False) -> list[object]:
     ranges = verification_pool.parallel_ranges(clinic.db, 2)
-    assert len(ranges) == 16, "the record is checked in ranges by two workers"
+    assert len(ranges) == 32, "the record is checked in ranges by two workers"
     return verify(clinic.db, workers=2, full=full)  # type: ignore[return-value]
 
 
