@@ -22,21 +22,24 @@ def signature_problems(
     position = entry.registry
     if position is None or not seen <= position <= registry.length:
         return ["entry names no registry position it could have been signed at"], "", seen
-    whys: list[str] = []
-    role = ""
     content = (content_of_body(body) if body is not None else None) or entry.content()
-    for part, signature in (("signer", entry.signer), ("verifier", entry.verifier)):
-        if signature is None:
-            continue
-        holder = registry.at(signature.id, position)
-        why = _holder_problem(signature, holder)
-        made = entry.signatures.get(part, "")
-        if why is None and not keys.verifies(signature.key or "", content, made):
-            why = f"the {part}'s signature ({signature.id}) does not verify: altered or forged"
+    made = entry.signatures
+    whys: list[str] = []
+    signer = entry.signer
+    holder = registry.at(signer.id, position)
+    why = _holder_problem(signer, holder)
+    if why is None and not keys.verifies(signer.key or "", content, made.get("signer", "")):
+        why = f"the signer's signature ({signer.id}) does not verify: altered or forged"
+    role = holder.role if why is None and holder is not None else ""
+    if why:
+        whys.append(why)
+    verifier = entry.verifier
+    if verifier is not None:
+        why = _holder_problem(verifier, registry.at(verifier.id, position))
+        if why is None and not keys.verifies(verifier.key or "", content, made.get("verifier", "")):
+            why = f"the verifier's signature ({verifier.id}) does not verify: altered or forged"
         if why:
             whys.append(why)
-        elif part == "signer" and holder is not None:
-            role = holder.role
     return whys, role, position
 
 

@@ -114,14 +114,15 @@ def rerun(
     quality = quality if quality is not None else Quality()
     trail = _Trail()
     by_trigger = workflow().by_trigger
+    reviewed, bodies = scope.reviewed, scope.bodies
     for index, entry in enumerate(entries):
         step = by_trigger.get(entry.action)
-        if entry.seq <= scope.reviewed:
+        if entry.seq <= reviewed:
             whys: list[str] = []
             if isinstance(entry.registry, int):
                 seen_registry = entry.registry
         else:
-            body = scope.bodies[index] if scope.bodies is not None else None
+            body = bodies[index] if bodies is not None else None
             whys, role, seen_registry = signature_problems(entry, body, registry, seen_registry)
             whys += _position(entry, trail, quality)
             whys += _rules(entry, step, role, index, snapshot, by_seq, protocol, registry,

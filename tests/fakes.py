@@ -325,6 +325,9 @@ class FakeRepository:
     def quality_length(self) -> int:
         return len(self.tables.quality)
 
+    def quality_position(self) -> tuple[int, bool]:
+        return len(self.tables.quality), any(r[1] == "lot" for r in self.tables.quality)
+
     def case_lots(self, case_id: int) -> set[str]:
         return {r[3] for r in self.tables.materials if r[0] == case_id and r[2] == "lot"}
 
