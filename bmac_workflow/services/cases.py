@@ -32,6 +32,7 @@ from .recording import (
     command_time,
     commit,
     load_case,
+    signed_body,
     signed_entry,
 )
 from .refusals import log_refused
@@ -217,10 +218,10 @@ def log_signed_step(
                 late_reason=late_reason,
                 quality=gates.position,
             )
-            entry = signed_entry(entry, signed.signer(meaning), verifier_signs)
+            entry, body = signed_body(entry, signed.signer(meaning), verifier_signs)
             # The entry's (case, seq) is unique and the case row is written only at the
             # version read before the PIN: if anyone logged since, nothing is written.
-            return commit(uow, case, entry, protocol)
+            return commit(uow, case, entry, protocol, body)
 
         try:
             if not step.verifier_field:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import deviations, rules
 from ..errors import Conflict, InvalidData, RecordAltered
 from ..protocol import Protocol
-from ..record import CaseSnapshot, Entry, apply, digest, evolve
+from ..record import SIGNED_PREFIX, CaseSnapshot, Entry, apply, canonical, digest, evolve
 from ..settings import in_force
 from ..states import FOLLOW_UP
 from ..timeutil import from_iso, local, parse_at
@@ -36,11 +36,22 @@ class Change:
 
 def signed_entry(entry: Entry, signer: Signer, verifier: Signer | None = None) -> Entry:
     """`entry` with its signer's signature over its content (and its verifier's)."""
+    return signed_body(entry, signer, verifier)[0]
+
+
+def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) -> tuple[Entry, str]:
+    """`signed_entry`, and the entry's canonical body (`Entry.body()`) made from the content
+    it signed rather than serialised again: canonical JSON sorts the keys, so the signatures
+    go right before the top-level signer, its last `,"signer":{` (nothing after it, the state
+    and the verifier's fields, holds one; quotes inside strings are escaped)."""
     content = entry.content()
     signatures = {"signer": signer.sign(content)}
     if verifier is not None:
         signatures["verifier"] = verifier.sign(content)
-    return replace(entry, signatures=signatures)
+    text = content[len(SIGNED_PREFIX) :].decode("utf-8")
+    at = text.rfind(',"signer":{')
+    body = text[:at] + ',"signatures":' + canonical(signatures) + text[at:]
+    return replace(entry, signatures=signatures), body
 
 
 def load_case(
@@ -94,9 +105,16 @@ def clinical_time(at: str | None, case: CaseSnapshot | None, now: datetime) -> d
     return value
 
 
-def commit(uow: UnitOfWork, case: CaseSnapshot | None, entry: Entry, protocol: Protocol) -> Change:
-    """Append `entry`, write the case it leads to (and its worklist), and commit."""
-    body = entry.body()
+def commit(
+    uow: UnitOfWork,
+    case: CaseSnapshot | None,
+    entry: Entry,
+    protocol: Protocol,
+    body: str | None = None,
+) -> Change:
+    """Append `entry` (its canonical `body`, when the caller has it: `signed_body`), write the
+    case it leads to (and its worklist), and commit."""
+    body = entry.body() if body is None else body
     entry_hash = digest(body)
     after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
     if case is None:
