@@ -62,7 +62,7 @@ import json
 import re
 import sys
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 GENESIS = "0" * 64
@@ -377,20 +377,9 @@ def check_registry(
 ) -> tuple[Registry, list[str]]:
     """The registry folded from its rows, and every problem in them."""
     registry, problems = Registry(), []
-    expected, previous, signed_yet = 1, GENESIS, False
-    for row in rows:
-        seq, body, stated = int(row["seq"]), row["body"], row["hash"]
-        if seq != expected:
-            problems.append(f"registry, seq {seq}, expected seq {expected} (gap or repeat)")
-            expected = seq
-        if sha256(body) != stated:
-            problems.append(f"registry, seq {seq}, hash does not match the body")
+    signed_yet = False
+    for seq, entry, stated in _chained(rows, "registry", problems):
         try:
-            entry = json.loads(body)
-            if canonical(entry) != body:
-                problems.append(f"registry, seq {seq}, body is not in canonical form")
-            if entry.get("prev_hash") != previous or entry.get("seq") != seq:
-                problems.append(f"registry, seq {seq}, prev_hash does not link")
             why = _authority(registry, entry, signed_yet, signatures)
             if why:
                 problems.append(f"registry, seq {seq}, {why}")
@@ -399,8 +388,34 @@ def check_registry(
         except (ValueError, TypeError, KeyError, AttributeError):
             problems.append(f"registry, seq {seq}, body is not a registry entry")
         registry.hashes[seq] = stated
-        previous, expected = stated, expected + 1
     return registry, problems
+
+
+def _chained(
+    rows: list[dict[str, Any]], log: str, problems: list[str]
+) -> Iterator[tuple[int, Any, str]]:
+    """Each row of a signed log (the registry, the quality log) as (seq, its parsed body,
+    its stated hash), once its numbering, hash, canonical form and link to the row before are
+    checked (what is wrong goes to `problems`, as `log, seq N, ...`). A body that is not JSON
+    is given as None: the caller says what it is not."""
+    expected, previous = 1, GENESIS
+    for row in rows:
+        seq, body, stated = int(row["seq"]), row["body"], row["hash"]
+        if seq != expected:
+            problems.append(f"{log}, seq {seq}, expected seq {expected} (gap or repeat)")
+            expected = seq
+        if sha256(body) != stated:
+            problems.append(f"{log}, seq {seq}, hash does not match the body")
+        try:
+            parsed = json.loads(body)
+            if canonical(parsed) != body:
+                problems.append(f"{log}, seq {seq}, body is not in canonical form")
+            if parsed.get("prev_hash") != previous or parsed.get("seq") != seq:
+                problems.append(f"{log}, seq {seq}, prev_hash does not link")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            parsed = None
+        yield seq, parsed, stated
+        previous, expected = stated, expected + 1
 
 
 def _authority(
@@ -451,26 +466,13 @@ def check_quality(
     signed by an active operator, with the key the registry gave them at the position the act
     names, in a role that may make it (bmac_workflow/quality_checks.py)."""
     problems: list[str] = []
-    expected, previous = 1, GENESIS
-    for row in rows:
-        seq, body, stated = int(row["seq"]), row["body"], row["hash"]
-        if seq != expected:
-            problems.append(f"quality log, seq {seq}, expected seq {expected} (gap or repeat)")
-            expected = seq
-        if sha256(body) != stated:
-            problems.append(f"quality log, seq {seq}, hash does not match the body")
+    for seq, act, _ in _chained(rows, "quality log", problems):
         try:
-            act = json.loads(body)
-            if canonical(act) != body:
-                problems.append(f"quality log, seq {seq}, body is not in canonical form")
-            if act.get("prev_hash") != previous or act.get("seq") != seq:
-                problems.append(f"quality log, seq {seq}, prev_hash does not link")
             why = _quality_authority(registry, act, signatures)
             if why:
                 problems.append(f"quality log, seq {seq}, {why}")
         except (ValueError, TypeError, KeyError, AttributeError):
             problems.append(f"quality log, seq {seq}, body is not a quality act")
-        previous, expected = stated, expected + 1
     return problems
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, literal_column, select
 from .statements import Rows, Statement
 from .tables import cases, deviations, due_visits, entries
 
-_WORKLIST = Statement(
+# The visits due before a horizon, in worklist order (`followup due` and the board).
+WORKLIST = Statement(
     select(
         due_visits.c.case_id,
         due_visits.c.visit,
@@ -73,7 +74,7 @@ class BoardRows(Rows):
     def worklist_before(self, horizon: str) -> list[tuple[int, str, str, str, str]]:
         """(case, visit, due at, patient, knee) of every visit due before `horizon`, earliest
         first, as plain tuples (the board keeps what it made of each)."""
-        return list(self._run(_WORKLIST, {"horizon": horizon}).fetchall())
+        return list(self._run(WORKLIST, {"horizon": horizon}).fetchall())
 
     def board_rows(self, case_ids: list[int]) -> list[tuple[str, int, str]]:
         """(facts, protocol id, last entry's body) of the given cases, by id."""

@@ -28,7 +28,7 @@ from .quality_rows import QualityRows
 from .refusal_rows import RefusalRows
 from .registry_rows import RegistryRows
 from .statements import Statement
-from .tables import cases, due_visits, entries, protocols
+from .tables import cases, entries, protocols
 
 
 def case_of_row(row: Any) -> tuple[CaseSnapshot, int] | None:
@@ -57,17 +57,6 @@ _ENTRIES = Statement(
     select(entries.c.body, entries.c.hash)
     .where(entries.c.case_id == bindparam("case_id"))
     .order_by(entries.c.seq)
-)
-_DUE = Statement(
-    select(
-        due_visits.c.case_id,
-        due_visits.c.visit,
-        due_visits.c.due_at,
-        due_visits.c.patient_ref,
-        due_visits.c.knee,
-    )
-    .where(due_visits.c.due_at < bindparam("horizon"))
-    .order_by(due_visits.c.due_at, due_visits.c.case_id, due_visits.c.visit)
 )
 _PROTOCOLS_KEY = "bmac_protocols"
 
@@ -203,7 +192,7 @@ class Repository(
 
     def visits_due_before(self, horizon: str) -> list[DueRow]:
         """Every worklist row due before `horizon`, earliest first."""
-        return [DueRow(*row) for row in self._run(_DUE, {"horizon": horizon}).fetchall()]
+        return [DueRow(*row) for row in self.worklist_before(horizon)]
 
     # -- the log ---------------------------------------------------------------------------
     def entries(self, case_id: int) -> list[tuple[Entry, str]]:
