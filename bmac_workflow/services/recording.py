@@ -36,7 +36,8 @@ class Change:
 
 def signed_entry(entry: Entry, signer: Signer, verifier: Signer | None = None) -> Entry:
     """`entry` with its signer's signature over its content (and its verifier's)."""
-    return signed_body(entry, signer, verifier)[0]
+    _, signatures = _signed(entry, signer, verifier)
+    return replace(entry, signatures=signatures)
 
 
 def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) -> tuple[Entry, str]:
@@ -44,14 +45,20 @@ def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) ->
     it signed rather than serialised again: canonical JSON sorts the keys, so the signatures
     go right before the top-level signer, its last `,"signer":{` (nothing after it, the state
     and the verifier's fields, holds one; quotes inside strings are escaped)."""
-    content = entry.content()
-    signatures = {"signer": signer.sign(content)}
-    if verifier is not None:
-        signatures["verifier"] = verifier.sign(content)
+    content, signatures = _signed(entry, signer, verifier)
     text = content[len(SIGNED_PREFIX) :].decode("utf-8")
     at = text.rfind(',"signer":{')
     body = text[:at] + ',"signatures":' + canonical(signatures) + text[at:]
     return replace(entry, signatures=signatures), body
+
+
+def _signed(entry: Entry, signer: Signer, verifier: Signer | None) -> tuple[bytes, dict[str, str]]:
+    """The entry's signed content and its signatures over it."""
+    content = entry.content()
+    signatures = {"signer": signer.sign(content)}
+    if verifier is not None:
+        signatures["verifier"] = verifier.sign(content)
+    return content, signatures
 
 
 def load_case(
