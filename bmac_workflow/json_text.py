@@ -19,3 +19,13 @@ def read_json(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def write_json(value: Any) -> str:
+    """Compact JSON text of a cache the record does not hash (a case row's snapshot), with
+    orjson: written at every step. What orjson refuses (an integer beyond 64 bits) json
+    writes. Never for an entry's body: its canonical form is `record.canonical`'s."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

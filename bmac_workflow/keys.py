@@ -133,17 +133,26 @@ def sign(seed: bytes, message: bytes) -> str:
     return sign_with(signing_key(seed), message)
 
 
-def signing_key(seed: bytes) -> Any:
-    """The signing key of `seed`, ready to sign: making it derives the public key (a point
-    multiplication), which a command signing more than once does once."""
-    from nacl.signing import SigningKey
+def signing_key(seed: bytes) -> bytes:
+    """The secret key of `seed` as libsodium signs with it (the seed and its public key):
+    making it derives the public key (a point multiplication), which a command signing more
+    than once does once."""
+    from nacl.bindings import crypto_sign_seed_keypair
 
-    return SigningKey(seed)
+    return bytes(crypto_sign_seed_keypair(seed)[1])
 
 
-def sign_with(key: Any, message: bytes) -> str:
+def sign_with(key: bytes, message: bytes) -> str:
     """The Ed25519 signature (base64) of `message` by `key` (`signing_key`)."""
-    return b64(key.sign(message).signature)
+    # libsodium's combined form is the signature then the message: its first 64 bytes.
+    return b64(_signing()(message, key)[:64])
+
+
+@functools.cache
+def _signing() -> Any:
+    from nacl.bindings import crypto_sign
+
+    return crypto_sign
 
 
 def verifies(public_key: str, message: bytes, signature: str) -> bool:

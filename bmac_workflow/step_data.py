@@ -137,7 +137,11 @@ class StepData(BaseModel):
             policy = policies.get(name)
             texts = value if isinstance(value, list) else [value]
             for text in texts:
-                if isinstance(text, str) and policy is not None:
+                if (
+                    isinstance(text, str)
+                    and policy is not None
+                    and not text_policy.acceptable(text, policy)
+                ):
                     text_policy.check(text, option_of(type(self), name), policy)
         return self
 

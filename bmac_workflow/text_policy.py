@@ -94,9 +94,34 @@ def shown(text: str) -> str:
     return "'" + (safe if len(safe) <= ECHO_LIMIT else safe[: ECHO_LIMIT - 3] + "...") + "'"
 
 
+# `_folded` on printable ASCII: its separators and the space become `-`, the rest stays.
+_ASCII_FOLD = str.maketrans(dict.fromkeys([" ", *(c for c in _SEPARATORS if c.isascii())], "-"))
+
+
+def acceptable(value: str, field: Field) -> bool:
+    """True when `check` would accept `value` at once: printable ASCII within the field's
+    length and no registration number in it (NFKC leaves such text as it is, and it holds no
+    character any kind of field refuses). What a person types is nearly always that, and a
+    step checks every text it holds: the full check stays for the rest, and a property test
+    holds the two to the same answer."""
+    return (
+        len(value) <= field.limit
+        and value.isascii()
+        and value.isprintable()
+        and not any(
+            _birth_date(*m.group(1, 2, 3)) for m in _RRN.finditer(value.translate(_ASCII_FOLD))
+        )
+    )
+
+
 def check(value: str, option: str, field: Field) -> str:
     """Refuse (exit 5) a value too long for its field, with characters its kind may not hold,
     not valid text, or holding a registration number; returns it unchanged."""
+    return value if acceptable(value, field) else checked_fully(value, option, field)
+
+
+def checked_fully(value: str, option: str, field: Field) -> str:
+    """`check` without its fast path: every rule on any text."""
     if len(value) > field.limit:
         raise InvalidData(
             f"{option} is {len(value)} characters long, at most {field.limit} are allowed: "

@@ -4,14 +4,23 @@ entry together with the case (and worklist) it leads to, in the caller's unit of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import deviations, rules
 from ..errors import Conflict, InvalidData, RecordAltered
 from ..protocol import Protocol
-from ..record import SIGNED_PREFIX, CaseSnapshot, Entry, apply, canonical, digest, evolve
+from ..record import (
+    SIGNED_PREFIX,
+    CaseSnapshot,
+    Entry,
+    apply,
+    canonical,
+    digest,
+    evolve,
+    restore,
+)
 from ..settings import in_force
 from ..states import FOLLOW_UP
 from ..timeutil import from_iso, local, parse_at
@@ -37,7 +46,7 @@ class Change:
 def signed_entry(entry: Entry, signer: Signer, verifier: Signer | None = None) -> Entry:
     """`entry` with its signer's signature over its content (and its verifier's)."""
     _, signatures = _signed(entry, signer, verifier)
-    return replace(entry, signatures=signatures)
+    return _with(entry, signatures)
 
 
 def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) -> tuple[Entry, str]:
@@ -49,7 +58,12 @@ def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) ->
     text = content[len(SIGNED_PREFIX) :].decode("utf-8")
     at = text.rfind(',"signer":{')
     body = text[:at] + ',"signatures":' + canonical(signatures) + text[at:]
-    return replace(entry, signatures=signatures), body
+    return _with(entry, signatures), body
+
+
+def _with(entry: Entry, signatures: dict[str, str]) -> Entry:
+    # `dataclasses.replace` would check every field of the entry anew, at every step.
+    return restore(Entry, {**entry.__dict__, "signatures": signatures})
 
 
 def _signed(entry: Entry, signer: Signer, verifier: Signer | None) -> tuple[bytes, dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import keys
 from ..errors import RecordAltered
 from ..operators import SignInLimits
 from ..record import GENESIS, Signature
@@ -26,9 +27,9 @@ class Signer:
 
     def sign(self, content: bytes) -> str:
         """The Ed25519 signature of `content` (base64)."""
-        from ..keys import sign, sign_with
-
-        return sign(self._seed, content) if self._key is None else sign_with(self._key, content)
+        if self._key is None:
+            self._key = keys.signing_key(self._seed)
+        return keys.sign_with(self._key, content)
 
 
 def load_registry(uow: UnitOfWork) -> Registry:

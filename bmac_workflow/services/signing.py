@@ -71,7 +71,7 @@ class SignedIn:
         return Signer(signature, self.seed, self._signing_key)
 
     @cached_property
-    def _signing_key(self) -> Any:
+    def _signing_key(self) -> bytes:
         # Made once per sign-in: an entry is signed by its signer and often co-signed.
         return keys.signing_key(self.seed)
 

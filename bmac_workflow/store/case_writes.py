@@ -7,13 +7,13 @@ makes the write a Conflict (exit 7), with nothing written.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, InvalidData
+from ..json_text import write_json
 from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
 from .statements import Rows, Statement
@@ -23,7 +23,7 @@ from .tables import cases, due_visits, entries
 def facts_text(snapshot: CaseSnapshot) -> str:
     """The case row's `facts` column: the snapshot as JSON text. Not sorted: the volumes keep
     the order the case recorded them in, which is the order of the chain."""
-    return json.dumps(snapshot.facts())
+    return write_json(snapshot.facts())
 
 
 _APPEND = Statement(insert(entries).inline(), ["case_id", "seq", "body", "hash"])

@@ -63,6 +63,7 @@ def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
         or kept.connection is not None
         or connection.closed
         or connection.in_transaction()
+        or connection.connection.driver_connection.in_transaction  # type: ignore[union-attr]
     ):
         connection.close()
         return

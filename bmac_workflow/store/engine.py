@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError
 
 from ..errors import SchemaOutOfDate, Usage
+from .statements import begin_sqlite
 
 BUSY_TIMEOUT_MS = 10_000
-WRITE = "bmac_write"
 SUPPORTED = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
 
 
@@ -151,15 +150,11 @@ def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # A writing unit of work takes the write lock at BEGIN (its connection carries the flag).
-    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
-    # On the DBAPI connection: every step begins once, and SQLAlchemy's statement machinery
-    # cost more than SQLite's BEGIN. Errors (busy) come back as SQLAlchemy's own classes.
-    dbapi = conn.connection.driver_connection
-    try:
-        dbapi.execute(statement)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
+    # pysqlite's autocommit mode (set at connect) sends no BEGIN: send it, on the driver's
+    # connection, unless a unit of work has begun there already (store/statements.py).
+    driver = conn.connection.driver_connection
+    if not driver.in_transaction:
+        begin_sqlite(driver, False, conn.dialect)
 
 
 def writable(url: str) -> bool:

@@ -7,7 +7,6 @@ the tables once (statements.py) and runs in the unit of work's transaction.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidData
+from ..json_text import read_json
 from ..protocol import Protocol, parse
 from ..record import CaseSnapshot, Entry, digest
 from ..rules import DueRow
@@ -36,7 +36,7 @@ def case_of_row(row: Any) -> tuple[CaseSnapshot, int] | None:
     a case whose opening never committed (its row reserved, its facts still `{}`)."""
     if row is None or row[0] == "{}":
         return None
-    return CaseSnapshot.from_facts(json.loads(row[0])), int(row[1])
+    return CaseSnapshot.from_facts(read_json(row[0])), int(row[1])
 
 
 @lru_cache(maxsize=32)
@@ -172,7 +172,7 @@ class Repository(
             query = query.where(cases.c.state == state)
             count = count.where(cases.c.state == state)
         rows = self._execute(query.order_by(cases.c.id.desc()).limit(limit).offset(offset))
-        found = [(CaseSnapshot.from_facts(json.loads(r[0])), int(r[1])) for r in rows]
+        found = [(CaseSnapshot.from_facts(read_json(r[0])), int(r[1])) for r in rows]
         return found, int(self._execute(count).scalar_one())
 
     def case_ids(self) -> list[int]:

@@ -53,16 +53,30 @@ class Statement:
 
 
 class Rows:
-    """Base of the repository's parts: the unit of work's connection, in its transaction."""
+    """Base of the repository's parts: the unit of work's connection, in its transaction.
 
-    def __init__(self, connection: Connection) -> None:
+    On SQLite the transaction is begun on the driver's connection (BEGIN IMMEDIATE for a
+    writing unit of work): SQLAlchemy's begin, with its events, cost more than SQLite's BEGIN
+    at every step. A Core statement run through SQLAlchemy afterwards joins it (store/engine.py
+    begins nothing when the driver is in a transaction already), and the unit of work ends
+    both (store/unit_of_work.py)."""
+
+    def __init__(self, connection: Connection, write: bool = False) -> None:
         self._connection = connection
+        self._write = write
+        self._driver: Any = None
+        if connection.dialect.name == "sqlite":
+            self._driver = connection.connection.driver_connection
 
     def _conn(self) -> Connection:
         """The connection the unit of work's transaction runs on, in that transaction."""
         conn = self._connection
-        if not conn.in_transaction():
-            conn.begin()  # BEGIN IMMEDIATE on SQLite for a writing unit of work
+        driver = self._driver
+        if driver is not None:
+            if not driver.in_transaction:
+                begin_sqlite(driver, self._write, conn.dialect)
+        elif not conn.in_transaction():
+            conn.begin()
         return conn
 
     def _run(self, statement: Statement, params: dict[str, Any]) -> Any:
@@ -72,3 +86,27 @@ class Rows:
     def _execute(self, statement: Executable) -> Any:
         """A Core statement through SQLAlchemy (the rest)."""
         return self._conn().execute(statement)
+
+
+def begin_sqlite(driver: Any, write: bool, dialect: Any) -> None:
+    """BEGIN on a SQLite driver connection (IMMEDIATE: the write lock at once, so that a
+    transaction that reads then writes never fails half-way on a snapshot another writer
+    moved)."""
+    on_driver(driver.execute, "BEGIN IMMEDIATE" if write else "BEGIN", dialect)
+
+
+def end_sqlite(driver: Any, commit: bool, dialect: Any) -> None:
+    """COMMIT or ROLLBACK the transaction of a SQLite driver connection."""
+    on_driver(driver.commit if commit else driver.rollback, None, dialect)
+
+
+def on_driver(call: Any, statement: str | None, dialect: Any) -> None:
+    """`call(statement)` on the driver; its errors (a busy database) come back as SQLAlchemy's
+    own classes, as from a statement run through it."""
+    error = dialect.loaded_dbapi.Error
+    try:
+        call() if statement is None else call(statement)
+    except error as exc:
+        raise DBAPIError.instance(
+            statement or "COMMIT/ROLLBACK", (), exc, error, dialect=dialect
+        ) from exc

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Engine
 
 from . import connections
-from .engine import WRITE
 from .failures import conflict_of
 from .repository import Repository
+from .statements import end_sqlite
 
 
 class UnitOfWork:
@@ -24,16 +25,17 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.connection = connections.take(self.engine)
+        self._driver: Any = None
         if self.engine.dialect.name == "sqlite":
             # One kept connection serves reading and writing units of work alike (one per
-            # thread, so that a threaded server does not hold two): the flag is set per
-            # transaction, and decides BEGIN IMMEDIATE (store/engine.py).
-            self.connection.execution_options(**{WRITE: self.write})
+            # thread, so that a threaded server does not hold two): the repository begins on
+            # its driver connection, BEGIN IMMEDIATE when this unit of work writes.
+            self._driver = self.connection.connection.driver_connection
         elif self.glance:
             # One read that needs no snapshot shared by several statements: no BEGIN and no
             # ROLLBACK sent to the server (the pool restores the isolation level on return).
             self.connection.execution_options(isolation_level="AUTOCOMMIT")
-        self.repo = Repository(self.connection)
+        self.repo = Repository(self.connection, write=self.write)
         return self
 
     def __exit__(
@@ -46,6 +48,8 @@ class UnitOfWork:
         try:
             if self.connection.in_transaction():
                 self.connection.rollback()
+            elif self._driver is not None and self._driver.in_transaction:
+                end_sqlite(self._driver, False, self.connection.dialect)
             clean = exc is None
         finally:
             connections.give_back(self.engine, self.connection, clean)
@@ -53,7 +57,14 @@ class UnitOfWork:
         if conflict is not None:
             raise conflict from None
 
+    def in_transaction(self) -> bool:
+        """True while this unit of work's transaction is open (on SQLite, the driver's)."""
+        driver = self._driver
+        return self.connection.in_transaction() or bool(driver and driver.in_transaction)
+
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
         if self.connection.in_transaction():
-            self.connection.commit()
+            self.connection.commit()  # the driver's transaction with SQLAlchemy's
+        elif self._driver is not None and self._driver.in_transaction:
+            end_sqlite(self._driver, True, self.connection.dialect)

@@ -421,9 +421,9 @@ def test_a_busy_database_is_a_conflict_and_the_read_is_rolled_back(clinic: Clini
 
     with pytest.raises(Conflict, match="stayed busy"), clinic.uow(write=False) as uow:
         uow.repo.get_case(1)
-        assert uow.connection.in_transaction()
+        assert uow.in_transaction()
         raise OperationalError("SELECT", {}, Exception("database is locked"))
-    assert not uow.connection.in_transaction()
+    assert not uow.in_transaction()
 
 
 # -- property: what is accepted is valid, what is refused changes nothing ------------------

@@ -23,7 +23,7 @@ def test_the_next_unit_of_work_takes_the_connection_the_last_one_gave_back(
         used = first.connection
     with database.write() as second:
         assert second.connection is used
-        assert not second.connection.in_transaction()
+        assert not second.in_transaction()
 
 
 @ON_SQLITE

@@ -129,3 +129,30 @@ def test_no_csv_cell_starts_like_a_formula(text: str) -> None:
 def test_dates_with_29_february_are_birth_dates() -> None:
     assert text_policy.holds_rrn("000229-3123456")
     assert not text_policy.holds_rrn("000230-3123456")
+
+
+def _accepted_fully(value: str, field: text_policy.Field) -> bool:
+    try:
+        text_policy.checked_fully(value, "--x", field)
+    except InvalidData:
+        return False
+    return True
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.text(st.characters(max_codepoint=127)),
+        registration_numbers(),
+        st.text("0123456789- _./:", max_size=20),
+    ),
+    st.sampled_from([ID_FIELD, NAME_FIELD, TEXT_FIELD, text_policy.Field(FREE_TEXT, 8)]),
+)
+def test_the_fast_path_accepts_only_what_the_full_check_accepts(
+    value: str, field: text_policy.Field
+) -> None:
+    # The fast path is for printable ASCII; there, it gives the full check's answer.
+    if text_policy.acceptable(value, field):
+        assert _accepted_fully(value, field)
+    elif value.isascii() and value.isprintable():
+        assert not _accepted_fully(value, field)
