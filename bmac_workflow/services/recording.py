@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import deviations, rules
 from ..errors import Conflict, InvalidData, RecordAltered
+from ..gates import entry_materials
 from ..protocol import Protocol
 from ..record import (
     SIGNED_PREFIX,
@@ -22,7 +23,7 @@ from ..record import (
     restore,
 )
 from ..settings import in_force
-from ..states import FOLLOW_UP
+from ..states import FOLLOW_UP, workflow
 from ..timeutil import from_iso, local, parse_at
 
 if TYPE_CHECKING:
@@ -154,9 +155,6 @@ def commit(
 def note_quality(uow: UnitOfWork, entry: Entry) -> None:
     """Keep the caches of the quality records in line with an appended entry: the kit lots and
     devices it names (`bmac trace`), the deviation it opens or closes."""
-    from ..gates import entry_materials
-    from ..states import workflow
-
     if entry.action != "correct":
         step = workflow().by_trigger.get(entry.action)
         found = entry_materials(step, entry, entry.data)
