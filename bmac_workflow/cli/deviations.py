@@ -27,15 +27,16 @@ def deviation() -> None:
 @json_option
 @click.pass_obj
 def list_(app: App, open_only: bool, as_json: bool) -> None:
-    """Every deviation by number: its case, the entry that opened it, open or closed.
+    """Every deviation by number: its case, the entry that opened it, open or closed (a read:
+    signed in, and every case listed is in the access log).
 
     \b
     Example:
       bmac deviation list --open --json
     """
-    from ..services.deviations import listing
+    from ..services.reads import deviation_list
 
-    rows = listing(open_only, app.database())
+    rows = deviation_list(app.reader(), open_only, app.now(), app.for_reading())
     if as_json:
         emit_json(rows)
         return
@@ -55,15 +56,16 @@ def list_(app: App, open_only: bool, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def show(app: App, number: int, as_json: bool) -> None:
-    """One deviation: the override, its reason, and its root cause and action once closed.
+    """One deviation: the override, its reason, and its root cause and action once closed (a
+    read: signed in, and its case is in the access log).
 
     \b
     Example:
       bmac deviation show 1
     """
-    from ..services.deviations import show as run
+    from ..services.reads import deviation_show
 
-    found = run(number, app.database())
+    found = deviation_show(app.reader(), number, app.now(), app.for_reading())
     if as_json:
         emit_json(found)
         return

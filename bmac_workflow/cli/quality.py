@@ -129,15 +129,16 @@ def qc(app: App, device_id: str, passed: bool, note: str | None, at: str | None)
 @json_option
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
-    """Every registered device with its calibration and last QC, and every lot held now.
+    """Every registered device with its calibration and last QC, and every lot held now (a
+    read: signed in, and logged in the access log).
 
     \b
     Example:
       bmac device list --json
     """
-    from ..services.quality import listing
+    from ..services.reads import device_list
 
-    found = listing(app.database())
+    found = device_list(app.reader(), app.now(), app.for_reading())
     if as_json:
         emit_json(found)
         return

@@ -46,7 +46,12 @@ def row_of(row: DeviationRow) -> dict[str, Any]:
 def listing(open_only: bool, db: Database) -> list[dict[str, Any]]:
     """Every deviation (or the open ones), by number."""
     with db.read() as uow:
-        return [row_of(r) for r in uow.repo.deviations(open_only=open_only)]
+        return listing_in(uow, open_only)
+
+
+def listing_in(uow: UnitOfWork, open_only: bool) -> list[dict[str, Any]]:
+    """`listing` in the caller's unit of work (a signed read: services/reads.py)."""
+    return [row_of(r) for r in uow.repo.deviations(open_only=open_only)]
 
 
 def of_case(uow: UnitOfWork, case_id: int) -> list[dict[str, Any]]:
@@ -61,13 +66,18 @@ def of_case(uow: UnitOfWork, case_id: int) -> list[dict[str, Any]]:
 def show(number: int, db: Database) -> dict[str, Any]:
     """One deviation in full: the override and its reason, and how it was closed."""
     with db.read() as uow:
-        found = uow.repo.deviations(number=number)
-        if not found:
-            raise NotFound(f"no deviation {number}: see `bmac deviation list`")
-        case_id = found[0].case_id
-        for item in of_case(uow, case_id):
-            if item["deviation"] == number:
-                return item
+        return show_in(uow, number)
+
+
+def show_in(uow: UnitOfWork, number: int) -> dict[str, Any]:
+    """`show` in the caller's unit of work (a signed read: services/reads.py)."""
+    found = uow.repo.deviations(number=number)
+    if not found:
+        raise NotFound(f"no deviation {number}: see `bmac deviation list`")
+    case_id = found[0].case_id
+    for item in of_case(uow, case_id):
+        if item["deviation"] == number:
+            return item
     raise NotFound(
         f"deviation {number} is not in the log of case {case_id}: run `bmac audit verify`"
     )

@@ -177,7 +177,12 @@ def check(
 def listing(db: Database) -> dict[str, Any]:
     """Every device as it stands (its last QC) and every lot held now."""
     with db.read() as uow:
-        quality = _fold(uow.repo.quality_rows())
+        return listing_in(uow)
+
+
+def listing_in(uow: UnitOfWork) -> dict[str, Any]:
+    """`listing` in the caller's unit of work (a signed read: services/reads.py)."""
+    quality = _fold(uow.repo.quality_rows())
     devices = []
     for device in quality.device_list():
         checks = quality.checks_of(device.id)

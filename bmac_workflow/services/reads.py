@@ -87,6 +87,40 @@ def trace(
     return traces.rows_of(found, reveal, key)
 
 
+def deviation_list(
+    reader: Reader, open_only: bool, now: datetime, db: Database
+) -> list[dict[str, Any]]:
+    """`deviation list`: the case of every deviation listed is logged."""
+    from .deviations import listing_in
+
+    with signed_read(reader, now, db) as (who, uow):
+        rows = listing_in(uow, open_only)
+        shown = uow.repo.patients_of(sorted({int(r["case_id"]) for r in rows}))
+    log_view(who, reader, "deviation list", shown, now, db)
+    return rows
+
+
+def deviation_show(reader: Reader, number: int, now: datetime, db: Database) -> dict[str, Any]:
+    """`deviation show`: its case is logged."""
+    from .deviations import show_in
+
+    with signed_read(reader, now, db) as (who, uow):
+        found = show_in(uow, number)
+        shown = uow.repo.patients_of([int(found["case_id"])])
+    log_view(who, reader, "deviation show", shown, now, db)
+    return found
+
+
+def device_list(reader: Reader, now: datetime, db: Database) -> dict[str, Any]:
+    """`device list`: no case is read, the read is logged all the same (who looked, when)."""
+    from .quality import listing_in
+
+    with signed_read(reader, now, db) as (who, uow):
+        found = listing_in(uow)
+    log_view(who, reader, "device list", [], now, db)
+    return found
+
+
 def replay(
     reader: Reader, case_id: int, at: str | None, now: datetime, db: Database
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -96,3 +96,25 @@ def test_a_trace_logs_every_case_it_lists_and_reveals_only_to_a_surgeon_or_audit
         ("auditor", "trace lot", [on_lot[0], on_lot[2]], ["P-0001", "P-0003"]),
         ("surgeon", "trace device", [], []),
     ]
+
+
+def test_deviation_and_device_reads_are_signed_in_and_logged(clinic: Clinic, bmac: Bmac) -> None:
+    clinic.open("P-0001")
+    overridden = clinic.open("P-0002")
+    values = {**step_values("assess", overridden), "kl_grade": 1, "override_reason": "pain"}
+    clinic.fire(overridden, "assess", values, "surgeon")
+
+    listed = bmac("deviation", "list", "--json", who="nurse")
+    assert listed.exit_code == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["case_id"] == overridden
+    shown = bmac("deviation", "show", str(row["deviation"]), "--json", who="surgeon")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["case_id"] == overridden
+    assert bmac("device", "list", "--json", who="qa").exit_code == 0
+
+    logged = json.loads(bmac("audit", "access", "--json").stdout)
+    assert [(e["operator"], e["what"], e["cases"], e["patients"]) for e in logged] == [
+        ("nurse", "deviation list", [overridden], ["P-0002"]),
+        ("surgeon", "deviation show", [overridden], ["P-0002"]),
+        ("qa", "device list", [], []),
+    ]

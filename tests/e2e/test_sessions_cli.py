@@ -26,6 +26,9 @@ READS = (
     ("audit", "access"),
     ("trace", "lot", "K-1"),
     ("trace", "device", "CF-1", "--json"),
+    ("deviation", "list"),
+    ("deviation", "show", "1"),
+    ("device", "list"),
 )
 
 
