@@ -5,12 +5,12 @@ of its log, and the checkpoint digest. services/verification.py reads the record
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 from typing import Protocol as Shape
 
+from .json_text import read_json
 from .protocol import Protocol
 from .record import GENESIS, CaseSnapshot, Entry, canonical, digest, fold
 from .rules import DueRow, due_rows
@@ -195,7 +195,7 @@ def _same_facts(stored_text: str, replayed: CaseSnapshot) -> bool:
     """Whether the row's cached snapshot is the replayed one (its head hash is compared as a
     column). Compared as parsed JSON: no snapshot object is built for the row."""
     try:
-        stored = json.loads(stored_text)
+        stored = read_json(stored_text)
     except ValueError:
         return False
     if not isinstance(stored, dict) or not stored:

@@ -148,8 +148,7 @@ class QualityRows(Rows):
         query = select(*case_materials.c).where(*_between(_M.case_id, case_id, low, high))
         found: dict[int, set[Material]] = {}
         for row in self._execute(query):
-            material = Material(int(row[0]), int(row[1]), *(str(v) for v in row[2:]))
-            found.setdefault(material.case_id, set()).add(material)
+            found.setdefault(row[0], set()).add(Material._make(row))
         return found
 
     # -- deviations ------------------------------------------------------------------------
