@@ -45,6 +45,8 @@ def stored_protocol(content: str) -> Protocol:
     return parse(content, stored=True)
 
 
+# Every writing command on PostgreSQL asks it once: precompiled, run on the driver's cursor.
+_SERVER_TIME = Statement(select(func.clock_timestamp()))
 _CASE_QUERY = select(cases.c.facts, cases.c.protocol_id).where(cases.c.id == bindparam("case_id"))
 _CASE = Statement(_CASE_QUERY)
 _CASE_LOCKED = Statement(_CASE_QUERY.with_for_update())
@@ -75,7 +77,7 @@ class Repository(
 
     def server_time(self) -> datetime:
         """The database server's wall clock (PostgreSQL's clock_timestamp()), UTC."""
-        found: datetime = self._execute(select(func.clock_timestamp())).scalar_one()
+        found: datetime = self._run(_SERVER_TIME, {}).fetchone()[0]
         return found.astimezone(UTC)
 
     # -- protocols -------------------------------------------------------------------------

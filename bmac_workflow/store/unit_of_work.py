@@ -26,6 +26,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.connection = connections.take(self.engine)
         self._driver: Any = None
+        self._autocommit: Any = None
         if self.engine.dialect.name == "sqlite":
             # One kept connection serves reading and writing units of work alike (one per
             # thread, so that a threaded server does not hold two): the repository begins on
@@ -33,8 +34,11 @@ class UnitOfWork:
             self._driver = self.connection.connection.driver_connection
         elif self.glance:
             # One read that needs no snapshot shared by several statements: no BEGIN and no
-            # ROLLBACK sent to the server (the pool restores the isolation level on return).
-            self.connection.execution_options(isolation_level="AUTOCOMMIT")
+            # ROLLBACK sent to the server. Set on psycopg's connection and set back on the way
+            # out: SQLAlchemy's isolation-level option cost more than the read (every step on
+            # PostgreSQL reads its case and the server's clock so, benchmarks/run.py).
+            self._autocommit = self.connection.connection.driver_connection
+            self._autocommit.autocommit = True
         self.repo = Repository(self.connection, write=self.write)
         return self
 
@@ -50,12 +54,23 @@ class UnitOfWork:
                 self.connection.rollback()
             elif self._driver is not None and self._driver.in_transaction:
                 end_sqlite(self._driver, False, self.connection.dialect)
-            clean = exc is None
+            clean = exc is None and self._back_from_autocommit()
         finally:
             connections.give_back(self.engine, self.connection, clean)
         conflict = conflict_of(exc)
         if conflict is not None:
             raise conflict from None
+
+    def _back_from_autocommit(self) -> bool:
+        """Set a glance's connection back to transactions; False when it cannot be (a broken
+        connection), so that it is closed rather than pooled."""
+        if self._autocommit is None:
+            return True
+        try:
+            self._autocommit.autocommit = False
+        except self.connection.dialect.loaded_dbapi.Error:
+            return False
+        return True
 
     def in_transaction(self) -> bool:
         """True while this unit of work's transaction is open (on SQLite, the driver's)."""
