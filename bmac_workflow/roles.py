@@ -8,6 +8,8 @@ matrix: what is printed is what is enforced.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,9 +91,16 @@ def matrix(workflow: Workflow | None = None) -> list[Action]:
 
 def permissions() -> dict[str, frozenset[str]]:
     """Action -> the roles allowed to do it, for the declarations in force."""
+    return _workflow()().permissions
+
+
+@functools.cache
+def _workflow() -> Callable[[], Workflow]:
+    # Imported when first asked (states.py imports this module), then kept: an import
+    # statement in `permissions` would resolve it anew at every step a nurse logs.
     from .states import workflow
 
-    return workflow().permissions
+    return workflow
 
 
 def allowed_roles(action: str) -> list[str]:
