@@ -21,6 +21,17 @@ import threading
 from sqlalchemy import Connection, Engine
 
 _SLOT = "bmac_kept_connection"
+# This process's pid, kept up to date across forks (os.getpid() is a system call, and a step
+# takes and gives back a connection twice).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class _Kept(threading.local):
@@ -44,7 +55,7 @@ def take(bind: Engine) -> Connection:
     kept = _kept(bind)
     if kept is None or kept.connection is None:
         return bind.connect()
-    if kept.pid != os.getpid():
+    if kept.pid != _pid:
         # Inherited through a fork: the parent's SQLite handle must never be used here, nor be
         # finalised into this process's pool. It stays where it is, untouched.
         return bind.connect()
@@ -67,13 +78,13 @@ def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
     ):
         connection.close()
         return
-    kept.connection, kept.pid = connection, os.getpid()
+    kept.connection, kept.pid = connection, _pid
 
 
 def release(bind: Engine) -> None:
     """Close this thread's kept connection of `bind` now, the driver's handle with it."""
     kept: _Kept | None = bind.__dict__.get(_SLOT)
-    if kept is None or kept.connection is None or kept.pid != os.getpid():
+    if kept is None or kept.connection is None or kept.pid != _pid:
         return
     connection, kept.connection = kept.connection, None
     # Its pool may already be disposed: invalidate closes the driver's connection at once

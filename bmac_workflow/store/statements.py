@@ -11,7 +11,8 @@ repository runs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -25,31 +26,54 @@ class Statement:
     def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: dict[str, tuple[str, list[str] | None]] = {}
+        self._compiled: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {}
+        self._last: tuple[Any, str, Callable[[Any], Any]] | None = None
 
-    def _compile(self, conn: Connection) -> tuple[str, list[str] | None]:
-        dialect = conn.dialect
-        key = f"{dialect.name}:{dialect.paramstyle}"
+    def _compile(self, dialect: Any) -> tuple[str, Callable[[Any], Any]]:
+        """The SQL text for `dialect` and what takes its parameters from a dict, in order."""
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1], last[2]
+        key = (dialect.name, dialect.paramstyle)
         if key not in self._compiled:
-            compiled = self.statement.compile(  # type: ignore[attr-defined]
-                dialect=dialect, column_keys=self.column_keys
-            )
-            names = list(compiled.positiontup) if compiled.positiontup is not None else None
-            self._compiled[key] = (str(compiled), names)
-        return self._compiled[key]
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)  # type: ignore[attr-defined]
+            self._compiled[key] = (str(compiled), _arguments(compiled.positiontup))
+        sql, arguments = self._compiled[key]
+        self._last = (dialect, sql, arguments)
+        return sql, arguments
 
     def run(self, conn: Connection, params: dict[str, Any]) -> Any:
         """Execute with `params` on `conn`'s DBAPI cursor; returns the cursor."""
-        sql, names = self._compile(conn)
-        args: Any = params if names is None else tuple(params[name] for name in names)
-        cursor = conn.connection.cursor()
+        return self.run_on(conn.connection.driver_connection, conn.dialect, params)
+
+    def run_on(self, driver: Any, dialect: Any, params: dict[str, Any]) -> Any:
+        """Execute with `params` on a cursor of the driver's connection; returns the cursor."""
+        sql, arguments = self._compile(dialect)
+        args = arguments(params)
+        cursor = driver.cursor()
         try:
             cursor.execute(sql, args)
-        except conn.dialect.loaded_dbapi.Error as exc:
+        except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
-                sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+                sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
             ) from exc
         return cursor
+
+
+def _arguments(names: Sequence[str] | None) -> Callable[[Any], Any]:
+    """The parameters as the driver takes them: the dict (named style), or a tuple in order."""
+    if names is None:
+        return _as_given
+    if len(names) == 1:
+        name = names[0]
+        return lambda params: (params[name],)
+    if not names:
+        return lambda params: ()
+    return operator.itemgetter(*names)
+
+
+def _as_given(params: Any) -> Any:
+    return params
 
 
 class Rows:
@@ -64,9 +88,10 @@ class Rows:
     def __init__(self, connection: Connection, write: bool = False) -> None:
         self._connection = connection
         self._write = write
-        self._driver: Any = None
-        if connection.dialect.name == "sqlite":
-            self._driver = connection.connection.driver_connection
+        self._dialect = connection.dialect
+        # The driver's connection: precompiled statements run on its cursors.
+        self._on = connection.connection.driver_connection
+        self._driver: Any = self._on if self._dialect.name == "sqlite" else None
 
     def _conn(self) -> Connection:
         """The connection the unit of work's transaction runs on, in that transaction."""
@@ -81,7 +106,8 @@ class Rows:
 
     def _run(self, statement: Statement, params: dict[str, Any]) -> Any:
         """A precompiled statement on the DBAPI cursor (the hot paths)."""
-        return statement.run(self._conn(), params)
+        self._conn()
+        return statement.run_on(self._on, self._dialect, params)
 
     def _execute(self, statement: Executable) -> Any:
         """A Core statement through SQLAlchemy (the rest)."""
