@@ -66,7 +66,8 @@ def take(bind: Engine) -> Connection:
 
 
 def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
-    """Keep `connection` for the next unit of work if it ended cleanly and idle, else close it."""
+    """Keep `connection` for the next unit of work if it ended cleanly and idle (the unit of
+    work ended its driver's transaction), else close it."""
     kept = _kept(bind)
     if (
         kept is None
@@ -74,7 +75,6 @@ def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
         or kept.connection is not None
         or connection.closed
         or connection.in_transaction()
-        or connection.connection.driver_connection.in_transaction  # type: ignore[union-attr]
     ):
         connection.close()
         return

@@ -85,12 +85,13 @@ class Rows:
     begins nothing when the driver is in a transaction already), and the unit of work ends
     both (store/unit_of_work.py)."""
 
-    def __init__(self, connection: Connection, write: bool = False) -> None:
+    def __init__(self, connection: Connection, write: bool = False, on: Any = None) -> None:
         self._connection = connection
         self._write = write
         self._dialect = connection.dialect
-        # The driver's connection: precompiled statements run on its cursors.
-        self._on = connection.connection.driver_connection
+        # The driver's connection (`on`, when the caller has it): precompiled statements run
+        # on its cursors.
+        self._on = on if on is not None else connection.connection.driver_connection
         self._driver: Any = self._on if self._dialect.name == "sqlite" else None
 
     def _conn(self) -> Connection:

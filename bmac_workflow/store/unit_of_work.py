@@ -25,21 +25,22 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.connection = connections.take(self.engine)
+        on: Any = self.connection.connection.driver_connection
         self._driver: Any = None
         self._autocommit: Any = None
         if self.engine.dialect.name == "sqlite":
             # One kept connection serves reading and writing units of work alike (one per
             # thread, so that a threaded server does not hold two): the repository begins on
             # its driver connection, BEGIN IMMEDIATE when this unit of work writes.
-            self._driver = self.connection.connection.driver_connection
+            self._driver = on
         elif self.glance:
             # One read that needs no snapshot shared by several statements: no BEGIN and no
             # ROLLBACK sent to the server. Set on psycopg's connection and set back on the way
             # out: SQLAlchemy's isolation-level option cost more than the read (every step on
             # PostgreSQL reads its case and the server's clock so, benchmarks/run.py).
-            self._autocommit = self.connection.connection.driver_connection
-            self._autocommit.autocommit = True
-        self.repo = Repository(self.connection, write=self.write)
+            self._autocommit = on
+            on.autocommit = True
+        self.repo = Repository(self.connection, self.write, on)
         return self
 
     def __exit__(
