@@ -1,4 +1,5 @@
-"""Reading the JSON the record stores, fast: `audit verify` parses every entry of the record."""
+"""The JSON the record stores: its canonical form (what is signed and hashed), and reading and
+writing it fast (`audit verify` parses every entry of the record; every step writes some)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,15 @@ def write_json(value: Any) -> str:
         return orjson.dumps(value).decode("utf-8")
     except TypeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(value: Any) -> str:
+    """The canonical JSON text of a value (the bytes that are hashed are its UTF-8): sorted
+    keys, no spaces, UTF-8 as it is, no NaN."""
+    return _CANONICAL(value)
+
+
+# Made once: `json.dumps` with these arguments makes a new encoder at every call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode

@@ -9,11 +9,11 @@ audit use, so the two cannot drift apart.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .json_text import canonical as canonical  # the record's one canonical form
 from .json_text import read_json
 from .meanings import Meaning as Meaning  # every signer names its meaning from here
 
@@ -22,18 +22,12 @@ GENESIS = "0" * 64
 VOLUME_SUFFIX = "_ml"
 
 
-def canonical(value: Any) -> str:
-    """The canonical JSON text of a value (the bytes that are hashed are its UTF-8)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
 def signed_content(prefix: bytes, plain: dict[str, Any]) -> bytes:
     """What a signature over plain data signs: the prefix naming what is signed (an entry, a
     registry act) and the canonical JSON without the signatures."""
-    unsigned = {k: v for k, v in plain.items() if k != "signatures"}
-    return prefix + canonical(unsigned).encode("utf-8")
+    if "signatures" in plain:
+        plain = {k: v for k, v in plain.items() if k != "signatures"}
+    return prefix + canonical(plain).encode("utf-8")
 
 
 def digest(body: str) -> str:
