@@ -130,18 +130,13 @@ class StepData(BaseModel):
     @model_validator(mode="after")
     def _text_policy(self) -> StepData:
         # Each typed text against its field's policy: length, characters, no registration
-        # number. The fields' values as stored (extra="forbid": nothing else is there);
-        # iterating the model itself builds a filtered copy, half of a step's validation.
-        policies = text_fields(type(self))
-        for name, value in self.__dict__.items():
-            policy = policies.get(name)
-            texts = value if isinstance(value, list) else [value]
-            for text in texts:
-                if (
-                    isinstance(text, str)
-                    and policy is not None
-                    and not text_policy.acceptable(text, policy)
-                ):
+        # number. Only the text fields are visited, their values as stored (iterating the
+        # model itself builds a filtered copy, half of a step's validation).
+        stored = self.__dict__
+        for name, policy in text_fields(type(self)).items():
+            value = stored.get(name)
+            for text in value if isinstance(value, list) else (value,):
+                if isinstance(text, str) and not text_policy.acceptable(text, policy):
                     text_policy.check(text, option_of(type(self), name), policy)
         return self
 

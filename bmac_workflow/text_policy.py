@@ -104,13 +104,11 @@ def acceptable(value: str, field: Field) -> bool:
     character any kind of field refuses). What a person types is nearly always that, and a
     step checks every text it holds: the full check stays for the rest, and a property test
     holds the two to the same answer."""
-    return (
-        len(value) <= field.limit
-        and value.isascii()
-        and value.isprintable()
-        and not any(
-            _birth_date(*m.group(1, 2, 3)) for m in _RRN.finditer(value.translate(_ASCII_FOLD))
-        )
+    if len(value) > field.limit or not value.isascii() or not value.isprintable():
+        return False
+    folded = value.translate(_ASCII_FOLD)
+    return _RRN.search(folded) is None or not any(
+        _birth_date(*m.group(1, 2, 3)) for m in _RRN.finditer(folded)
     )
 
 

@@ -32,6 +32,7 @@ from .recording import (
     command_time,
     commit,
     load_case,
+    new_entry,
     signed_body,
     signed_entry,
 )
@@ -200,7 +201,7 @@ def log_signed_step(
             if second is not None and second is not signed:
                 position = max(position, record(second, now, uow))
             verifier_signs = second.signer(Meaning.VERIFIED) if second else None
-            entry = Entry(
+            entry = new_entry(
                 case_id=case_id,
                 seq=case.version + 1,
                 action=trigger,

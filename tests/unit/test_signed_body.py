@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bmac_workflow.entry_signatures import content_of_body
 from bmac_workflow.record import Entry, Signature
-from bmac_workflow.services.recording import signed_body
+from bmac_workflow.services.recording import new_entry, signed_body
 from bmac_workflow.services.registry import Signer
 
 SCALARS = (
@@ -45,13 +45,15 @@ def test_the_body_made_from_the_content_is_the_entry_s_body(
     data: dict[str, Any], reason: str | None, verified: bool, late: float | None
 ) -> None:
     signer, verifier = _signer("nurse.kim", 7), _signer("dr.park", 9) if verified else None
-    entry = Entry(
+    fields = dict(
         case_id=3, seq=5, action="filter", from_state="filtering", to_state="centrifugation",
         at="2026-11-29T10:00:00+00:00", recorded_at="2026-11-29T10:01:00+00:00",
         signer=signer.signature, data=data, prev_hash="ab" * 32, reason=reason,
         verifier=verifier.signature if verifier else None, registry=4, quality=0,
         minutes_late=late, late_reason="the ward was busy" if late else None,
     )  # fmt: skip
+    entry = new_entry(**fields)
+    assert entry == Entry(**fields)  # the step commit's way of making one is the dataclass's
     signed, body = signed_body(entry, signer, verifier)
     assert body == signed.body()
     assert content_of_body(body) == signed.content()
