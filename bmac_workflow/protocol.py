@@ -10,19 +10,15 @@ whole file (exit 5) naming the key. Never change a default: stored protocols rel
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import declared
 from .errors import InvalidData
-
-if TYPE_CHECKING:
-    from .states import Workflow
 
 DEFAULT_FILE = "default_protocol.toml"
 
@@ -90,16 +86,7 @@ class Protocol:
 
 def default_ranges() -> dict[str, tuple[float, float]]:
     """The physical range of every measured value the declared steps record, by key."""
-    return _workflow()().default_ranges
-
-
-@functools.cache
-def _workflow() -> Callable[[], Workflow]:
-    # Imported when first asked (states.py needs this module), then kept: a step's every
-    # measured value asks for its range.
-    from .states import workflow
-
-    return workflow
+    return declared.workflow().default_ranges
 
 
 class _Reader:

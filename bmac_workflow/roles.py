@@ -8,11 +8,10 @@ matrix: what is printed is what is enforced.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import declared
 from .errors import NotPermitted
 
 if TYPE_CHECKING:
@@ -78,9 +77,7 @@ def matrix(workflow: Workflow | None = None) -> list[Action]:
     """Every action of the matrix in order, the steps' rows from `workflow` (default: the
     declarations in force)."""
     if workflow is None:
-        from .states import workflow as in_force
-
-        workflow = in_force()
+        workflow = declared.workflow()
     rows = [OPEN]
     for step in workflow.steps:
         rows.append(Action(step.trigger, step.roles, step.matrix_commands()))
@@ -91,16 +88,7 @@ def matrix(workflow: Workflow | None = None) -> list[Action]:
 
 def permissions() -> dict[str, frozenset[str]]:
     """Action -> the roles allowed to do it, for the declarations in force."""
-    return _workflow()().permissions
-
-
-@functools.cache
-def _workflow() -> Callable[[], Workflow]:
-    # Imported when first asked (states.py imports this module), then kept: an import
-    # statement in `permissions` would resolve it anew at every step a nurse logs.
-    from .states import workflow
-
-    return workflow
+    return declared.workflow().permissions
 
 
 def allowed_roles(action: str) -> list[str]:

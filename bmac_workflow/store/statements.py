@@ -64,11 +64,11 @@ def _arguments(names: Sequence[str] | None) -> Callable[[Any], Any]:
     """The parameters as the driver takes them: the dict (named style), or a tuple in order."""
     if names is None:
         return _as_given
-    if len(names) == 1:
-        name = names[0]
-        return lambda params: (params[name],)
     if not names:
         return lambda params: ()
+    if len(names) == 1:  # itemgetter of one name gives the value, not a tuple of it
+        name = names[0]
+        return lambda params: (params[name],)
     return operator.itemgetter(*names)
 
 

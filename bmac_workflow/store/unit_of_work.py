@@ -51,10 +51,7 @@ class UnitOfWork:
     ) -> None:
         clean = False
         try:
-            if self.connection.in_transaction():
-                self.connection.rollback()
-            elif self._driver is not None and self._driver.in_transaction:
-                end_sqlite(self._driver, False, self.connection.dialect)
+            self._end(commit=False)
             clean = exc is None and self._back_from_autocommit()
         finally:
             connections.give_back(self.engine, self.connection, clean)
@@ -80,7 +77,12 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Make the work durable (on SQLite: fsync of the WAL, synchronous=FULL)."""
+        self._end(commit=True)
+
+    def _end(self, commit: bool) -> None:
+        """Commit or roll back: through SQLAlchemy when it began (a Core statement ran; it
+        ends the driver's transaction with its own), else on SQLite's driver connection."""
         if self.connection.in_transaction():
-            self.connection.commit()  # the driver's transaction with SQLAlchemy's
+            self.connection.commit() if commit else self.connection.rollback()
         elif self._driver is not None and self._driver.in_transaction:
-            end_sqlite(self._driver, True, self.connection.dialect)
+            end_sqlite(self._driver, commit, self.connection.dialect)
