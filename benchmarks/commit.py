@@ -8,8 +8,10 @@ case is read before the PIN is asked (`read_case`): that read is timed apart, li
 sqlite3 connection with the same pragmas (WAL, synchronous=FULL) doing SELECT, UPDATE, INSERT in
 one BEGIN IMMEDIATE transaction, with the least work a signed hash chain needs: the canonical
 JSON of what is signed, one Ed25519 signature (PyNaCl's `nacl.signing`, the key made once), the
-canonical JSON of the body with the signature, its SHA-256. Both run on copies of one prepared
-database, in alternating blocks so that the machine's mood hits both alike.
+canonical JSON of the body with the signature, its SHA-256. It writes the same rows ours must:
+the specimen ID into its uniquely indexed column, and the trace row of each kit lot or device
+a step names (`case_materials`, since issue 17). Both run on copies of one prepared database, in
+alternating blocks so that the machine's mood hits both alike.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from .generate import (
 # The steps a nurse logs, from the harvest up to the injection (the declarations' walk).
 NURSE_STEPS = [trigger for trigger in processing() if signer_of(trigger) is NURSE]
 NEXT_STATE = {trigger: workflow().by_trigger[trigger].dest for trigger in NURSE_STEPS}
+# The fields naming a kit lot or a device in each step's data, and which ("lot", "device").
+MATERIALS = {trigger: workflow().by_trigger[trigger].material_fields for trigger in NURSE_STEPS}
 
 
 def step_values(trigger: str, case_id: int) -> dict[str, Any]:
@@ -65,6 +69,11 @@ FLOOR_UPDATE = (
 FLOOR_UPDATE_SPECIMEN = (
     "UPDATE cases SET state = ?, version = ?, head_hash = ?, updated_at = ?, facts = ?, "
     "specimen_id = ? WHERE id = ? AND version = ?"
+)
+FLOOR_INSERT = "INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)"
+# A step naming a kit lot or a device writes its trace row (`bmac trace`), as ours must.
+FLOOR_MATERIAL = (
+    "INSERT INTO case_materials (case_id, seq, kind, ref, action, at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -93,10 +102,11 @@ class FloorSigner:
 
 def floor_rows(
     case_id: int, trigger: str, signer: FloorSigner, facts_text: str, version: int, head: str
-) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+) -> tuple[str, tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]]]:
     """The floor's work for one step between its SELECT and its writes: the canonical JSON of
     what is signed, its Ed25519 signature, the canonical body with it, its SHA-256 and the
-    case's new snapshot, as the UPDATE (qmark SQL and parameters) and the INSERT's parameters."""
+    case's new snapshot, as the UPDATE (qmark SQL and parameters), the INSERT's parameters and
+    the trace rows' parameters."""
     facts = json.loads(facts_text)
     now = iso(utcnow())
     state = NEXT_STATE[trigger]
@@ -123,10 +133,15 @@ def floor_rows(
     facts.update(state=state, version=version + 1, head_hash=entry_hash, updated_at=now)
     new = (state, version + 1, entry_hash, now, json.dumps(facts, sort_keys=True))
     insert = (case_id, version + 1, body, entry_hash)
+    used = [
+        (case_id, version + 1, kind, str(values[name]), trigger, now)
+        for name, kind in MATERIALS[trigger]
+        if values.get(name)
+    ]
     specimen = values.get("specimen_id")
     if specimen is None:
-        return FLOOR_UPDATE, (*new, case_id, version), insert
-    return FLOOR_UPDATE_SPECIMEN, (*new, specimen, case_id, version), insert
+        return FLOOR_UPDATE, (*new, case_id, version), insert, used
+    return FLOOR_UPDATE_SPECIMEN, (*new, specimen, case_id, version), insert, used
 
 
 def prepare(url: str, cases: int) -> list[int]:
@@ -194,8 +209,8 @@ def raw_connection(path: Path) -> sqlite3.Connection:
 
 
 def floor(db: sqlite3.Connection, signer: FloorSigner) -> Callable[[int, str], float]:
-    """One step the rawest way: SELECT, UPDATE, INSERT in one BEGIN IMMEDIATE transaction, the
-    entry signed once."""
+    """One step the rawest way: SELECT, UPDATE, INSERT (and the trace rows) in one BEGIN
+    IMMEDIATE transaction, the entry signed once."""
 
     def step(case_id: int, trigger: str) -> float:
         start = time.perf_counter()
@@ -203,9 +218,11 @@ def floor(db: sqlite3.Connection, signer: FloorSigner) -> Callable[[int, str], f
         facts_text, version, head = db.execute(
             "SELECT facts, version, head_hash FROM cases WHERE id = ?", (case_id,)
         ).fetchone()
-        sql, update, insert = floor_rows(case_id, trigger, signer, facts_text, version, head)
+        sql, update, insert, used = floor_rows(case_id, trigger, signer, facts_text, version, head)
         db.execute(sql, update)
-        db.execute("INSERT INTO entries (case_id, seq, body, hash) VALUES (?, ?, ?, ?)", insert)
+        db.execute(FLOOR_INSERT, insert)
+        for row in used:
+            db.execute(FLOOR_MATERIAL, row)
         db.execute("COMMIT")
         return time.perf_counter() - start
 
@@ -238,6 +255,8 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
                 spent[name] += run(case_id, trigger)
     db.close()
     notes = []
+    if _trace_rows(mine_path) != _trace_rows(floor_path):
+        notes.append("the floor did not write the trace rows ours wrote")
     read_ms = sum(before_pin) / len(before_pin) * 1000
     problems = verify(mine, full=True)
     if problems:
@@ -257,6 +276,13 @@ def measure(workdir: Path, steps: int, block: int = 25) -> tuple[Figure, list[st
         f"run at keys.COST) {sign_ins[0] * 1000:.0f} ms/command",
     )
     return figure, notes
+
+
+def _trace_rows(path: Path) -> list[tuple[Any, ...]]:
+    """The trace rows a database holds, but their times (each side logged at its own)."""
+    with sqlite3.connect(path) as db:
+        query = "SELECT case_id, seq, kind, ref, action FROM case_materials ORDER BY 1, 2, 3, 4"
+        return db.execute(query).fetchall()
 
 
 def ours_only(workdir: Path, steps: int) -> None:

@@ -1,6 +1,7 @@
 """PostgreSQL: 8 worker processes logging steps on distinct cases at once, through the service
-layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, COMMIT),
-each entry signed with the nurse's Ed25519 key on both sides (the floor as in commit.py). Each
+layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, the trace
+rows, COMMIT), each entry signed with the nurse's Ed25519 key on both sides (the floor as in
+commit.py). Each
 side runs in a schema of its own, dropped afterwards; then every entry is counted and the record
 verified (every signature): nothing lost, nothing duplicated. Each worker signs in once before
 the start (one argon2 run at the real cost), outside the figure."""
@@ -18,7 +19,15 @@ from sqlalchemy import create_engine, make_url, text
 
 from bmac_workflow.store.database import Database
 
-from .commit import NURSE_STEPS, FloorSigner, floor_rows, ours, prepare
+from .commit import (
+    FLOOR_INSERT,
+    FLOOR_MATERIAL,
+    NURSE_STEPS,
+    FloorSigner,
+    floor_rows,
+    ours,
+    prepare,
+)
 from .common import Figure
 from .generate import NURSE, signed_in
 
@@ -78,14 +87,13 @@ def _run_floor(
                     (case_id,),
                 )
                 facts_text, version, head = cur.fetchone()  # type: ignore[misc]
-                sql, update, insert = floor_rows(
+                sql, update, insert, used = floor_rows(
                     case_id, trigger, signer, facts_text, version, head
                 )
                 cur.execute(sql.replace("?", "%s"), update)
-                cur.execute(
-                    "INSERT INTO entries (case_id, seq, body, hash) VALUES (%s, %s, %s, %s)",
-                    insert,
-                )
+                cur.execute(FLOOR_INSERT.replace("?", "%s"), insert)
+                for row in used:
+                    cur.execute(FLOOR_MATERIAL.replace("?", "%s"), row)
             conn.commit()
             done += 1
     out.put((done, time.perf_counter() - start, []))

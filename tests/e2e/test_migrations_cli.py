@@ -142,3 +142,42 @@ def test_a_database_with_signed_acts_is_not_taken_below_0003(clinic: Clinic) -> 
         migrate.downgrade(clinic.engine, "0002")
     assert migrate.current(clinic.engine) == migrate.HEAD
     assert clinic.count("registry") > 0
+
+
+def test_0008_clusters_the_materials_by_case_and_back_with_every_row(clinic: Clinic) -> None:
+    """On SQLite the materials cache is keyed by its primary key from 0008 on (WITHOUT ROWID);
+    down to 0007 and up again it keeps every row, and the record verifies."""
+    from tests.conftest import advance_to
+
+    case = clinic.open()
+    advance_to(clinic, case, "plasma_removal")
+    query = "SELECT case_id, seq, kind, ref, action, at FROM case_materials ORDER BY 1, 2, 3, 4"
+
+    def rows() -> list[tuple[object, ...]]:
+        with clinic.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(query))]
+
+    def clustered() -> bool:
+        with clinic.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'case_materials'")
+            ).scalar_one()
+        return "WITHOUT ROWID" in found
+
+    before = rows()
+    assert [(kind, action) for _, _, kind, _, action, _ in before] == [
+        ("lot", "collect"),
+        ("lot", "filter"),
+        ("device", "centrifuge"),
+    ]
+    sqlite = clinic.engine.dialect.name == "sqlite"  # PostgreSQL has no such table
+    assert not sqlite or clustered()
+    migrate.downgrade(clinic.engine, "0007_board_index")
+    assert rows() == before
+    assert not sqlite or not clustered()
+    migrate.upgrade(clinic.engine)
+    assert rows() == before
+    assert not sqlite or clustered()
+    clinic.engine.dispose()
+    verified = Bmac(clinic.url)("audit", "verify", "--full")
+    assert verified.exit_code == 0, verified.stdout
