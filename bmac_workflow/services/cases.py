@@ -173,13 +173,7 @@ def log_signed_step(
     verifier: Credentials | None = None,
 ) -> Change:
     """`log_step` once the operator is signed in, on the case as `read_case` found it."""
-    case_id, trigger, values, at, reason = (
-        asked.case_id,
-        asked.trigger,
-        asked.values,
-        asked.at,
-        asked.reason,
-    )
+    case_id, trigger, values, reason = asked.case_id, asked.trigger, asked.values, asked.reason
     step = workflow().by_trigger[trigger]
     now = command_time(clock, db, signed.registry)
     logged = False
@@ -189,7 +183,7 @@ def log_signed_step(
         case, protocol = found
         check_permitted(trigger, signed.holder.role)
         workflow().check_allowed(case.state, trigger)
-        clinical = clinical_time(at, case, now)
+        clinical = clinical_time(asked.at, case, now)
         late = lateness.minutes_late(clinical, now, protocol)
         late_reason = lateness.checked_reason(late, asked.late_reason, protocol)
         attempt = _attempt(step, values, case, protocol, signed.holder, clinical, reason)
@@ -197,6 +191,7 @@ def log_signed_step(
         def write(uow: UnitOfWork, data: dict[str, Any], to: str, gates: Gates,
                   second: SignedIn | None = None) -> Change:  # fmt: skip
             meaning = Meaning.OVERRIDDEN if data.get("overridden") else step.meaning
+            signer = signed.signer(meaning)
             position = record(signed, now, uow, waited=second is not None)
             if second is not None and second is not signed:
                 position = max(position, record(second, now, uow))
@@ -209,7 +204,7 @@ def log_signed_step(
                 to_state=to,
                 at=iso(clinical),
                 recorded_at=iso(now),
-                signer=signed.signer(meaning).signature,
+                signer=signer.signature,
                 data=data,
                 prev_hash=case.head_hash,
                 verifier=verifier_signs.signature if verifier_signs else None,
@@ -219,7 +214,7 @@ def log_signed_step(
                 late_reason=late_reason,
                 quality=gates.position,
             )
-            entry, body = signed_body(entry, signed.signer(meaning), verifier_signs)
+            entry, body = signed_body(entry, signer, verifier_signs)
             # The entry's (case, seq) is unique and the case row is written only at the
             # version read before the PIN: if anyone logged since, nothing is written.
             return commit(uow, case, entry, protocol, body)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -35,9 +36,11 @@ os.register_at_fork(after_in_child=_forked)
 
 
 class _Kept(threading.local):
-    """One idle connection per thread, with the process that opened it."""
+    """One idle connection per thread, its driver's connection, and the process that opened
+    it."""
 
     connection: Connection | None = None
+    driver: Any = None
     pid: int = 0
 
 
@@ -50,35 +53,44 @@ def _kept(bind: Engine) -> _Kept | None:
     return kept
 
 
-def take(bind: Engine) -> Connection:
-    """An idle connection of `bind`: the kept one if this thread has one, else a new one."""
+def take(bind: Engine) -> tuple[Connection, Any]:
+    """An idle connection of `bind` and its driver's connection: the kept ones if this thread
+    has them, else new ones."""
     kept = _kept(bind)
-    if kept is None or kept.connection is None:
-        return bind.connect()
-    if kept.pid != _pid:
-        # Inherited through a fork: the parent's SQLite handle must never be used here, nor be
-        # finalised into this process's pool. It stays where it is, untouched.
-        return bind.connect()
+    if kept is None or kept.connection is None or kept.pid != _pid:
+        # (Inherited through a fork: the parent's SQLite handle must never be used here, nor
+        # be finalised into this process's pool. It stays where it is, untouched.)
+        return _new(bind)
     connection, kept.connection = kept.connection, None
     if connection.closed:
-        return bind.connect()
-    return connection
+        return _new(bind)
+    # The driver's connection as it was given back: SQLAlchemy's chain of properties to it
+    # costs more than the lookup, at every unit of work.
+    return connection, kept.driver
 
 
-def give_back(bind: Engine, connection: Connection, clean: bool) -> None:
-    """Keep `connection` for the next unit of work if it ended cleanly and idle (the unit of
-    work ended its driver's transaction), else close it."""
+def _new(bind: Engine) -> tuple[Connection, Any]:
+    connection = bind.connect()
+    return connection, connection.connection.driver_connection
+
+
+def give_back(bind: Engine, connection: Connection, clean: bool, driver: Any = None) -> None:
+    """Keep `connection` (and its driver's `driver`) for the next unit of work if it ended
+    cleanly and idle (the unit of work ended its driver's transaction), else close it."""
     kept = _kept(bind)
     if (
         kept is None
         or not clean
         or kept.connection is not None
         or connection.closed
+        or connection.invalidated  # its driver's connection is gone: never kept with it
         or connection.in_transaction()
     ):
         connection.close()
         return
-    kept.connection, kept.pid = connection, _pid
+    if driver is None:
+        driver = connection.connection.driver_connection
+    kept.connection, kept.driver, kept.pid = connection, driver, _pid
 
 
 def release(bind: Engine) -> None:
@@ -86,7 +98,7 @@ def release(bind: Engine) -> None:
     kept: _Kept | None = bind.__dict__.get(_SLOT)
     if kept is None or kept.connection is None or kept.pid != _pid:
         return
-    connection, kept.connection = kept.connection, None
+    connection, kept.connection, kept.driver = kept.connection, None, None
     # Its pool may already be disposed: invalidate closes the driver's connection at once
     # rather than leave it to be collected.
     connection.invalidate()

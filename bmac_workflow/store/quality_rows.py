@@ -129,7 +129,7 @@ class QualityRows(Rows):
     def add_materials(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Record the lots and devices one entry used: (case, seq, kind, ref, action, at)."""
         for row in rows:
-            self._run(_ADD_MATERIAL, Material(*row)._asdict())
+            self._run(_ADD_MATERIAL, dict(zip(Material._fields, row, strict=True)))
 
     def set_materials(self, case_id: int, rows: Iterable[tuple[Any, ...]]) -> None:
         """Replace the case's materials (after a correction changed one)."""

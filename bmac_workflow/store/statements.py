@@ -31,9 +31,6 @@ class Statement:
 
     def _compile(self, dialect: Any) -> tuple[str, Callable[[Any], Any]]:
         """The SQL text for `dialect` and what takes its parameters from a dict, in order."""
-        last = self._last
-        if last is not None and last[0] is dialect:
-            return last[1], last[2]
         key = (dialect.name, dialect.paramstyle)
         if key not in self._compiled:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)  # type: ignore[attr-defined]
@@ -48,7 +45,13 @@ class Statement:
 
     def run_on(self, driver: Any, dialect: Any, params: dict[str, Any]) -> Any:
         """Execute with `params` on a cursor of the driver's connection; returns the cursor."""
-        sql, arguments = self._compile(dialect)
+        # The last dialect's SQL checked here rather than through `_compile`: a step runs
+        # four statements, each right after the previous step's fsync left the caches cold.
+        last = self._last
+        if last is not None and last[0] is dialect:
+            sql, arguments = last[1], last[2]
+        else:
+            sql, arguments = self._compile(dialect)
         args = arguments(params)
         cursor = driver.cursor()
         try:
@@ -107,7 +110,9 @@ class Rows:
 
     def _run(self, statement: Statement, params: dict[str, Any]) -> Any:
         """A precompiled statement on the DBAPI cursor (the hot paths)."""
-        self._conn()
+        driver = self._driver
+        if driver is None or not driver.in_transaction:
+            self._conn()
         return statement.run_on(self._on, self._dialect, params)
 
     def _execute(self, statement: Executable) -> Any:

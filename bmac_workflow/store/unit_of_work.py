@@ -24,8 +24,8 @@ class UnitOfWork:
         self.glance = glance
 
     def __enter__(self) -> UnitOfWork:
-        self.connection = connections.take(self.engine)
-        on: Any = self.connection.connection.driver_connection
+        self.connection, on = connections.take(self.engine)
+        self._on: Any = on
         self._driver: Any = None
         self._autocommit: Any = None
         if self.engine.dialect.name == "sqlite":
@@ -54,7 +54,7 @@ class UnitOfWork:
             self._end(commit=False)
             clean = exc is None and self._back_from_autocommit()
         finally:
-            connections.give_back(self.engine, self.connection, clean)
+            connections.give_back(self.engine, self.connection, clean, self._on)
         conflict = conflict_of(exc)
         if conflict is not None:
             raise conflict from None

@@ -27,6 +27,17 @@ def test_the_next_unit_of_work_takes_the_connection_the_last_one_gave_back(
 
 
 @ON_SQLITE
+def test_an_invalidated_connection_is_not_kept_with_its_closed_driver(database: Database) -> None:
+    first, driver = connections.take(database.engine)
+    first.invalidate()  # its driver's connection closed, as after a disconnect
+    connections.give_back(database.engine, first, clean=True, driver=driver)
+    assert first.closed
+    with database.write() as second:
+        assert second.connection is not first
+        assert second.repo.case_version(1) is None
+
+
+@ON_SQLITE
 def test_a_unit_of_work_inside_another_gets_its_own_connection(database: Database) -> None:
     with database.read() as outer:
         outer.repo.case_version(1)
@@ -55,8 +66,9 @@ def test_postgresql_engines_keep_nothing(pg_url: str) -> None:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        first = connections.take(db.engine)
-        connections.give_back(db.engine, first, clean=True)
+        first, driver = connections.take(db.engine)
+        assert driver is first.connection.driver_connection
+        connections.give_back(db.engine, first, clean=True, driver=driver)
         assert first.closed
     finally:
         db.dispose()
