@@ -198,8 +198,11 @@ def evolve(snapshot: CaseSnapshot, **changes: Any) -> CaseSnapshot:
     return new
 
 
-def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> CaseSnapshot:
-    """The case after `entry`, whose (possibly corrected) data is `data`."""
+def apply(
+    snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any], head_hash: str | None = None
+) -> CaseSnapshot:
+    """The case after `entry`, whose (possibly corrected) data is `data`; with `head_hash` when
+    the caller has the entry's hash (a writer: one copy of the snapshot, not two)."""
     if snapshot is None:
         return CaseSnapshot(
             case_id=entry.case_id,
@@ -207,7 +210,7 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
             knee=data["knee"],
             state=entry.to_state,
             version=entry.seq,
-            head_hash="",
+            head_hash=head_hash or "",
             protocol_version=data["protocol_version"],
             protocol_sha256=data["protocol_sha256"],
             opened_at=entry.at,
@@ -222,6 +225,8 @@ def apply(snapshot: CaseSnapshot | None, entry: Entry, data: dict[str, Any]) -> 
         "updated_at": entry.recorded_at,
         "last_at": max(snapshot.last_at, entry.at),
     }
+    if head_hash is not None:
+        changes["head_hash"] = head_hash
     if entry.minutes_late is not None:
         changes["late_entries"] = (*snapshot.late_entries, entry.seq)
     measured = [key for key in data if key.endswith(VOLUME_SUFFIX)]

@@ -19,7 +19,6 @@ from ..record import (
     apply,
     canonical,
     digest,
-    evolve,
     restore,
 )
 from ..settings import in_force
@@ -152,7 +151,7 @@ def commit(
     case it leads to (and its worklist), and commit."""
     body = entry.body() if body is None else body
     entry_hash = digest(body)
-    after = evolve(apply(case, entry, entry.data), head_hash=entry_hash)
+    after = apply(case, entry, entry.data, entry_hash)
     if case is None:
         uow.repo.append(entry)
         uow.repo.save_case(after, case)

@@ -52,18 +52,17 @@ class UnitOfWork:
         clean = False
         try:
             self._end(commit=False)
-            clean = exc is None and self._back_from_autocommit()
+            clean = exc is None and (self._autocommit is None or self._back_from_autocommit())
         finally:
             connections.give_back(self.engine, self.connection, clean, self._on)
-        conflict = conflict_of(exc)
-        if conflict is not None:
-            raise conflict from None
+        if exc is not None:
+            conflict = conflict_of(exc)
+            if conflict is not None:
+                raise conflict from None
 
     def _back_from_autocommit(self) -> bool:
         """Set a glance's connection back to transactions; False when it cannot be (a broken
         connection), so that it is closed rather than pooled."""
-        if self._autocommit is None:
-            return True
         try:
             self._autocommit.autocommit = False
         except self.connection.dialect.loaded_dbapi.Error:
