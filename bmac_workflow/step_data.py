@@ -197,16 +197,6 @@ def _previous(info: ValidationInfo, key: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def _check_range(
-    model: type[StepData], info: ValidationInfo, name: str, value: float | None
-) -> None:
-    if value is None:
-        return
-    low, high = _protocol(info).range(name)
-    if not low <= value <= high:
-        raise ValueError(f"{option_of(model, name)} {value:g} is out of range {low:g}-{high:g}")
-
-
 @cache
 def material_fields(model: type[StepData]) -> dict[str, str]:
     """The fields of `model` naming a kit lot or a device: field name -> "lot" or "device"."""
@@ -222,8 +212,15 @@ def measured_fields(model: type[StepData]) -> tuple[str, ...]:
 
 def _check_ranges(model: StepData, info: ValidationInfo) -> None:
     """Every measured field of `model` within the protocol's range."""
+    protocol = _protocol(info)
     for name in measured_fields(type(model)):
-        _check_range(type(model), info, name, getattr(model, name))
+        value = getattr(model, name)
+        if value is None:
+            continue
+        low, high = protocol.range(name)
+        if not low <= value <= high:
+            flag = option_of(type(model), name)
+            raise ValueError(f"{flag} {value:g} is out of range {low:g}-{high:g}")
 
 
 def _check_not_more(
