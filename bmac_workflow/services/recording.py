@@ -75,9 +75,10 @@ def signed_body(entry: Entry, signer: Signer, verifier: Signer | None = None) ->
 
 
 def _signatures_text(signatures: dict[str, str]) -> str:
-    """`canonical(signatures)` without the JSON encoder: the names and the base64 values have
-    nothing to escape, and `_signed` adds the names in sorted order (signer, verifier)."""
-    return "{" + ",".join([f'"{name}":"{value}"' for name, value in signatures.items()]) + "}"
+    """`canonical(signatures)` without the JSON encoder: the names (signer, verifier) and the
+    base64 values have nothing to escape; sorted, as canonical JSON sorts them."""
+    members = [f'"{name}":"{value}"' for name, value in sorted(signatures.items())]
+    return "{" + ",".join(members) + "}"
 
 
 def _with(entry: Entry, signatures: dict[str, str]) -> Entry:
