@@ -74,7 +74,7 @@ def _new(bind: Engine) -> tuple[Connection, Any]:
     return connection, connection.connection.driver_connection
 
 
-def give_back(bind: Engine, connection: Connection, clean: bool, driver: Any = None) -> None:
+def give_back(bind: Engine, connection: Connection, clean: bool, driver: Any) -> None:
     """Keep `connection` (and its driver's `driver`) for the next unit of work if it ended
     cleanly and idle (the unit of work ended its driver's transaction), else close it."""
     kept = _kept(bind)
@@ -88,8 +88,6 @@ def give_back(bind: Engine, connection: Connection, clean: bool, driver: Any = N
     ):
         connection.close()
         return
-    if driver is None:
-        driver = connection.connection.driver_connection
     kept.connection, kept.driver, kept.pid = connection, driver, _pid
 
 

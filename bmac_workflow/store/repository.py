@@ -139,7 +139,7 @@ class Repository(
         conn = self._conn()
         cache: dict[int, Protocol] = conn.info.setdefault(_PROTOCOLS_KEY, {})
         if protocol_id not in cache:
-            row = _PROTOCOL.run(conn, {"pid": protocol_id}).fetchone()
+            row = self._run(_PROTOCOL, {"pid": protocol_id}).fetchone()
             if row is None:
                 raise LookupError(f"no protocol {protocol_id}")
             cache[protocol_id] = stored_protocol(row[0])

@@ -39,10 +39,6 @@ class Statement:
         self._last = (dialect, sql, arguments)
         return sql, arguments
 
-    def run(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """Execute with `params` on `conn`'s DBAPI cursor; returns the cursor."""
-        return self.run_on(conn.connection.driver_connection, conn.dialect, params)
-
     def run_on(self, driver: Any, dialect: Any, params: dict[str, Any]) -> Any:
         """Execute with `params` on a cursor of the driver's connection; returns the cursor."""
         # The last dialect's SQL checked here rather than through `_compile`: a step runs
@@ -88,13 +84,11 @@ class Rows:
     begins nothing when the driver is in a transaction already), and the unit of work ends
     both (store/unit_of_work.py)."""
 
-    def __init__(self, connection: Connection, write: bool = False, on: Any = None) -> None:
+    def __init__(self, connection: Connection, write: bool, on: Any) -> None:
         self._connection = connection
         self._write = write
         self._dialect = connection.dialect
-        # The driver's connection (`on`, when the caller has it): precompiled statements run
-        # on its cursors.
-        self._on = on if on is not None else connection.connection.driver_connection
+        self._on = on  # the driver's connection: precompiled statements run on its cursors
         self._driver: Any = self._on if self._dialect.name == "sqlite" else None
 
     def _conn(self) -> Connection:
@@ -111,7 +105,7 @@ class Rows:
     def _run(self, statement: Statement, params: dict[str, Any]) -> Any:
         """A precompiled statement on the DBAPI cursor (the hot paths)."""
         driver = self._driver
-        if driver is None or not driver.in_transaction:
+        if driver is None or not driver.in_transaction:  # else begun: no call to `_conn`
             self._conn()
         return statement.run_on(self._on, self._dialect, params)
 
