@@ -7,6 +7,7 @@ so the record and its check cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -52,7 +53,13 @@ Prepared = tuple[dict[str, Any], Request]
 
 def plain(attempt: Attempt) -> Prepared:
     """A step that records its data as typed and is guarded only by the signer's role."""
-    return {}, Request(role=attempt.signer.role)
+    return {}, _role_only(attempt.signer.role)
+
+
+@functools.lru_cache(maxsize=64)
+def _role_only(role: str) -> Request:
+    # Immutable, and the audit's re-run asks for one for most entries of the record.
+    return Request(role=role)
 
 
 def assessment(attempt: Attempt) -> Prepared:

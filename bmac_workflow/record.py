@@ -39,7 +39,7 @@ def digest(body: str) -> str:
 # the very text (and hash) it was made with.
 _LATER_FIELDS = ("key", "registry", "quality", "signatures", "minutes_late", "late_reason")
 # Entry fields a body written before them lacks: read back as None.
-_LATE_FIELDS = ("registry", "quality", "signatures", "minutes_late", "late_reason")
+_LATE_FIELDS = dict.fromkeys(("registry", "quality", "signatures", "minutes_late", "late_reason"))
 # What an entry's signature signs: this prefix, then the entry's content (its canonical JSON
 # without the signatures themselves). The prefix keeps a signature from meaning anything else.
 SIGNED_PREFIX = b"bmac-entry/1\n"
@@ -112,9 +112,7 @@ class Entry:
     @classmethod
     def from_body(cls, body: str) -> Entry:
         """Read an entry back from its stored canonical text."""
-        raw = read_json(body)
-        for name in _LATE_FIELDS:
-            raw.setdefault(name, None)
+        raw = {**_LATE_FIELDS, **read_json(body)}
         raw["signer"] = restore(Signature, raw["signer"])
         if raw.get("verifier"):
             raw["verifier"] = restore(Signature, raw["verifier"])
@@ -193,8 +191,11 @@ def evolve(snapshot: CaseSnapshot, **changes: Any) -> CaseSnapshot:
     of re-running `__init__`. The fold runs it once per entry on every write and every verify."""
     if not changes.keys() <= _SNAPSHOT_FIELDS:
         raise TypeError(f"CaseSnapshot has no field {sorted(changes.keys() - _SNAPSHOT_FIELDS)}")
-    new = object.__new__(CaseSnapshot)
-    new.__dict__.update(snapshot.__dict__, **changes)
+    return _copied(snapshot, changes)
+
+
+def _copied(snapshot: CaseSnapshot, changes: dict[str, Any]) -> CaseSnapshot:
+    (new := object.__new__(CaseSnapshot)).__dict__.update(snapshot.__dict__, **changes)
     return new
 
 
@@ -259,7 +260,7 @@ def apply(
         )
     elif action in ("cancel", "close"):
         changes.update(end_reason=entry.reason)
-    return evolve(snapshot, **changes)
+    return _copied(snapshot, changes)  # every key above is a field: `evolve`'s check is moot
 
 
 def effective_data(entries: Iterable[Entry]) -> dict[int, dict[str, Any]]:
