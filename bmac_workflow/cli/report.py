@@ -202,7 +202,7 @@ def figure(cases: list[CaseOutcome], cohort: list[dict[str, Any]]) -> Figure:
         ax.set_ylabel(label)
         ax.set_ylim(0, 10.5 if name == "vas" else 105)
         ax.grid(alpha=0.3)
-        if len(cases) <= 12:
+        if len(cases) <= 12 and ax.get_legend_handles_labels()[0]:  # nothing plotted: no legend
             ax.legend(fontsize=7)
     axes[-1].set_xlabel("visit")
     fig.suptitle("BMAC outcomes per visit")
