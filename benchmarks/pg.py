@@ -1,10 +1,9 @@
 """PostgreSQL: 8 worker processes logging steps on distinct cases at once, through the service
 layer vs raw psycopg doing the same SQL shape (SELECT ... FOR UPDATE, UPDATE, INSERT, the trace
 rows, COMMIT), each entry signed with the nurse's Ed25519 key on both sides (the floor as in
-commit.py). Each
-side runs in a schema of its own, dropped afterwards; then every entry is counted and the record
-verified (every signature): nothing lost, nothing duplicated. Each worker signs in once before
-the start (one argon2 run at the real cost), outside the figure."""
+commit.py). Each side runs in a schema of its own, dropped afterwards; then every entry is
+counted and the record verified (every signature): nothing lost, nothing duplicated. Each worker
+signs in once before the start (one argon2 run at the real cost), outside the figure."""
 
 from __future__ import annotations
 
